@@ -1,0 +1,3 @@
+"""initw: a REST microservice that serves seeded, byte-reproducible neural-network weights."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+"""Pinned float64 arithmetic: functions built only from IEEE-754 correctly rounded operations.
+
+numpy's ``log``/``exp`` and its reductions (``sum``, ``dot``, ``matmul``) give different bits on
+different CPU dispatch paths, BLAS builds and releases. Everything here uses only + - * / sqrt,
+exact scalings by powers of two, integer bit manipulation, comparisons and selections, each
+rounded to nearest-even, in an order fixed by the code (and by docs/ALGORITHM.md). The results
+are therefore the same on every IEEE-754 machine, in any language that follows the same steps.
+
+Constants are written as hexadecimal float literals so they are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# fdlibm e_log.c / e_exp.c constants (Sun Microsystems, 1993).
+LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+_LG = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.5555555555593p-1",
+        "0x1.999999997fa04p-2",
+        "0x1.2492494229359p-2",
+        "0x1.c71c51d8e78afp-3",
+        "0x1.7466496cb03dep-3",
+        "0x1.39a09d078c69fp-3",
+        "0x1.2f112df3e5244p-3",
+    )
+)
+_P = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.555555555553ep-3",
+        "-0x1.6c16c16bebd93p-9",
+        "0x1.1566aaf25de2cp-14",
+        "-0x1.bbd41c5d26bf1p-20",
+        "0x1.6376972bea4d0p-25",
+    )
+)
+
+_EXP_MASK = np.uint64(0x7FF0000000000000)
+_MANT_MASK = np.uint64(0x000FFFFFFFFFFFFF)
+_ONE_BITS = np.uint64(0x3FF0000000000000)
+_HALF_BITS = np.uint64(0x3FE0000000000000)
+_SQRT2_MANT = np.uint64(0x6A09E667F3BCD)  # mantissa bits of sqrt(2) = 0x1.6a09e667f3bcdp+0
+
+
+def log(x: np.ndarray) -> np.ndarray:
+    """Natural logarithm of positive, normal float64 values (fdlibm's reduction and kernel).
+
+    x = 2**k * (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)); s = f / (2 + f); z = s*s; w = z*z;
+    R = z*(Lg1 + w*(Lg3 + w*(Lg5 + w*Lg7))) + w*(Lg2 + w*(Lg4 + w*Lg6)); hfsq = 0.5*f*f;
+    log x = k*ln2_hi - ((hfsq - (s*(hfsq + R) + k*ln2_lo)) - f).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    bits = x.view(np.uint64)
+    mant = bits & _MANT_MASK
+    high = mant >= _SQRT2_MANT  # 1.m >= sqrt(2): halve it, bump k
+    k = (bits >> np.uint64(52)).astype(np.int64) - 1023 + high
+    y = (mant | np.where(high, _HALF_BITS, _ONE_BITS)).view(np.float64)
+    f = y - 1.0  # exact: y in [0.707, 1.415)
+    dk = k.astype(np.float64)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    return dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f)
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    """e**x for finite float64 x (fdlibm's reduction and kernel); underflows to 0 below -745.
+
+    k = rint(x / ln2); hi = x - k*ln2_hi; lo = k*ln2_lo; r = hi - lo; t = r*r;
+    c = r - t*(P1 + t*(P2 + t*(P3 + t*(P4 + t*P5))));
+    e**x = 2**k * (1 - ((lo - (r*c)/(2 - c)) - hi)).
+    """
+    x = np.clip(np.asarray(x, dtype=np.float64), -746.0, 709.0)
+    k = np.rint(x * INV_LN2)
+    hi = x - k * LN2_HI
+    lo = k * LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (_P[0] + t * (_P[1] + t * (_P[2] + t * (_P[3] + t * _P[4]))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    return np.ldexp(y, k.astype(np.int64))
+
+
+def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Sum along ``axis`` in a fixed pairwise order, independent of numpy's reduction kernels.
+
+    Each level adds the first half to the second half element by element
+    (y[i] = x[i] + x[i + h], h = n // 2) and carries an odd last element to the end, until one
+    element remains: for five values ((x0 + x2) + (x1 + x3)) + x4.
+    """
+    a = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1:])
+    while a.shape[0] > 1:
+        n = a.shape[0]
+        h = n // 2
+        level = a[:h] + a[h : 2 * h]
+        a = np.concatenate([level, a[2 * h :]]) if n % 2 else level
+    return a[0].copy()
+
+
+def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pinned ``a @ b.T`` for 2-D float64 arrays: each entry is tree_sum(a[i] * b[j])."""
+    out = np.empty((a.shape[0], b.shape[0]))
+    rows_per_step = max(1, (1 << 22) // max(1, b.size))  # bound the temporary to ~32 MiB
+    for i in range(0, a.shape[0], rows_per_step):
+        block = a[i : i + rows_per_step, None, :] * b[None, :, :]
+        out[i : i + rows_per_step] = tree_sum(block, axis=2)
+    return out

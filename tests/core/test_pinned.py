@@ -1,0 +1,73 @@
+"""Pinned log/exp within one ulp of the C library, and reductions in their documented order."""
+
+import math
+
+import numpy as np
+import pytest
+
+from service.core.pinned import dot_rows, exp, log, tree_sum
+
+
+def ulps(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    return np.abs(got - expected) / np.spacing(np.abs(expected))
+
+
+def test_log_is_within_one_ulp_over_the_normal_range():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            rng.random(100_000),
+            np.exp2(rng.uniform(-1022, 1023, 100_000)),
+            1.0 + rng.uniform(-1e-6, 1e-6, 10_000),
+            [2.2250738585072014e-308, 0.5, 1.0, 2.0, math.sqrt(2.0), math.sqrt(2.0) / 2, 0.075, 1.7976931348623157e308],
+        ]
+    )
+    expected = np.array([math.log(v) for v in x])
+    got = log(x)
+    nonzero = expected != 0
+    assert ulps(got[nonzero], expected[nonzero]).max() <= 1.0
+    assert got[x == 1.0][0] == 0.0
+
+
+def test_exp_is_within_one_ulp_and_underflows_gracefully():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-708, 709, 100_000), rng.uniform(-1, 1, 50_000), [0.0, 1.0, -1.0, 709.0]])
+    expected = np.array([math.exp(v) for v in x])
+    assert ulps(exp(x), expected).max() <= 1.0
+    assert exp(np.array([0.0]))[0] == 1.0
+    assert exp(np.array([-800.0]))[0] == 0.0
+
+
+def test_tree_sum_adds_halves_pairwise_and_carries_the_odd_element():
+    x = np.array([1e16, 1.0, -1e16, 1.0, 1.0])
+    # ((x0 + x2) + (x1 + x3)) + x4 = (0 + 2) + 1; a left-to-right sum gives 2.
+    assert tree_sum(x) == 3.0
+    assert sum(x.tolist()) == 2.0
+    assert tree_sum(np.array([])) == 0.0
+    assert tree_sum(np.array([7.5])) == 7.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1000])
+def test_tree_sum_along_an_axis_equals_the_scalar_recursion(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 3))
+
+    def reference(values: list[float]) -> float:
+        while len(values) > 1:
+            h = len(values) // 2
+            level = [values[i] + values[i + h] for i in range(h)]
+            values = level + values[2 * h :]
+        return values[0]
+
+    np.testing.assert_array_equal(tree_sum(x, axis=0), [reference(x[:, j].tolist()) for j in range(3)])
+    np.testing.assert_array_equal(tree_sum(x.T, axis=1), tree_sum(x, axis=0))
+
+
+def test_dot_rows_is_tree_sum_of_products():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 33)), rng.standard_normal((4, 33))
+    got = dot_rows(a, b)
+    for i in range(5):
+        for j in range(4):
+            assert got[i, j] == tree_sum(a[i] * b[j])
+    np.testing.assert_allclose(got, a @ b.T, rtol=1e-12)
