@@ -1,0 +1,173 @@
+"""Generate tensors: a validated spec in, stored values of any element range out.
+
+Generation is a pure function of (seed, spec, element range). Ranges are split into chunks that
+threads fill in parallel (numpy releases the GIL inside ufuncs); the chunking never changes a byte.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from . import schemes as _schemes  # noqa: F401  (registers the catalogue)
+from .bits import ALGORITHM, VERSION, derive_key
+from .dtypes import DType, get_dtype
+from .errors import InitError
+from .fans import LAYOUTS, Fans
+from .registry import Context, Plan, get_scheme
+
+CHUNK = 1 << 16  # elements per task: temporaries stay in cache
+MAX_RANK = 8
+
+
+def _keep_freed_memory() -> None:
+    """Stop glibc from returning each freed 512 KiB temporary to the kernel.
+
+    Every chunk allocates a few dozen 512 KiB arrays. By default glibc serves them with mmap or
+    trims the heap on free, so each one costs ~128 page faults (a 3-10x slowdown measured on the
+    transforms, and the faults serialize threads on the address-space lock). Keeping freed memory
+    in the heap makes the working set warm. No effect on values; skipped outside glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    libc.mallopt(m_mmap_threshold, 256 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+    libc.mallopt(m_top_pad, 64 << 20)
+
+
+_keep_freed_memory()
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="initw-gen")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor to initialize: everything its bytes depend on, besides the seed."""
+
+    name: str
+    shape: tuple[int, ...]
+    scheme: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+    layout: str = "torch"
+    fan_in: int | None = None
+    fan_out: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(self.shape))
+        object.__setattr__(self, "params", dict(self.params))
+
+    @cached_property
+    def plan(self) -> Plan:
+        """The validated plan; raises InitError naming the bad field."""
+        _check_shape(self.shape)
+        if self.layout not in LAYOUTS:
+            raise InitError(f"layout {self.layout!r} is not supported", param="layout", allowed=", ".join(LAYOUTS))
+        for name, fan in (("fan_in", self.fan_in), ("fan_out", self.fan_out)):
+            if fan is not None and (isinstance(fan, bool) or not isinstance(fan, int) or fan < 1):
+                raise InitError(
+                    f"{name} must be a positive integer, got {fan!r}", param=name, allowed="an integer >= 1"
+                )
+        fans = Fans(self.shape, self.layout, self.fan_in, self.fan_out)
+        try:
+            return get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans), self.params)
+        except InitError as error:
+            raise (error if error.param in ("shape", "fan_in", "fan_out") else error.at("scheme")) from None
+
+    @cached_property
+    def out_dtype(self) -> DType:
+        return get_dtype(self.dtype)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.out_dtype.itemsize
+
+    def canonical(self) -> dict[str, Any]:
+        """The spec with the scheme's canonical name and every parameter: what the bytes depend on."""
+        scheme = get_scheme(self.scheme)
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "layout": self.layout,
+            "scheme": {"name": scheme.name, **scheme.resolve(self.params)},
+        }
+        if self.fan_in is not None:
+            spec["fan_in"] = self.fan_in
+        if self.fan_out is not None:
+            spec["fan_out"] = self.fan_out
+        return spec
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) > MAX_RANK:
+        raise InitError(f"shape has {len(shape)} dimensions", param="shape", allowed=f"at most {MAX_RANK} dimensions")
+    for axis, dim in enumerate(shape):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise InitError(
+                f"shape[{axis}] must be a positive integer, got {dim!r}",
+                param=f"shape.{axis}",
+                allowed="an integer >= 1",
+            )
+
+
+def algorithm() -> str:
+    """The generation algorithm's name and version, as written into artifacts."""
+    return f"{ALGORITHM}-v{VERSION}"
+
+
+def float64_values(spec: TensorSpec, seed: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Elements [start, stop) of the tensor before rounding to its dtype (float64)."""
+    stop = spec.numel if stop is None else stop
+    return _filled(spec, seed, start, stop, get_dtype("float64"))
+
+
+def generate(spec: TensorSpec, seed: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Elements [start, stop) of the tensor in C order, in its stored dtype (bit patterns for 16-bit floats)."""
+    stop = spec.numel if stop is None else stop
+    return _filled(spec, seed, start, stop, spec.out_dtype)
+
+
+def tensor(spec: TensorSpec, seed: int) -> np.ndarray:
+    """The whole tensor, shaped, in its stored dtype."""
+    return generate(spec, seed).reshape(spec.shape)
+
+
+def _filled(spec: TensorSpec, seed: int, start: int, stop: int, dtype: DType) -> np.ndarray:
+    if not 0 <= start <= stop <= spec.numel:
+        raise InitError(
+            f"element range [{start}, {stop}) outside the tensor's {spec.numel} elements",
+            param="range",
+            allowed=f"0 <= start <= stop <= {spec.numel}",
+        )
+    plan, key = spec.plan, derive_key(seed, spec.name)
+    out = np.empty(stop - start, dtype=dtype.storage)
+    # Chunks are aligned to multiples of CHUNK so every caller sees the same chunk boundaries.
+    edges = sorted({start, stop, *range((start // CHUNK + 1) * CHUNK, stop, CHUNK)})
+    tasks = list(zip(edges, edges[1:], strict=False))
+
+    def fill(bounds: tuple[int, int]) -> None:
+        lo, hi = bounds
+        dtype.round_into(plan.values(key, lo, hi), out[lo - start : hi - start])
+
+    if not plan.random_access:
+        plan.values(key, 0, 0)  # build the whole tensor once, before threads slice it
+    if len(tasks) == 1:
+        fill(tasks[0])
+    else:
+        list(_POOL.map(fill, tasks))
+    return out

@@ -1,0 +1,282 @@
+"""The scheme registry: the single source for names, aliases, parameters and formulas.
+
+A scheme is a function ``(ctx, **params) -> Plan`` whose docstring states its formula, registered
+with ``@scheme(...)`` together with its parameters. Validation in the core, the HTTP models, the
+OpenAPI schema, ``GET /schemes``, docs/SCHEMES.md and the table-driven tests all read this registry:
+adding a scheme is one decorated function plus its test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .bits import philox_words
+from .distributions import Distribution, Theory
+from .errors import InitError
+from .fans import Fans
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One scheme parameter: its type, default and allowed values."""
+
+    name: str
+    kind: str  # "float" | "int" | "str" | "bool"
+    default: Any = REQUIRED
+    description: str = ""
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None  # inclusive
+    maximum: float | None = None  # inclusive
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    casefold: bool = False  # accept any case for choices (PyTorch lower-cases `mode`)
+    synonyms: Mapping[str, str] = field(default_factory=dict)  # accepted spelling -> canonical choice
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def allowed(self) -> str:
+        """What this parameter accepts, in words."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        parts = []
+        if self.exclusive_minimum is not None:
+            parts.append(f"> {self.exclusive_minimum:g}")
+        if self.minimum is not None:
+            parts.append(f">= {self.minimum:g}")
+        if self.exclusive_maximum is not None:
+            parts.append(f"< {self.exclusive_maximum:g}")
+        if self.maximum is not None:
+            parts.append(f"<= {self.maximum:g}")
+        noun = "an integer" if self.kind == "int" else "a finite number"
+        return noun + (" " + " and ".join(parts) if parts else "")
+
+    def validate(self, value: Any) -> Any:
+        """The canonical value, or an InitError naming this parameter and what it allows."""
+        bad = InitError(f"{self.name} must be {self.allowed()}, got {value!r}", param=self.name, allowed=self.allowed())
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise bad
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str):
+                raise bad
+            folded = value.lower() if self.casefold else value
+            folded = self.synonyms.get(folded, folded)
+            if self.choices and folded not in self.choices:
+                raise bad
+            return folded
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if self.kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise bad
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise bad
+        checks = (
+            (self.minimum, lambda v, b: v >= b),
+            (self.maximum, lambda v, b: v <= b),
+            (self.exclusive_minimum, lambda v, b: v > b),
+            (self.exclusive_maximum, lambda v, b: v < b),
+        )
+        if any(bound is not None and not ok(value, bound) for bound, ok in checks):
+            raise bad
+        return value
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a scheme may know about the tensor it initializes."""
+
+    shape: tuple[int, ...]
+    layout: str = "torch"
+    fans: Fans = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.fans is None:
+            object.__setattr__(self, "fans", Fans(self.shape, self.layout))
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+class Plan:
+    """How to produce the float64 values of one tensor: any element range, in C order."""
+
+    theory: Theory
+    random_access: bool = True
+    checks: Mapping[str, Any] = {}  # extra structure for the diagnostics (orthogonal gain, ...)
+
+    def values(self, key: int, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Elementwise(Plan):
+    """Element i is ``distribution.sample(word i)``: every range can be generated on its own."""
+
+    def __init__(self, distribution: Distribution, checks: Mapping[str, Any] | None = None):
+        self.distribution = distribution
+        self.theory = distribution.theory
+        self.checks = checks or {}
+
+    def values(self, key: int, start: int, stop: int) -> np.ndarray:
+        if not self.distribution.needs_words:
+            return self.distribution.fill(stop - start)
+        return self.distribution.sample(philox_words(key, start, stop - start))
+
+
+class Indexed(Plan):
+    """Element values are a function of their index alone (eye, dirac): random access, no words."""
+
+    def __init__(
+        self, shape: tuple[int, ...], value_at: Callable[[np.ndarray], np.ndarray], theory: Theory, checks=None
+    ):
+        self.shape, self.value_at, self.theory = shape, value_at, theory
+        self.checks = checks or {}
+
+    def values(self, key: int, start: int, stop: int) -> np.ndarray:
+        index = np.unravel_index(np.arange(start, stop), self.shape)
+        return self.value_at(np.stack(index)).astype(np.float64)
+
+
+class Whole(Plan):
+    """The tensor is computed as a whole (orthogonal, row-normalized, sparse); ranges are slices."""
+
+    random_access = False
+
+    def __init__(self, build: Callable[[int], np.ndarray], theory: Theory, checks=None):
+        self.build, self.theory = build, theory
+        self.checks = checks or {}
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def values(self, key: int, start: int, stop: int) -> np.ndarray:
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, np.ascontiguousarray(self.build(key), dtype=np.float64).reshape(-1))
+        return self._cache[1][start:stop]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A registered initialization scheme."""
+
+    name: str
+    aliases: tuple[str, ...]
+    params: tuple[Param, ...]
+    build: Callable[..., Plan]
+    random_access: bool
+    family: str
+    rank: tuple[int, int] | None = None  # allowed (min, max) rank, None = any
+
+    @property
+    def summary(self) -> str:
+        return self.doc.split("\n\n")[0].replace("\n", " ")
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(self.build.__doc__ or "")
+
+    def resolve(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated parameters with defaults filled in: the canonical form of this scheme."""
+        known = {p.name for p in self.params}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "no parameters"
+            raise InitError(
+                f"{self.name} has no parameter {unknown[0]!r}; it takes {allowed}", param=unknown[0], allowed=allowed
+            )
+        resolved = {}
+        for p in self.params:
+            if p.name in raw:
+                resolved[p.name] = p.validate(raw[p.name])
+            elif p.required:
+                raise InitError(
+                    f"{self.name} needs parameter {p.name!r} ({p.allowed()})", param=p.name, allowed=p.allowed()
+                )
+            else:
+                resolved[p.name] = p.default
+        return resolved
+
+    def plan(self, ctx: Context, params: Mapping[str, Any] | None = None) -> Plan:
+        """Validate ``params`` against this scheme and the tensor, and return its plan."""
+        resolved = self.resolve(params or {})
+        self.check_rank(ctx.shape)
+        return self.build(ctx, **resolved)
+
+    def check_rank(self, shape: tuple[int, ...]) -> None:
+        if self.rank is None:
+            return
+        low, high = self.rank
+        if not low <= len(shape) <= high:
+            allowed = f"{low}" if low == high else f"{low} to {high}"
+            raise InitError(
+                f"{self.name} supports tensors with {allowed} dimensions, got shape {list(shape)}",
+                param="shape",
+                allowed=f"{allowed} dimensions",
+            )
+
+
+REGISTRY: dict[str, Scheme] = {}
+_ALIASES: dict[str, str] = {}
+
+
+BuildT = TypeVar("BuildT", bound=Callable[..., Plan])
+
+
+def scheme(
+    name: str,
+    *,
+    params: tuple[Param, ...] = (),
+    aliases: tuple[str, ...] = (),
+    family: str,
+    random_access: bool = True,
+    rank: tuple[int, int] | None = None,
+) -> Callable[[BuildT], BuildT]:
+    """Register the decorated ``(ctx, **params) -> Plan`` function as scheme ``name``."""
+
+    def register(build: BuildT) -> BuildT:
+        for n in (name, *aliases):
+            if n in REGISTRY or n in _ALIASES:
+                raise RuntimeError(f"scheme name {n!r} registered twice")
+        REGISTRY[name] = Scheme(name, aliases, params, build, random_access, family, rank)
+        _ALIASES.update(dict.fromkeys(aliases, name))
+        return build
+
+    return register
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called ``name`` or one of its aliases."""
+    canonical = _ALIASES.get(name, name)
+    if canonical not in REGISTRY:
+        raise InitError(
+            f"unknown scheme {name!r}; GET /schemes lists them",
+            param="name",
+            allowed=", ".join(sorted([*REGISTRY, *_ALIASES])),
+        )
+    return REGISTRY[canonical]
+
+
+def all_names() -> list[str]:
+    """Every accepted scheme name, canonical names and aliases, sorted."""
+    return sorted([*REGISTRY, *_ALIASES])

@@ -1,0 +1,192 @@
+"""Schemes that shape a whole weight matrix: orthogonal, sphere_rows, sparse, spread_rows.
+
+A weight's *units* are its output neurons. In the torch layout [out, in, *k] unit u is row u of
+the matrix view (rows = shape[0]); in the keras/jax layout [*k, in, out] it is column u of the
+view (cols = shape[-1]). Random values still come from word i for element i of the tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..bits import philox_words
+from ..distributions import Normal, Theory, uopen
+from ..errors import InitError
+from ..fans import matrix_view
+from ..householder import haar_columns
+from ..normal import ndtri
+from ..pinned import tree_sum
+from ..registry import Context, Param, Whole, scheme
+from ..spread import MAX_ELEMENTS as MAX_SPREAD_ELEMENTS
+from ..spread import spread_unit_rows
+
+MAX_ORTHOGONAL_WORK = 1 << 33  # max(rows, cols) * min(rows, cols)**2: 2048 x 2048
+GAIN = Param("gain", "float", 1.0, "multiplies every value", exclusive_minimum=0.0)
+
+
+def standard_normals(key: int, count: int) -> np.ndarray:
+    """N(0, 1) values of words 0 .. count-1 (the 'normal' scheme with mean 0, std 1)."""
+    return ndtri(uopen(philox_words(key, 0, count)))
+
+
+def units_matrix(values: np.ndarray, ctx: Context) -> np.ndarray:
+    """View ``values`` (C order of the tensor) as (units, fan-in vector): rows are output units."""
+    rows, cols = matrix_view(ctx.shape, ctx.layout)
+    m = values.reshape(rows, cols)
+    return m if ctx.layout == "torch" else m.T
+
+
+def units_shape(ctx: Context) -> tuple[int, int]:
+    """(units, length of each unit's vector) of the tensor, without touching any values."""
+    rows, cols = matrix_view(ctx.shape, ctx.layout)
+    return (rows, cols) if ctx.layout == "torch" else (cols, rows)
+
+
+def orthogonal_matrix(key: int, rows: int, cols: int, gain: float) -> np.ndarray:
+    """gain * Q (rows x cols) with orthonormal rows or columns, whichever are fewer.
+
+    Z = N(0, 1) from words 0 .. rows*cols-1, C order, shaped (max, min); Q = haar_columns(Z);
+    the result is Q if rows >= cols else Q^T (PyTorch's orthogonal_ orientation).
+    """
+    tall, short = max(rows, cols), min(rows, cols)
+    work = tall * short * short
+    if work > MAX_ORTHOGONAL_WORK:
+        raise InitError(
+            f"orthogonal on a {rows} x {cols} matrix is beyond the pinned Householder QR's limit "
+            f"(max * min^2 = {work} > 2^33, i.e. 2048 x 2048): it is exact on every machine only because it "
+            "avoids LAPACK, at O(n^3) numpy passes (2048 x 2048 takes about 10 s)",
+            param="shape",
+            allowed="max(rows, cols) * min(rows, cols)^2 <= 2^33",
+        )
+    q = haar_columns(standard_normals(key, tall * short).reshape(tall, short))
+    if gain != 1.0:
+        q *= gain
+    return q if rows >= cols else q.T
+
+
+def _sphere_theory(radius: float, dim: int, label: str) -> Theory:
+    # A uniform unit vector in R^d has E[x^2] = 1/d and kurtosis 3d/(d+2).
+    return Theory(
+        mean=0.0, std=radius / math.sqrt(dim), low=-radius, high=radius, kurtosis=3.0 * dim / (dim + 2), label=label
+    )
+
+
+@scheme("orthogonal", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
+def orthogonal(ctx: Context, gain: float) -> Whole:
+    """gain * Q, Q Haar-distributed with orthonormal rows (rows <= cols) or columns, by pinned Householder QR.
+
+    Saxe, McClelland & Ganguli (2013), "Exact solutions to the nonlinear dynamics of learning in deep
+    linear neural networks". The tensor is flattened as its framework does (torch: rows = shape[0];
+    keras/jax: cols = shape[-1]); Z ~ N(0, 1), Z = QR, Q * sign(diag R). No LAPACK, so the bytes are
+    the same everywhere; exact up to max * min^2 = 2^33 (2048 x 2048, about 10 s), refused above.
+    """
+    rows, cols = matrix_view(ctx.shape, ctx.layout)
+    tall, short = max(rows, cols), min(rows, cols)
+    if tall * short * short > MAX_ORTHOGONAL_WORK:
+        orthogonal_matrix(0, rows, cols, gain)  # raises the size error now, not at generation
+    theory = _sphere_theory(gain, tall, f"orthogonal (gain {gain:g})")
+    checks = {"orthogonal": {"gain": gain, "axis": "rows" if rows <= cols else "cols"}}
+    return Whole(lambda key: orthogonal_matrix(key, rows, cols, gain).reshape(ctx.shape), theory, checks)
+
+
+@scheme(
+    "sphere_rows",
+    family="matrix",
+    random_access=False,
+    rank=(2, 99),
+    aliases=("hypersphere", "unit_sphere"),
+    params=(Param("radius", "float", 1.0, "norm of every unit's weight vector", exclusive_minimum=0.0),),
+)
+def sphere_rows(ctx: Context, radius: float) -> Whole:
+    """Each unit's weight vector z / ||z|| * radius, z ~ N(0, I): uniform on the sphere of that radius.
+
+    The norm is sqrt(tree_sum(z * z)) over the unit's vector; then x = z / norm, x = x * radius.
+    Every unit starts with the same norm; directions are independent and uniform.
+    """
+
+    def build(key: int) -> np.ndarray:
+        values = standard_normals(key, ctx.numel)
+        units = units_matrix(values, ctx)
+        norms = np.sqrt(tree_sum(units * units, axis=1))
+        units /= norms[:, None]
+        if radius != 1.0:
+            units *= radius
+        return values.reshape(ctx.shape)
+
+    dim = units_shape(ctx)[1]
+    return Whole(build, _sphere_theory(radius, dim, f"sphere rows (radius {radius:g})"), {"row_norm": radius})
+
+
+@scheme(
+    "sparse",
+    family="matrix",
+    random_access=False,
+    rank=(2, 2),
+    params=(
+        Param(
+            "sparsity",
+            "float",
+            description="fraction of each input's weights set to zero",
+            minimum=0.0,
+            exclusive_maximum=1.0,
+        ),
+        Param("std", "float", 0.01, "standard deviation of the non-zero values", exclusive_minimum=0.0),
+    ),
+)
+def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
+    """N(0, std^2), then for each input ceil(sparsity * units) of its weights set to 0.
+
+    Martens (2010), "Deep learning via Hessian-free optimization". PyTorch ``sparse_(t, sparsity,
+    std=0.01)`` zeroes ceil(sparsity * rows) entries of each column of the [out, in] matrix. Which
+    entries: the ones whose word i of stream 1 is smallest (ties: lower unit index first).
+    """
+    units_count = units_shape(ctx)[0]
+    zeros = int(math.ceil(sparsity * units_count))
+    dist = Normal(0.0, std)
+
+    def build(key: int) -> np.ndarray:
+        values = dist.sample(philox_words(key, 0, ctx.numel))
+        order_keys = units_matrix(philox_words(key, 0, ctx.numel, stream=1), ctx)
+        chosen = np.argsort(order_keys, axis=0, kind="stable")[:zeros]
+        units = units_matrix(values, ctx)
+        np.put_along_axis(units, chosen, 0.0, axis=0)
+        return values.reshape(ctx.shape)
+
+    kept = 1.0 - zeros / units_count
+    theory = Theory(
+        mean=0.0,
+        std=std * math.sqrt(kept),
+        kurtosis=3.0 / kept if kept > 0 else None,
+        cdf=dist.theory.cdf,
+        label=f"sparse N(0, {std:g}^2), {zeros} zeros per input",
+    )
+    return Whole(build, theory, {"sparse": {"zeros_per_input": zeros}})
+
+
+@scheme("spread_rows", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
+def spread_rows(ctx: Context, gain: float) -> Whole:
+    """Deterministic unit vectors spread on the sphere, times gain: no randomness, no seed.
+
+    units <= fan-in: rows of an orthonormal basis (normalized Hadamard when the dimension is a power
+    of two, else the orthonormal DCT-II); more units: stacked orthonormal bases with low coherence
+    (docs/spread_rows.md). Each unit's vector has norm gain.
+    """
+    units_count, dim = units_shape(ctx)
+    spread_unit_rows(0, dim)  # refuses a too large fan-in vector now, not at generation
+    if units_count * dim > MAX_SPREAD_ELEMENTS:
+        spread_unit_rows(units_count, dim)
+
+    def build(key: int) -> np.ndarray:
+        units = spread_unit_rows(units_count, dim)
+        if gain != 1.0:
+            units *= gain
+        return (units if ctx.layout == "torch" else units.T).reshape(ctx.shape)
+
+    theory = Theory(mean=0.0, std=gain / math.sqrt(dim), low=-gain, high=gain, label=f"spread rows (gain {gain:g})")
+    checks: dict[str, Any] = {"row_norm": gain}
+    if units_count <= dim:
+        checks["orthogonal"] = {"gain": gain, "axis": "rows" if ctx.layout == "torch" else "cols"}
+    return Whole(build, theory, checks)

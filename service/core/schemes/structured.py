@@ -1,0 +1,122 @@
+"""Identity-like schemes: eye, dirac (convolution identity) and delta_orthogonal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..distributions import Theory
+from ..errors import InitError
+from ..registry import Context, Indexed, Param, Whole, scheme
+from .matrix import orthogonal_matrix
+
+
+def _sparse_theory(value: float, count: int, numel: int, label: str) -> Theory:
+    """Theory of a tensor holding ``count`` entries equal to ``value`` and zeros elsewhere."""
+    mean = value * count / numel
+    second = value * value * count / numel
+    return Theory(
+        mean=mean, std=math.sqrt(max(second - mean * mean, 0.0)), low=min(0.0, value), high=max(0.0, value), label=label
+    )
+
+
+@scheme(
+    "eye",
+    family="structured",
+    aliases=("identity",),
+    rank=(2, 2),
+    params=(Param("gain", "float", 1.0, "the diagonal value"),),
+)
+def eye(ctx: Context, gain: float) -> Indexed:
+    """W[i, j] = gain if i == j else 0; non-square allowed.
+
+    PyTorch ``eye_`` (gain 1), Keras ``Identity(gain)``. Preserves the identity of the inputs in
+    linear layers; IRNN (Le, Jaitly & Hinton, 2015) uses it for recurrent weights.
+    """
+    rows, cols = ctx.shape
+    theory = _sparse_theory(gain, min(rows, cols), rows * cols, f"eye (gain {gain:g})")
+    return Indexed(ctx.shape, lambda idx: np.where(idx[0] == idx[1], gain, 0.0), theory, {"exact": "eye"})
+
+
+@scheme(
+    "dirac",
+    family="structured",
+    rank=(3, 5),
+    params=(Param("groups", "int", 1, "number of convolution groups; output channels must divide evenly", minimum=1),),
+)
+def dirac(ctx: Context, groups: int) -> Indexed:
+    """Convolution identity: 1 at [g*opg + d, d, k1//2, ...] for d < min(opg, in), opg = out // groups.
+
+    PyTorch ``dirac_(t, groups=1)`` in the torch layout [out, in, *k]; in keras/jax [*k, in, out]
+    the same entries sit at [k1//2, ..., d, g*opg + d]. The centre is k//2 (upper-middle for even k,
+    as PyTorch). Inputs are passed through unchanged on the first min(opg, in) channels of each group.
+    """
+    torch = ctx.layout == "torch"
+    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
+    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
+    if out_ch % groups:
+        raise InitError(
+            f"output channels ({out_ch}) must be divisible by groups ({groups})",
+            param="groups",
+            allowed=f"a divisor of {out_ch}",
+        )
+    per_group = out_ch // groups
+    width = min(per_group, in_ch)
+    centre = np.array([k // 2 for k in spatial])
+
+    def value_at(idx: np.ndarray) -> np.ndarray:
+        out_i, in_i = (idx[0], idx[1]) if torch else (idx[-1], idx[-2])
+        pos = idx[2:] if torch else idx[:-2]
+        d = out_i % per_group
+        at_centre = np.all(pos == centre[:, None], axis=0)
+        return np.where(at_centre & (d == in_i) & (d < width), 1.0, 0.0)
+
+    theory = _sparse_theory(1.0, groups * width, ctx.numel, f"dirac (groups {groups})")
+    return Indexed(ctx.shape, value_at, theory, {"exact": "dirac"})
+
+
+@scheme(
+    "delta_orthogonal",
+    family="structured",
+    random_access=False,
+    rank=(3, 5),
+    params=(Param("gain", "float", 1.0, "multiplies the orthogonal centre tap", exclusive_minimum=0.0),),
+)
+def delta_orthogonal(ctx: Context, gain: float) -> Whole:
+    """Zeros except the kernel centre ((k-1)//2 per axis), which is gain * an orthogonal in -> out map.
+
+    Xiao et al. (2018), "Dynamical isometry and a mean field theory of CNNs". JAX
+    ``delta_orthogonal(scale)`` in the keras/jax layout [*k, in, out]; in the torch layout the centre
+    [out, in] holds the transpose, so both layouts give the same map. Needs in <= out.
+    """
+    torch = ctx.layout == "torch"
+    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
+    if in_ch > out_ch:
+        raise InitError(
+            f"delta_orthogonal needs input channels <= output channels, got in={in_ch}, out={out_ch}",
+            param="shape",
+            allowed="in <= out",
+        )
+    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
+    centre: tuple[Any, ...] = tuple((k - 1) // 2 for k in spatial)
+    full = slice(None)
+
+    def build(key: int) -> np.ndarray:
+        w = np.zeros(ctx.shape)
+        if torch:
+            w[(full, full, *centre)] = orthogonal_matrix(key, out_ch, in_ch, gain)
+        else:
+            w[(*centre, full, full)] = orthogonal_matrix(key, in_ch, out_ch, gain)
+        return w
+
+    # The centre holds in_ch unit columns: sum of squares in_ch * gain^2, mean about 0.
+    theory = Theory(
+        mean=0.0,
+        std=gain * math.sqrt(in_ch / ctx.numel),
+        low=-gain,
+        high=gain,
+        label=f"delta orthogonal (gain {gain:g})",
+    )
+    return Whole(build, theory, {"exact": "delta_orthogonal", "gain": gain})

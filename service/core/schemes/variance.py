@@ -1,0 +1,160 @@
+"""Fan-scaled schemes: variance_scaling and its presets (Xavier/Glorot, Kaiming/He, LeCun).
+
+As in JAX, one engine (variance_scaling) covers the Keras/JAX family; the PyTorch functions keep
+PyTorch's own arithmetic (std first, then sqrt(3) * std for the uniform bound) so that their
+bounds and standard deviations equal torch's to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..distributions import Normal, TruncatedNormal, Uniform
+from ..fans import calculate_gain
+from ..registry import Context, Elementwise, Param, scheme
+
+# std of N(0, 1) truncated to [-2, 2], the literal Keras and JAX divide by.
+TRUNCATED_STD_2 = 0.87962566103423978
+
+GAIN = Param("gain", "float", 1.0, "multiplies the standard deviation", exclusive_minimum=0.0)
+KAIMING = (
+    Param("a", "float", 0.0, "negative slope of the rectifier after this layer (used only with leaky_relu)"),
+    Param(
+        "mode",
+        "str",
+        "fan_in",
+        "fan_in preserves forward variance, fan_out backward",
+        choices=("fan_in", "fan_out"),
+        casefold=True,
+    ),
+    Param(
+        "nonlinearity",
+        "str",
+        "leaky_relu",
+        "the activation after this layer, for calculate_gain",
+        choices=(
+            "linear",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+            "sigmoid",
+            "tanh",
+            "relu",
+            "leaky_relu",
+            "selu",
+        ),  # fmt: skip
+    ),
+)
+
+
+def _symmetric_uniform(bound: float) -> Elementwise:
+    return Elementwise(Uniform(-bound, bound))
+
+
+@scheme(
+    "variance_scaling",
+    family="elementwise",
+    params=(
+        Param("scale", "float", 1.0, "multiplies the variance (gain squared)", exclusive_minimum=0.0),
+        Param(
+            "mode",
+            "str",
+            "fan_in",
+            "the fan that divides the variance",
+            choices=("fan_in", "fan_out", "fan_avg", "fan_geo_avg"),
+        ),
+        Param(
+            "distribution",
+            "str",
+            "truncated_normal",
+            "truncated_normal (at +-2 std, variance corrected), normal (untruncated) or uniform",
+            choices=("truncated_normal", "normal", "uniform"),
+            synonyms={"untruncated_normal": "normal"},
+        ),
+    ),
+)
+def variance_scaling(ctx: Context, scale: float, mode: str, distribution: str) -> Elementwise:
+    """variance = scale / fan; truncated_normal: TN(-2, 2) * sqrt(variance) / 0.87962566103423978;
+    normal: N(0, variance); uniform: U(-sqrt(3 * variance), sqrt(3 * variance)).
+
+    JAX ``variance_scaling(scale, mode, distribution)``; fan = fan_in, fan_out, (fan_in + fan_out) / 2
+    or sqrt(fan_in * fan_out). Keras calls the untruncated normal 'untruncated_normal' and maps its
+    'normal' to the truncated one; here 'normal' is untruncated, as in JAX.
+    """
+    variance = scale / ctx.fans.by_mode(mode)
+    if distribution == "uniform":
+        return _symmetric_uniform(math.sqrt(3 * variance))
+    if distribution == "normal":
+        return Elementwise(Normal(0.0, math.sqrt(variance)))
+    return Elementwise(TruncatedNormal.sigma(0.0, math.sqrt(variance) / TRUNCATED_STD_2, -2.0, 2.0))
+
+
+@scheme("xavier_uniform", family="elementwise", aliases=("glorot_uniform",), params=(GAIN,))
+def xavier_uniform(ctx: Context, gain: float) -> Elementwise:
+    """U(-bound, bound), std = gain * sqrt(2 / (fan_in + fan_out)), bound = sqrt(3) * std.
+
+    Glorot & Bengio (2010), "Understanding the difficulty of training deep feedforward neural
+    networks". PyTorch ``xavier_uniform_``, Keras ``GlorotUniform``, JAX ``glorot_uniform``
+    (same distribution; Keras/JAX compute the bound as sqrt(3 * variance)).
+    """
+    std = gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
+    return _symmetric_uniform(math.sqrt(3.0) * std)
+
+
+@scheme("xavier_normal", family="elementwise", aliases=("glorot_normal",), params=(GAIN,))
+def xavier_normal(ctx: Context, gain: float) -> Elementwise:
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)), untruncated.
+
+    Glorot & Bengio (2010). PyTorch ``xavier_normal_``. Keras ``GlorotNormal`` and JAX
+    ``glorot_normal`` truncate at 2 std: variance_scaling(1, fan_avg, truncated_normal).
+    """
+    std = gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
+    return Elementwise(Normal(0.0, std))
+
+
+def _kaiming_std(ctx: Context, a: float, mode: str, nonlinearity: str) -> float:
+    fan = ctx.fans.fan_in if mode == "fan_in" else ctx.fans.fan_out
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+@scheme("kaiming_uniform", family="elementwise", aliases=("he_uniform", "msra_uniform"), params=KAIMING)
+def kaiming_uniform(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elementwise:
+    """U(-bound, bound), std = gain / sqrt(fan), bound = sqrt(3) * std, gain = calculate_gain(nonlinearity, a).
+
+    He et al. (2015), "Delving deep into rectifiers". PyTorch ``kaiming_uniform_``; defaults give
+    bound = sqrt(6 / fan_in). PyTorch's Linear/Conv default is a = sqrt(5): bound = 1 / sqrt(fan_in).
+    """
+    return _symmetric_uniform(math.sqrt(3.0) * _kaiming_std(ctx, a, mode, nonlinearity))
+
+
+@scheme("kaiming_normal", family="elementwise", aliases=("he_normal", "msra", "msra_normal"), params=KAIMING)
+def kaiming_normal(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elementwise:
+    """N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a), untruncated.
+
+    He et al. (2015). PyTorch ``kaiming_normal_``. Keras ``HeNormal`` and JAX ``he_normal`` truncate
+    at 2 std: variance_scaling(2, fan_in, truncated_normal).
+    """
+    return Elementwise(Normal(0.0, _kaiming_std(ctx, a, mode, nonlinearity)))
+
+
+@scheme("lecun_uniform", family="elementwise")
+def lecun_uniform(ctx: Context) -> Elementwise:
+    """U(-sqrt(3 / fan_in), sqrt(3 / fan_in)): variance_scaling(1, fan_in, uniform).
+
+    LeCun et al. (1998), "Efficient BackProp". Keras ``LecunUniform``, JAX ``lecun_uniform``.
+    """
+    return variance_scaling(ctx, 1.0, "fan_in", "uniform")
+
+
+@scheme("lecun_normal", family="elementwise")
+def lecun_normal(ctx: Context) -> Elementwise:
+    """TN(-2, 2) * sqrt(1 / fan_in) / 0.87962566103423978: variance_scaling(1, fan_in, truncated_normal).
+
+    Keras ``LecunNormal`` and JAX/Flax ``lecun_normal`` (Flax's Dense default), truncated at 2 std
+    with the variance corrected. Self-normalizing (SELU) networks use the untruncated N(0, 1/fan_in):
+    kaiming_normal(nonlinearity='linear') or variance_scaling(distribution='normal').
+    """
+    return variance_scaling(ctx, 1.0, "fan_in", "truncated_normal")
