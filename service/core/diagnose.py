@@ -1,0 +1,337 @@
+"""Per-tensor diagnostics: is this tensor what its scheme promises, and is it a healthy init?
+
+One streaming pass over the stored values (what the client receives, converted exactly to float64)
+accumulates moments, extremes, support violations, per-unit norms, a strided KS subsample and up
+to 256 sampled units. Everything is computed with pinned arithmetic over fixed 65536-element
+blocks (tree sums inside a block, ``math.fsum`` across blocks), so the report is as reproducible
+as the bytes and can be embedded in the artifact.
+
+Health bands follow docs/DIAGNOSTICS.md (heuristics, stated as such):
+    mean z-score |z| < 4, std ratio |r - 1| < 4 SE, KS p > 1e-4      else warn (chance: ~1e-4)
+    support violations or non-finite values                        fail
+    all sampled rows identical                                     fail (symmetry never broken)
+    row coherence < max(0.5, 1.25 x random), < 0.99 warn, else or duplicates fail
+    orthogonality error within the dtype's tolerance               else fail
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .distributions import Theory
+from .fans import matrix_view
+from .generate import CHUNK, TensorSpec, generate
+from .pinned import dot_rows, exp, tree_sum
+
+KS_SAMPLE = 100_000
+ROW_SAMPLE = 256
+GRAM_BUDGET = 1 << 26  # sampled_rows^2 * row_length multiply-adds for the coherence
+ORTHOGONALITY_TOLERANCE = {"float64": 1e-12, "float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2}
+
+
+def ks_pvalue(statistic: float, n: int) -> float:
+    """Asymptotic Kolmogorov p-value with Stephens' small-sample correction, pinned exp."""
+    if n == 0:
+        return 1.0
+    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * statistic
+    if lam < 0.2:
+        return 1.0
+    k = np.arange(1, 101, dtype=np.float64)
+    terms = exp(-2.0 * k * k * lam * lam) * np.where(k % 2 == 1, 2.0, -2.0)
+    return float(min(1.0, max(0.0, math.fsum(terms.tolist()))))
+
+
+def ks_statistic(sample: np.ndarray, cdf) -> float:
+    """D = sup |F_n - F| of a sample against a CDF (both one-sided gaps at every sample point)."""
+    x = np.sort(sample)
+    n = x.size
+    f = cdf(x)
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
+
+
+class _Units:
+    """Where each element's unit (output neuron) and position within the unit's vector are."""
+
+    def __init__(self, spec: TensorSpec):
+        rows, cols = matrix_view(spec.shape, spec.layout)
+        self.torch = spec.layout == "torch"
+        self.count, self.length = (rows, cols) if self.torch else (cols, rows)
+        self.cols = cols
+
+    def locate(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.torch:
+            return index // self.cols, index % self.cols
+        return index % self.cols, index // self.cols
+
+
+class Accumulator:
+    """Streams the stored values of one tensor, in element order, and reports its diagnostics."""
+
+    def __init__(self, spec: TensorSpec):
+        self.spec = spec
+        self.theory: Theory = spec.plan.theory
+        self.dtype = spec.out_dtype
+        self.center = self.theory.mean
+        self.position = 0
+        self.pending = np.empty(0)
+        self.blocks: list[tuple[float, float, float, float]] = []  # (S1, S2, S3, S4) per block
+        self.minimum, self.maximum = math.inf, -math.inf
+        self.nonfinite = 0
+        self.outside = 0
+        self.low = None if self.theory.low is None else self.dtype.round_scalar(self.theory.low)
+        self.high = None if self.theory.high is None else self.dtype.round_scalar(self.theory.high)
+        self.ks_stride = max(1, -(-spec.numel // KS_SAMPLE))
+        self.ks_parts: list[np.ndarray] = []
+        self.units = _Units(spec) if len(spec.shape) >= 2 else None
+        if self.units is not None:
+            self.norm_sq = np.zeros(self.units.count)
+            sampled = min(self.units.count, ROW_SAMPLE, max(2, int(math.sqrt(GRAM_BUDGET / self.units.length))))
+            self.sampled = np.unique((np.arange(sampled) * self.units.count) // sampled)
+            self.slot = np.full(self.units.count, -1, dtype=np.int64)
+            self.slot[self.sampled] = np.arange(self.sampled.size)
+            self.rows = np.zeros((self.sampled.size, self.units.length))
+
+    def add(self, start: int, stored: np.ndarray) -> None:
+        """Take the stored values of elements [start, start + len(stored)); calls must be in order.
+
+        Values are regrouped into the fixed blocks [k * CHUNK, (k + 1) * CHUNK), so the report does
+        not depend on how the caller chunks the stream.
+        """
+        if start != self.position:
+            raise ValueError(f"diagnostics take chunks in order: expected element {self.position}, got {start}")
+        values = self.dtype.to_float64(np.asarray(stored).reshape(-1))
+        self.position = start + values.size
+        if self.pending.size:
+            values = np.concatenate([self.pending, values])
+        block_start = self.position - values.size
+        complete = (self.position // CHUNK) * CHUNK
+        for lo in range(block_start, complete, CHUNK):
+            self._block(lo, values[lo - block_start : lo - block_start + CHUNK])
+        self.pending = values[max(complete, block_start) - block_start :].copy()
+
+    def _block(self, start: int, x: np.ndarray) -> None:
+        finite = np.isfinite(x)
+        if not finite.all():
+            self.nonfinite += int(x.size - np.count_nonzero(finite))
+            x = np.where(finite, x, self.center)
+        d = x - self.center
+        d2 = d * d
+        self.blocks.append((float(tree_sum(d)), float(tree_sum(d2)), float(tree_sum(d2 * d)), float(tree_sum(d2 * d2))))
+        self.minimum = min(self.minimum, float(x.min()))
+        self.maximum = max(self.maximum, float(x.max()))
+        if self.low is not None:
+            self.outside += int(np.count_nonzero((x < self.low) | (x > self.high)))
+        first = -(-start // self.ks_stride) * self.ks_stride
+        self.ks_parts.append(x[first - start :: self.ks_stride].copy())
+        if self.units is not None:
+            unit, pos = self.units.locate(np.arange(start, start + x.size))
+            lo = int(unit.min())
+            self.norm_sq[lo : int(unit.max()) + 1] += np.bincount(unit - lo, weights=x * x)
+            slot = self.slot[unit]
+            take = slot >= 0
+            self.rows[slot[take], pos[take]] = x[take]
+
+    def result(self, full: np.ndarray | None = None) -> dict[str, Any]:
+        """The diagnostics report; ``full`` (float64, shaped) enables the whole-matrix checks."""
+        n = self.position
+        if n != self.spec.numel:
+            raise ValueError(f"diagnostics saw {n} of {self.spec.numel} elements")
+        if self.pending.size:
+            self._block(n - self.pending.size, self.pending)
+            self.pending = np.empty(0)
+        theory = self.theory
+        s1, s2, s3, s4 = (math.fsum(b[i] for b in self.blocks) for i in range(4))
+        mean_d = s1 / n
+        var = max(s2 / n - mean_d * mean_d, 0.0)
+        std = math.sqrt(var)
+        mean = self.center + mean_d
+        report: dict[str, Any] = {
+            "mean": mean,
+            "std": std,
+            "min": self.minimum,
+            "max": self.maximum,
+            "expected": {
+                "distribution": theory.label,
+                "mean": theory.mean,
+                "std": theory.std,
+                "low": self.low,
+                "high": self.high,
+                "kurtosis": theory.kurtosis,
+            },
+            "nonfinite": self.nonfinite,
+            "outside_bounds": self.outside,
+            "fraction_outside_bounds": self.outside / n,
+        }
+        central4 = s4 / n - 4 * mean_d * s3 / n + 6 * mean_d**2 * s2 / n - 3 * mean_d**4
+        report["excess_kurtosis"] = central4 / (var * var) - 3.0 if var > 0 else None
+        verdicts: list[dict[str, Any]] = []
+        self._moment_tests(report, verdicts, n, mean, std)
+        self._ks_test(report, verdicts)
+        if self.units is not None and self.units.count >= 2:
+            self._row_tests(report, verdicts)
+        if full is not None:
+            self._structure_tests(report, verdicts, full)
+        if self.nonfinite:
+            verdicts.append(
+                _verdict("finite", "fail", self.nonfinite, f"{self.nonfinite} values overflow {self.dtype.name}: inf")
+            )
+        if self.outside:
+            verdicts.append(
+                _verdict(
+                    "support", "fail", self.outside, f"{self.outside} values outside [{self.low:g}, {self.high:g}]"
+                )
+            )
+        report["verdicts"] = verdicts
+        report["verdict"] = max((v["band"] for v in verdicts), key=_BANDS.index, default="healthy")
+        return report
+
+    def _moment_tests(self, report: dict, verdicts: list, n: int, mean: float, std: float) -> None:
+        theory = self.theory
+        if theory.std == 0.0:
+            return
+        z = (mean - theory.mean) * math.sqrt(n) / theory.std
+        ratio = std / theory.std
+        kurtosis = theory.kurtosis if theory.kurtosis is not None else 3.0
+        tolerance = 4.0 * 0.5 * math.sqrt(max(kurtosis - 1.0, 0.0) / n)
+        report.update(mean_z=z, std_ratio=ratio, std_ratio_tolerance=tolerance)
+        band = "healthy" if abs(z) < 4.0 else "warn"
+        verdicts.append(
+            _verdict("mean_z", band, z, f"mean z-score {z:.2f} ({'within' if band == 'healthy' else 'beyond'} +-4)")
+        )
+        band = "healthy" if abs(ratio - 1.0) < tolerance else "warn"
+        verdicts.append(
+            _verdict(
+                "std_ratio",
+                band,
+                ratio,
+                f"std {std:.6g} vs expected {theory.std:.6g}: ratio {ratio:.5f}, tolerance +-{tolerance:.2g}",
+            )
+        )
+
+    def _ks_test(self, report: dict, verdicts: list) -> None:
+        if self.theory.cdf is None or self.nonfinite:
+            return
+        sample = np.concatenate(self.ks_parts)
+        if "sparse" in self.spec.plan.checks:
+            sample = sample[sample != 0.0]
+        if sample.size < 20:
+            return
+        d = ks_statistic(sample, self.theory.cdf)
+        p = ks_pvalue(d, sample.size)
+        report["ks"] = {"statistic": d, "pvalue": p, "sample": int(sample.size)}
+        band = "healthy" if p > 1e-4 else "warn"
+        verdicts.append(_verdict("ks", band, d, f"KS D = {d:.4g} on {sample.size} values, p = {p:.3g}"))
+
+    def _row_tests(self, report: dict, verdicts: list) -> None:
+        assert self.units is not None
+        norms = np.sqrt(self.norm_sq)
+        norm_mean = math.fsum(norms.tolist()) / norms.size
+        norm_var = math.fsum(((norms - norm_mean) ** 2).tolist()) / norms.size
+        report["rows"] = {
+            "count": self.units.count,
+            "norm_mean": norm_mean,
+            "norm_cv": math.sqrt(norm_var) / norm_mean if norm_mean else None,
+        }
+        rows = self.rows
+        sampled = rows.shape[0]
+        distinct = np.unique(rows, axis=0).shape[0]
+        row_norms = np.sqrt(tree_sum(rows * rows, axis=1))
+        report["rows"].update(sampled=sampled, duplicates=sampled - distinct)
+        if "exact" in self.spec.plan.checks:
+            return  # identity-like structure is the point: repeated or zero rows are by design
+        if distinct == 1:
+            verdicts.append(_verdict("symmetry", "fail", 1.0, "all rows identical: symmetry is never broken"))
+            return
+        if np.any(row_norms == 0.0):
+            report["rows"]["coherence"] = None
+        else:
+            unit = rows / row_norms[:, None]
+            gram = np.abs(dot_rows(unit, unit))
+            np.fill_diagonal(gram, 0.0)
+            coherence = float(gram.max())
+            # Independent random rows of length n reach about sqrt(4 ln m / n) among m rows.
+            chance = math.sqrt(4.0 * math.log(sampled) / self.units.length)
+            report["rows"].update(coherence=coherence, coherence_random=chance)
+            healthy = max(0.5, 1.25 * chance)
+            band = "healthy" if coherence < healthy else "warn" if coherence < 0.99 else "fail"
+            verdicts.append(
+                _verdict(
+                    "coherence",
+                    band,
+                    coherence,
+                    f"max |cos| between {sampled} sampled rows: {coherence:.3f} "
+                    f"(independent random rows: about {chance:.3f})",
+                )
+            )
+        if distinct < sampled:
+            verdicts.append(
+                _verdict(
+                    "duplicates",
+                    "fail",
+                    sampled - distinct,
+                    f"{sampled - distinct} of {sampled} sampled rows duplicate another",
+                )
+            )
+
+    def _structure_tests(self, report: dict, verdicts: list, full: np.ndarray) -> None:
+        checks = self.spec.plan.checks
+        tolerance = ORTHOGONALITY_TOLERANCE[self.dtype.name]
+        if "orthogonal" in checks:
+            gain, axis = checks["orthogonal"]["gain"], checks["orthogonal"]["axis"]
+            m = full.reshape(matrix_view(self.spec.shape, self.spec.layout))
+            vectors = m if axis == "rows" else m.T
+            pick = np.unique(
+                (np.arange(min(ROW_SAMPLE, vectors.shape[0])) * vectors.shape[0]) // min(ROW_SAMPLE, vectors.shape[0])
+            )
+            sample = vectors[pick]
+            gram = dot_rows(sample, sample) / (gain * gain)
+            error = float(np.sqrt(tree_sum((gram - np.eye(pick.size)).reshape(-1) ** 2)) / math.sqrt(pick.size))
+            report["orthogonality_error"] = error
+            band = "healthy" if error < tolerance else "fail"
+            verdicts.append(
+                _verdict(
+                    "orthogonality",
+                    band,
+                    error,
+                    f"||W W^T / gain^2 - I||_F / sqrt(n) = {error:.2g} on {pick.size} {axis}",
+                )
+            )
+        if "sparse" in checks:
+            expected = checks["sparse"]["zeros_per_input"]
+            u = full.reshape(matrix_view(self.spec.shape, self.spec.layout))
+            per_input = np.count_nonzero(u == 0.0, axis=0 if self.spec.layout == "torch" else 1)
+            wrong = int(np.count_nonzero(per_input < expected))
+            report["sparse"] = {"zeros_per_input": expected, "min_zeros": int(per_input.min())}
+            band = "healthy" if wrong == 0 else "fail"
+            verdicts.append(
+                _verdict("sparsity", band, wrong, f"{wrong} inputs with fewer than {expected} zero weights")
+            )
+        if "row_norm" in checks and self.units is not None:
+            cv = report.get("rows", {}).get("norm_cv") or 0.0
+            band = "healthy" if cv < tolerance else "fail"
+            verdicts.append(
+                _verdict("row_norms", band, cv, f"row norms vary by {cv:.2g} (all should equal {checks['row_norm']:g})")
+            )
+
+
+_BANDS = ["healthy", "warn", "fail"]
+
+
+def _verdict(check: str, band: str, value: float, reason: str) -> dict[str, Any]:
+    return {"check": check, "band": band, "value": value, "reason": reason}
+
+
+def diagnose(spec: TensorSpec, seed: int) -> dict[str, Any]:
+    """Generate ``spec`` chunk by chunk (bounded memory) and return its diagnostics."""
+    acc = Accumulator(spec)
+    span = CHUNK * 16
+    for start in range(0, spec.numel, span):
+        acc.add(start, generate(spec, seed, start, min(start + span, spec.numel)))
+    full = None
+    if not spec.plan.random_access or spec.plan.checks:
+        full = spec.out_dtype.to_float64(generate(spec, seed)).reshape(spec.shape)
+    return acc.result(full)

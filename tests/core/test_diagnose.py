@@ -1,0 +1,98 @@
+"""Per-tensor diagnostics: they confirm healthy inits, name unhealthy ones, and agree with scipy."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from service.core.diagnose import Accumulator, diagnose, ks_pvalue, ks_statistic
+from service.core.distributions import Normal
+from service.core.generate import TensorSpec, generate
+
+
+def bands(report):
+    return {v["check"]: v["band"] for v in report["verdicts"]}
+
+
+@pytest.mark.parametrize(
+    ("scheme", "params", "shape"),
+    [
+        ("xavier_uniform", {}, (256, 784)),
+        ("kaiming_normal", {"nonlinearity": "relu"}, (128, 64, 3, 3)),
+        ("truncated_normal", {"a": 4.0, "b": 6.0, "bounds": "sigma", "mean": -4.5}, (200, 100)),
+        ("lecun_normal", {}, (300, 100)),
+        ("orthogonal", {"gain": 2.0}, (100, 300)),
+        ("sphere_rows", {}, (64, 100)),
+        ("sparse", {"sparsity": 0.2}, (100, 80)),
+    ],
+)
+def test_healthy_inits_report_healthy_with_expected_moments(scheme, params, shape):
+    report = diagnose(TensorSpec("w", shape, scheme, params), 0)
+    assert report["verdict"] in ("healthy", "warn"), report["verdicts"]
+    assert {"mean_z", "std_ratio"} <= set(bands(report))
+    assert bands(report)["mean_z"] == bands(report)["std_ratio"] == "healthy"
+    assert report["outside_bounds"] == 0 and report["nonfinite"] == 0
+    assert abs(report["std"] / report["expected"]["std"] - 1) < 0.05
+
+
+def test_constant_weights_fail_on_symmetry_but_a_constant_bias_is_fine():
+    report = diagnose(TensorSpec("w", (64, 32), "zeros"), 0)
+    assert report["verdict"] == "fail"
+    assert any("symmetry is never broken" in v["reason"] for v in report["verdicts"])
+    assert diagnose(TensorSpec("b", (64,), "zeros"), 0)["verdict"] == "healthy"
+
+
+def test_overflow_in_a_narrow_dtype_fails_with_the_reason():
+    report = diagnose(TensorSpec("w", (64, 64), "normal", {"std": 1e5}, dtype="float16"), 0)
+    assert report["nonfinite"] > 0
+    assert bands(report)["finite"] == "fail"
+
+
+def test_orthogonality_error_is_reported_and_tiny():
+    report = diagnose(TensorSpec("w", (64, 128), "orthogonal", dtype="float64"), 0)
+    assert report["orthogonality_error"] < 1e-14
+    assert bands(report)["orthogonality"] == "healthy"
+
+
+def test_all_positive_uniform_rows_are_flagged_as_coherent():
+    report = diagnose(TensorSpec("w", (256, 256), "uniform"), 0)  # U(0, 1): rows nearly parallel
+    assert report["rows"]["coherence"] > 0.6
+    assert bands(report)["coherence"] == "warn"
+
+
+def test_ks_statistic_and_pvalue_agree_with_scipy():
+    x = generate(TensorSpec("w", (5000,), "normal"), 1).astype(np.float64)
+    result = stats.kstest(x, stats.norm().cdf)
+    d = ks_statistic(x, Normal(0.0, 1.0).theory.cdf)
+    assert d == pytest.approx(result.statistic, abs=1e-6)
+    assert ks_pvalue(d, x.size) == pytest.approx(result.pvalue, rel=0.05, abs=1e-3)
+
+
+def test_a_wrong_distribution_is_caught_by_ks_and_moments():
+    # Pretend a uniform tensor was meant to be normal with the same variance.
+    spec = TensorSpec("w", (400, 400), "uniform", {"a": -math.sqrt(3), "b": math.sqrt(3)})
+    acc = Accumulator(spec)
+    acc.theory = Normal(0.0, 1.0).theory
+    acc.add(0, generate(spec, 0))
+    report = acc.result()
+    assert report["ks"]["pvalue"] < 1e-4
+    assert bands(report)["ks"] == "warn"
+    assert report["excess_kurtosis"] == pytest.approx(-1.2, abs=0.02)
+
+
+def test_streaming_in_any_chunking_gives_the_same_report():
+    spec = TensorSpec("w", (700, 500), "xavier_normal")
+    whole = Accumulator(spec)
+    whole.add(0, generate(spec, 2))
+    pieces = Accumulator(spec)
+    for start in range(0, spec.numel, 100_003):  # not aligned to the 65536-element blocks
+        pieces.add(start, generate(spec, 2, start, min(start + 100_003, spec.numel)))
+    assert whole.result() == pieces.result()
+
+
+def test_chunks_out_of_order_are_refused():
+    spec = TensorSpec("w", (10, 10), "normal")
+    acc = Accumulator(spec)
+    with pytest.raises(ValueError, match="in order"):
+        acc.add(5, generate(spec, 0, 5, 10))
