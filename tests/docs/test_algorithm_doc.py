@@ -1,0 +1,36 @@
+"""docs/ALGORITHM.md states the constants the code uses: a port built from the doc matches."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from service.core import normal, pinned
+
+DOC = (Path(__file__).parents[2] / "docs" / "ALGORITHM.md").read_text()
+HEX = re.compile(r"`(-?0x[0-9a-f.]+p[+-]\d+)`")
+
+
+def table_row(label: str) -> list[float]:
+    line = next(line for line in DOC.splitlines() if line.startswith(f"| {label} |"))
+    return [float.fromhex(h) for h in HEX.findall(line)]
+
+
+@pytest.mark.parametrize("label", list("ABCDEF"))
+def test_as241_coefficients_in_the_doc_equal_the_code(label):
+    coefficients = getattr(normal, f"_{label}")
+    listed = table_row(label)
+    expected = list(coefficients) if label in "ACE" else list(coefficients[:-1])  # B, D, F end with a literal 1
+    assert listed == expected
+
+
+def test_log_constants_in_the_doc_equal_the_code():
+    assert table_row("ln2_hi") == [pinned.LN2_HI]
+    assert table_row("ln2_lo") == [pinned.LN2_LO]
+    assert [table_row(f"Lg{i}")[0] for i in range(1, 8)] == list(pinned._LG)
+
+
+def test_the_doc_names_the_version_the_code_writes():
+    from service.core.generate import algorithm
+
+    assert f"named `{algorithm()}`" in DOC
