@@ -23,9 +23,10 @@ import numpy as np
 
 from .distributions import Theory
 from .fans import matrix_view
-from .generate import CHUNK, TensorSpec, generate
+from .generate import TensorSpec, generate
 from .pinned import dot_rows, exp, tree_sum
 
+BLOCK = 1 << 16  # fixed summation blocks: the report must not depend on generation chunks
 KS_SAMPLE = 100_000
 ROW_SAMPLE = 256
 GRAM_BUDGET = 1 << 26  # sampled_rows^2 * row_length multiply-adds for the coherence
@@ -98,7 +99,7 @@ class Accumulator:
     def add(self, start: int, stored: np.ndarray) -> None:
         """Take the stored values of elements [start, start + len(stored)); calls must be in order.
 
-        Values are regrouped into the fixed blocks [k * CHUNK, (k + 1) * CHUNK), so the report does
+        Values are regrouped into the fixed blocks [k * BLOCK, (k + 1) * BLOCK), so the report does
         not depend on how the caller chunks the stream.
         """
         if start != self.position:
@@ -108,9 +109,9 @@ class Accumulator:
         if self.pending.size:
             values = np.concatenate([self.pending, values])
         block_start = self.position - values.size
-        complete = (self.position // CHUNK) * CHUNK
-        for lo in range(block_start, complete, CHUNK):
-            self._block(lo, values[lo - block_start : lo - block_start + CHUNK])
+        complete = (self.position // BLOCK) * BLOCK
+        for lo in range(block_start, complete, BLOCK):
+            self._block(lo, values[lo - block_start : lo - block_start + BLOCK])
         self.pending = values[max(complete, block_start) - block_start :].copy()
 
     def _block(self, start: int, x: np.ndarray) -> None:
@@ -328,7 +329,7 @@ def _verdict(check: str, band: str, value: float, reason: str) -> dict[str, Any]
 def diagnose(spec: TensorSpec, seed: int) -> dict[str, Any]:
     """Generate ``spec`` chunk by chunk (bounded memory) and return its diagnostics."""
     acc = Accumulator(spec)
-    span = CHUNK * 16
+    span = BLOCK * 64
     for start in range(0, spec.numel, span):
         acc.add(start, generate(spec, seed, start, min(start + span, spec.numel)))
     full = None

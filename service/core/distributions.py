@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -118,7 +119,8 @@ class Uniform(Distribution):
         )
 
     def sample(self, words: np.ndarray) -> np.ndarray:
-        k = (words >> _SHIFT_U01).view(np.int64)
+        """The values of ``words``, which it overwrites (they are scratch once read)."""
+        k = np.right_shift(words, _SHIFT_U01, out=words).view(np.int64)
         if self.width >= _FOLD_MIN:
             # k * (width * 2**-53) rounds the same real number as width * (k * 2**-53): one pass fewer.
             x = np.multiply(k, self.width * _2_53, dtype=np.float64)
@@ -126,7 +128,17 @@ class Uniform(Distribution):
             x = k.astype(np.float64) * _2_53
             x *= self.width
         x += self.low
-        return np.minimum(x, self.high, out=x)
+        if self._may_exceed_high:
+            np.minimum(x, self.high, out=x)
+        return x
+
+    @cached_property
+    def _may_exceed_high(self) -> bool:
+        # x is nondecreasing in k (rounding is monotone), so the largest k decides whether the
+        # clamp can ever act; skipping it when it cannot leaves every value unchanged.
+        top = float(2**53 - 1)
+        x = top * (self.width * _2_53) if self.width >= _FOLD_MIN else (top * _2_53) * self.width
+        return x + self.low > self.high
 
 
 class Normal(Distribution):

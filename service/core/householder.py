@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from .pinned import tree_sum
+
+_PARALLEL_MIN = 1 << 16  # below this, thread hand-off costs more than it saves
 
 
 def _reflector(x: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -28,11 +31,22 @@ def _reflector(x: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def _apply(v: np.ndarray, beta: float, block: np.ndarray) -> None:
-    """block <- block - (beta v) (v^T block), in place."""
+    """block <- block - (beta v) (v^T block), in place; columns are independent, so large blocks
+    are split between threads by columns without changing a bit."""
     if beta == 0.0 or block.shape[1] == 0:
         return
-    w = tree_sum(v[:, None] * block, axis=0)
-    block -= (beta * v)[:, None] * w[None, :]
+    scaled = beta * v
+
+    def update(columns: tuple[int, int]) -> None:
+        part = block[:, columns[0] : columns[1]]
+        w = tree_sum(v[:, None] * part, axis=0)
+        part -= scaled[:, None] * w[None, :]
+
+    cols = block.shape[1]
+    if block.size < _PARALLEL_MIN or cols < 2:
+        update((0, cols))
+    else:
+        parallel.each(update, parallel.ranges(0, cols, -(-cols // parallel.THREADS)))
 
 
 def haar_columns(z: np.ndarray) -> np.ndarray:

@@ -146,18 +146,19 @@ class Elementwise(Plan):
         return self.distribution.sample(philox_words(key, start, stop - start))
 
 
-class Indexed(Plan):
-    """Element values are a function of their index alone (eye, dirac): random access, no words."""
+class Placed(Plan):
+    """Zeros with one value at a few fixed positions (eye, dirac): random access, no words."""
 
-    def __init__(
-        self, shape: tuple[int, ...], value_at: Callable[[np.ndarray], np.ndarray], theory: Theory, checks=None
-    ):
-        self.shape, self.value_at, self.theory = shape, value_at, theory
+    def __init__(self, positions: np.ndarray, value: float, theory: Theory, checks=None):
+        self.positions = np.sort(np.asarray(positions, dtype=np.int64).reshape(-1))
+        self.value, self.theory = value, theory
         self.checks = checks or {}
 
     def values(self, key: int, start: int, stop: int) -> np.ndarray:
-        index = np.unravel_index(np.arange(start, stop), self.shape)
-        return self.value_at(np.stack(index)).astype(np.float64)
+        out = np.zeros(stop - start)
+        first, last = np.searchsorted(self.positions, [start, stop])
+        out[self.positions[first:last] - start] = self.value
+        return out
 
 
 class Whole(Plan):

@@ -422,3 +422,14 @@ def test_mode_is_case_insensitive_like_pytorch_and_keras_synonyms_are_accepted()
     canonical = spec("variance_scaling", (4, 4), {"distribution": "untruncated_normal"}).canonical()
     assert canonical["scheme"]["distribution"] == "normal"
     assert spec("he_normal", (4, 4)).canonical()["scheme"]["name"] == "kaiming_normal"
+
+
+def test_sparse_selection_breaks_ties_like_a_stable_sort():
+    from service.core.schemes.matrix import smallest_per_column
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        keys = rng.integers(0, 4, size=(23, 9)).astype(np.uint64)  # ties everywhere
+        for count in (0, 1, 7, 23):
+            expected = np.sort(np.argsort(keys, axis=0, kind="stable")[:count], axis=0)
+            np.testing.assert_array_equal(np.sort(smallest_per_column(keys, count), axis=0), expected)

@@ -8,10 +8,12 @@ view (cols = shape[-1]). Random values still come from word i for element i of t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..bits import philox_words
 from ..distributions import Normal, Theory, uopen
 from ..errors import InitError
@@ -23,13 +25,42 @@ from ..registry import Context, Param, Whole, scheme
 from ..spread import MAX_ELEMENTS as MAX_SPREAD_ELEMENTS
 from ..spread import spread_unit_rows
 
+PARALLEL_CHUNK = 1 << 18
 MAX_ORTHOGONAL_WORK = 1 << 33  # max(rows, cols) * min(rows, cols)**2: 2048 x 2048
 GAIN = Param("gain", "float", 1.0, "multiplies every value", exclusive_minimum=0.0)
 
 
+def elementwise_values(sample: Callable[[np.ndarray], np.ndarray], key: int, count: int, stream: int = 0) -> np.ndarray:
+    """sample(words) for words 0 .. count-1 of ``stream``, computed in parallel chunks."""
+    out = np.empty(count, dtype=np.result_type(sample(np.zeros(1, dtype=np.uint64))))
+
+    def fill(part: tuple[int, int]) -> None:
+        out[part[0] : part[1]] = sample(philox_words(key, part[0], part[1] - part[0], stream))
+
+    parallel.each(fill, parallel.ranges(0, count, PARALLEL_CHUNK))
+    return out
+
+
 def standard_normals(key: int, count: int) -> np.ndarray:
     """N(0, 1) values of words 0 .. count-1 (the 'normal' scheme with mean 0, std 1)."""
-    return ndtri(uopen(philox_words(key, 0, count)))
+    return elementwise_values(lambda words: ndtri(uopen(words)), key, count)
+
+
+def smallest_per_column(keys: np.ndarray, count: int) -> np.ndarray:
+    """Row indices of the ``count`` smallest keys of each column, ties to the lower row.
+
+    argpartition is O(n) but breaks ties arbitrarily, so a column whose boundary key repeats is
+    redone with a stable sort: the result is exactly the stable sort's first ``count`` rows.
+    """
+    if count == 0:
+        return np.empty((0, keys.shape[1]), dtype=np.intp)
+    by_column = np.ascontiguousarray(keys.T)
+    chosen = np.argpartition(by_column, count - 1, axis=1)[:, :count]
+    boundary = np.take_along_axis(by_column, chosen, axis=1).max(axis=1)
+    ties = np.flatnonzero(np.count_nonzero(by_column <= boundary[:, None], axis=1) != count)
+    for column in ties:
+        chosen[column] = np.argsort(by_column[column], kind="stable")[:count]
+    return chosen.T
 
 
 def units_matrix(values: np.ndarray, ctx: Context) -> np.ndarray:
@@ -148,9 +179,9 @@ def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
     dist = Normal(0.0, std)
 
     def build(key: int) -> np.ndarray:
-        values = dist.sample(philox_words(key, 0, ctx.numel))
-        order_keys = units_matrix(philox_words(key, 0, ctx.numel, stream=1), ctx)
-        chosen = np.argsort(order_keys, axis=0, kind="stable")[:zeros]
+        values = elementwise_values(dist.sample, key, ctx.numel)
+        order_keys = units_matrix(elementwise_values(lambda words: words, key, ctx.numel, stream=1), ctx)
+        chosen = smallest_per_column(order_keys, zeros)
         units = units_matrix(values, ctx)
         np.put_along_axis(units, chosen, 0.0, axis=0)
         return values.reshape(ctx.shape)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..distributions import Theory
 from ..errors import InitError
-from ..registry import Context, Indexed, Param, Whole, scheme
+from ..registry import Context, Param, Placed, Whole, scheme
 from .matrix import orthogonal_matrix
 
 
@@ -29,15 +29,16 @@ def _sparse_theory(value: float, count: int, numel: int, label: str) -> Theory:
     rank=(2, 2),
     params=(Param("gain", "float", 1.0, "the diagonal value"),),
 )
-def eye(ctx: Context, gain: float) -> Indexed:
+def eye(ctx: Context, gain: float) -> Placed:
     """W[i, j] = gain if i == j else 0; non-square allowed.
 
     PyTorch ``eye_`` (gain 1), Keras ``Identity(gain)``. Preserves the identity of the inputs in
     linear layers; IRNN (Le, Jaitly & Hinton, 2015) uses it for recurrent weights.
     """
     rows, cols = ctx.shape
-    theory = _sparse_theory(gain, min(rows, cols), rows * cols, f"eye (gain {gain:g})")
-    return Indexed(ctx.shape, lambda idx: np.where(idx[0] == idx[1], gain, 0.0), theory, {"exact": "eye"})
+    diagonal = np.arange(min(rows, cols))
+    theory = _sparse_theory(gain, diagonal.size, rows * cols, f"eye (gain {gain:g})")
+    return Placed(diagonal * (cols + 1), gain, theory, {"exact": "eye"})
 
 
 @scheme(
@@ -46,7 +47,7 @@ def eye(ctx: Context, gain: float) -> Indexed:
     rank=(3, 5),
     params=(Param("groups", "int", 1, "number of convolution groups; output channels must divide evenly", minimum=1),),
 )
-def dirac(ctx: Context, groups: int) -> Indexed:
+def dirac(ctx: Context, groups: int) -> Placed:
     """Convolution identity: 1 at [g*opg + d, d, k1//2, ...] for d < min(opg, in), opg = out // groups.
 
     PyTorch ``dirac_(t, groups=1)`` in the torch layout [out, in, *k]; in keras/jax [*k, in, out]
@@ -64,17 +65,12 @@ def dirac(ctx: Context, groups: int) -> Indexed:
         )
     per_group = out_ch // groups
     width = min(per_group, in_ch)
-    centre = np.array([k // 2 for k in spatial])
-
-    def value_at(idx: np.ndarray) -> np.ndarray:
-        out_i, in_i = (idx[0], idx[1]) if torch else (idx[-1], idx[-2])
-        pos = idx[2:] if torch else idx[:-2]
-        d = out_i % per_group
-        at_centre = np.all(pos == centre[:, None], axis=0)
-        return np.where(at_centre & (d == in_i) & (d < width), 1.0, 0.0)
-
+    out_index = (np.arange(groups)[:, None] * per_group + np.arange(width)[None, :]).reshape(-1)
+    in_index = np.tile(np.arange(width), groups)
+    centre = [np.full(out_index.size, k // 2) for k in spatial]
+    index = (out_index, in_index, *centre) if torch else (*centre, in_index, out_index)
     theory = _sparse_theory(1.0, groups * width, ctx.numel, f"dirac (groups {groups})")
-    return Indexed(ctx.shape, value_at, theory, {"exact": "dirac"})
+    return Placed(np.ravel_multi_index(index, ctx.shape), 1.0, theory, {"exact": "dirac"})
 
 
 @scheme(
