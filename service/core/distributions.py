@@ -28,6 +28,7 @@ from .errors import InitError
 _SHIFT_U01 = np.uint64(11)
 _SHIFT_UOPEN = np.uint64(12)
 _SMALLEST_NORMAL = float.fromhex("0x1p-1022")
+_2_52 = float.fromhex("0x1p-52")
 _2_53 = float.fromhex("0x1p-53")
 _FOLD_MIN = float.fromhex("0x1p-969")  # width * 2**-53 stays normal, so the scaling is exact
 MIN_TAIL_MASS = float.fromhex("0x1p-1000")
@@ -40,9 +41,9 @@ def u01(words: np.ndarray) -> np.ndarray:
 
 def uopen(words: np.ndarray) -> np.ndarray:
     """(w >> 12) * 2**-52 + 2**-53: a float in (0, 1), exact, and 1 - u for the complemented word."""
-    u = (words >> _SHIFT_UOPEN).view(np.int64).astype(np.float64)
-    u *= float.fromhex("0x1p-52")
-    u += float.fromhex("0x1p-53")
+    k = np.right_shift(words, _SHIFT_UOPEN).view(np.int64)
+    u = np.multiply(k, _2_52, dtype=np.float64)  # the int -> float conversion is exact (k < 2**52)
+    u += _2_53
     return u
 
 

@@ -67,7 +67,7 @@ def ndtri(p: np.ndarray) -> np.ndarray:
     np.subtract(0.180625, r, out=r)
     x = _horner(_A, r, np.empty_like(p))
     np.multiply(x, q, out=x)
-    np.divide(x, _horner(_B, r, r.copy()), out=x)
+    np.divide(x, _horner(_B, r, np.empty_like(p)), out=x)
     tail = np.flatnonzero(np.abs(q) > SPLIT_CENTRAL)
     if tail.size:
         x[tail] = _ndtri_tail(p[tail], q[tail])
@@ -78,11 +78,11 @@ def _ndtri_tail(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     r = np.sqrt(-pinned.log(np.where(q < 0.0, p, 1.0 - p)))
     t = r - 1.6
     x = _horner(_C, t, np.empty_like(t))
-    x /= _horner(_D, t, t.copy())
+    x /= _horner(_D, t, np.empty_like(t))
     far = np.flatnonzero(r > SPLIT_TAIL)  # p < 1.4e-11: rare, patched afterwards
     if far.size:
         t = r[far] - SPLIT_TAIL
-        x[far] = _horner(_E, t, np.empty_like(t)) / _horner(_F, t, t.copy())
+        x[far] = _horner(_E, t, np.empty_like(t)) / _horner(_F, t, np.empty_like(t))
     return np.where(q < 0.0, -x, x)
 
 
