@@ -433,3 +433,9 @@ def test_sparse_selection_breaks_ties_like_a_stable_sort():
         for count in (0, 1, 7, 23):
             expected = np.sort(np.argsort(keys, axis=0, kind="stable")[:count], axis=0)
             np.testing.assert_array_equal(np.sort(smallest_per_column(keys, count), axis=0), expected)
+
+
+def test_delta_orthogonal_centre_columns_are_uniform_on_the_sphere():
+    w = tensor(spec("delta_orthogonal", (800, 40, 3, 3), {}, "float64"), 0)
+    column = w[:, 0, 1, 1]  # one column of the centre map: uniform on S^799
+    assert ks_pvalue((column + 1) / 2, stats.beta(399.5, 399.5).cdf) > 1e-4
