@@ -230,27 +230,13 @@ class TruncatedNormal(Distribution):
     @classmethod
     def absolute(cls, mean: float, std: float, a: float, b: float) -> TruncatedNormal:
         """PyTorch's trunc_normal_: absolute cut-offs a < b."""
-        mean, std = _finite("mean", mean), _finite("std", std)
-        a, b = _finite("a", a), _finite("b", b)
-        if not a < b:
-            raise InitError(
-                f"a must be less than b, got a={a}, b={b}", param="b", allowed=f"a number greater than a={a}"
-            )
-        if not std > 0:
-            raise InitError(f"std must be positive, got {std}", param="std", allowed="a number > 0")
+        mean, std, a, b = _truncation_args(mean, std, a, b)
         return cls(mean, std, (a - mean) / std, (b - mean) / std, a, b)
 
     @classmethod
     def sigma(cls, mean: float, std: float, a: float, b: float) -> TruncatedNormal:
         """Keras/JAX: bounds a < b in units of std around the mean."""
-        mean, std = _finite("mean", mean), _finite("std", std)
-        a, b = _finite("a", a), _finite("b", b)
-        if not a < b:
-            raise InitError(
-                f"a must be less than b, got a={a}, b={b}", param="b", allowed=f"a number greater than a={a}"
-            )
-        if not std > 0:
-            raise InitError(f"std must be positive, got {std}", param="std", allowed="a number > 0")
+        mean, std, a, b = _truncation_args(mean, std, a, b)
         return cls(mean, std, a, b, mean + std * a, mean + std * b)
 
     def sample(self, words: np.ndarray) -> np.ndarray:
@@ -264,6 +250,16 @@ class TruncatedNormal(Distribution):
             np.negative(z, out=z)
         x = _affine(z, self.mean, self.std)
         return np.clip(x, self.low, self.high, out=x)
+
+
+def _truncation_args(mean: float, std: float, a: float, b: float) -> tuple[float, float, float, float]:
+    """Finite numbers with std > 0 and a < b, or an InitError naming the offending one."""
+    mean, std, a, b = _finite("mean", mean), _finite("std", std), _finite("a", a), _finite("b", b)
+    if not a < b:
+        raise InitError(f"a must be less than b, got a={a}, b={b}", param="b", allowed=f"a number greater than a={a}")
+    if not std > 0:
+        raise InitError(f"std must be positive, got {std}", param="std", allowed="a number > 0")
+    return mean, std, a, b
 
 
 # Pinned Phi for the diagnostics' KS statistic: erfc by Numerical Recipes' erfcc (relative error

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..distributions import Normal, TruncatedNormal, Uniform
-from ..fans import calculate_gain
+from ..fans import NONLINEARITIES, calculate_gain
 from ..registry import Context, Elementwise, Param, scheme
 
 # std of N(0, 1) truncated to [-2, 2], the literal Keras and JAX divide by.
@@ -32,20 +32,7 @@ KAIMING = (
         "str",
         "leaky_relu",
         "the activation after this layer, for calculate_gain",
-        choices=(
-            "linear",
-            "conv1d",
-            "conv2d",
-            "conv3d",
-            "conv_transpose1d",
-            "conv_transpose2d",
-            "conv_transpose3d",
-            "sigmoid",
-            "tanh",
-            "relu",
-            "leaky_relu",
-            "selu",
-        ),  # fmt: skip
+        choices=NONLINEARITIES,
     ),
 )
 
