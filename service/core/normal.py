@@ -5,8 +5,9 @@
 CPython's ``statistics.NormalDist.inv_cdf``, so on |p - 0.5| <= 0.425 the two agree bit for bit.
 
 Scalars that parametrize a distribution (Phi at truncation bounds, truncated-normal moments) are
-computed with Python's ``decimal`` at a precision that grows with the argument, then rounded once
-to float64: they are the correctly rounded values, which any careful implementation reproduces.
+computed with Python's ``decimal`` to 100 digits (a series near the centre, a continued fraction in
+the tails), then rounded once to float64: they are the correctly rounded values, which any
+careful implementation reproduces. Beyond 39 standard deviations Phi and phi round to exactly 0.
 """
 
 from __future__ import annotations
@@ -88,13 +89,14 @@ def _ndtri_tail(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 # --- exact scalars ---------------------------------------------------------------------------
 
-_GUARD_DIGITS = 40
+DIGITS = 100  # working precision: 80 digits to spare beyond float64, for the moments' cancellation
+# Beyond 39 standard deviations Phi and phi are below half the smallest subnormal: their correctly
+# rounded values are exactly 0 (and 1 - 0), and a truncation bound there acts as an infinite one.
+SATURATION = 39.0
 
 
-def _context(x: float) -> decimal.Context:
-    # Phi(-|x|) ~ exp(-x*x/2): 0.4343*x*x/2 digits vanish into it, and 1 - erf cancels as many.
-    digits = _GUARD_DIGITS + int(0.45 * x * x) + 20
-    return decimal.Context(prec=digits, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
+def _context() -> decimal.Context:
+    return decimal.Context(prec=DIGITS, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
 
 
 @lru_cache(maxsize=64)
@@ -118,9 +120,9 @@ def _pi(prec: int) -> Decimal:
     return ctx.subtract(ctx.multiply(16, atan_inv(5)), ctx.multiply(4, atan_inv(239)))
 
 
-def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
-    """Q(x) = 1 - Phi(x) for x >= 0, via erf(z) = 2/sqrt(pi) e^{-z^2} sum 2^n z^(2n+1)/(2n+1)!!."""
-    z = ctx.divide(x, ctx.sqrt(Decimal(2)))
+def _erfc_series(z: Decimal, ctx: decimal.Context) -> Decimal:
+    """1 - erf(z), erf(z) = 2/sqrt(pi) e^(-z^2) sum 2^n z^(2n+1) / (2n+1)!!: for z <= 3, where
+    1 - erf cancels at most 4 digits."""
     z2 = ctx.multiply(z, z)
     term, total, n = z, z, 0
     while True:
@@ -130,17 +132,44 @@ def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
             break
         total = ctx.add(total, term)
     erf = ctx.multiply(ctx.divide(2, ctx.sqrt(_pi(ctx.prec))), ctx.multiply(ctx.exp(-z2), total))
-    return ctx.divide(ctx.subtract(1, erf), 2)
+    return ctx.subtract(1, erf)
+
+
+def _erfc_fraction(z: Decimal, ctx: decimal.Context, terms: int) -> Decimal:
+    """erfc(z) = e^(-z^2)/sqrt(pi) / (z + (1/2)/(z + (2/2)/(z + (3/2)/(z + ...)))), z > 3,
+    the continued fraction evaluated backwards from ``terms`` levels."""
+    t = z
+    for k in range(terms, 0, -1):
+        t = ctx.add(z, ctx.divide(Decimal(k) / 2, t))
+    return ctx.divide(ctx.exp(-ctx.multiply(z, z)), ctx.multiply(ctx.sqrt(_pi(ctx.prec)), t))
+
+
+def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
+    """Q(x) = 1 - Phi(x) = erfc(x / sqrt 2) / 2 for x >= 0, to ``ctx.prec`` digits."""
+    z = ctx.divide(x, ctx.sqrt(Decimal(2)))
+    if z <= 3:
+        return ctx.divide(_erfc_series(z, ctx), 2)
+    terms, value = 64, _erfc_fraction(z, ctx, 64)
+    while True:  # deepen until two depths agree to the working precision
+        terms *= 2
+        deeper = _erfc_fraction(z, ctx, terms)
+        if abs(deeper - value) <= abs(deeper).scaleb(-(ctx.prec - 5)):
+            return ctx.divide(deeper, 2)
+        value = deeper
 
 
 def _cdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
-    if abs(x) == float("inf"):
-        return Decimal(1 if x > 0 else 0)
+    if x <= -SATURATION:
+        return Decimal(0)
+    if x >= SATURATION:
+        return Decimal(1)
     tail = _upper_tail(Decimal(abs(x)), ctx)
     return tail if x < 0 else ctx.subtract(1, tail)
 
 
 def _pdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
+    if abs(x) >= SATURATION:
+        return Decimal(0)
     d = Decimal(x)
     density = ctx.exp(ctx.divide(-ctx.multiply(d, d), 2))
     return ctx.divide(density, ctx.sqrt(ctx.multiply(2, _pi(ctx.prec))))
@@ -148,20 +177,14 @@ def _pdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
 
 @lru_cache(maxsize=4096)
 def cdf(x: float) -> float:
-    """Phi(x), correctly rounded to float64 (0.0 and 1.0 where it under/overflows)."""
-    if x == float("inf"):
-        return 1.0
-    if x == float("-inf"):
-        return 0.0
-    return float(_cdf_decimal(x, _context(x)))
+    """Phi(x), correctly rounded to float64 (exactly 0.0 below -39, 1.0 above 39)."""
+    return float(_cdf_decimal(x, _context()))
 
 
 @lru_cache(maxsize=4096)
 def pdf(x: float) -> float:
-    """phi(x) = exp(-x*x/2)/sqrt(2*pi), correctly rounded to float64."""
-    if abs(x) == float("inf"):
-        return 0.0
-    return float(_pdf_decimal(x, _context(x)))
+    """phi(x) = exp(-x*x/2)/sqrt(2*pi), correctly rounded to float64 (0.0 beyond +-39)."""
+    return float(_pdf_decimal(x, _context()))
 
 
 @dataclass(frozen=True)
@@ -177,13 +200,11 @@ class TruncatedMoments:
 @lru_cache(maxsize=1024)
 def truncated_moments(alpha: float, beta: float) -> TruncatedMoments:
     """Raw moments by m_k = (k-1) m_(k-2) + (alpha^(k-1) phi(alpha) - beta^(k-1) phi(beta)) / Z."""
-    finite = [abs(v) for v in (alpha, beta) if abs(v) != float("inf")]
-    ctx = _context(max(finite, default=0.0))
-    ctx.prec += 20  # the central moments cancel for narrow far-tail intervals
+    ctx = _context()
     mass = ctx.subtract(_cdf_decimal(beta, ctx), _cdf_decimal(alpha, ctx))
 
     def edge(v: float, power: int) -> Decimal:
-        if abs(v) == float("inf"):
+        if abs(v) >= SATURATION:  # phi is 0 there (infinite bounds included)
             return Decimal(0)
         return ctx.multiply(ctx.power(Decimal(v), power), _pdf_decimal(v, ctx))
 
