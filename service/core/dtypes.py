@@ -52,6 +52,10 @@ def _to_float64(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _to_int64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.int64)  # only constant integral schemes reach it (see TensorSpec.plan)
+
+
 @dataclass(frozen=True)
 class DType:
     """An output format: its name, safetensors code, storage and the rounding into it."""
@@ -68,7 +72,7 @@ class DType:
 
     def round_into(self, values: np.ndarray, out: np.ndarray) -> None:
         """Store the rounding of float64 ``values`` into ``out`` (one pass for float32/float64)."""
-        if self.name in ("float32", "float64"):
+        if self.name in ("float32", "float64", "int64"):
             out[...] = values  # the IEEE conversion, as astype
         else:
             out[...] = self.round(values)
@@ -91,6 +95,7 @@ _ROUNDERS = {
     "float64": _to_float64,
     "float16": _to_float16,
     "bfloat16": _to_bfloat16,
+    "int64": _to_int64,
 }
 
 DTYPES: dict[str, DType] = {
@@ -100,8 +105,11 @@ DTYPES: dict[str, DType] = {
         DType("float64", "F64", 8, np.dtype("<f8"), float(np.finfo(np.float64).max)),
         DType("float16", "F16", 2, np.dtype("<u2"), 65504.0),
         DType("bfloat16", "BF16", 2, np.dtype("<u2"), _BF16_MAX),
+        # Only for counters such as BatchNorm's num_batches_tracked: constant integral values.
+        DType("int64", "I64", 8, np.dtype("<i8"), float(2**63 - 1)),
     )
 }
+FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def get_dtype(name: str) -> DType:

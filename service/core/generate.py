@@ -18,7 +18,7 @@ import numpy as np
 from . import parallel
 from . import schemes as _schemes  # noqa: F401  (registers the catalogue)
 from .bits import ALGORITHM, VERSION, derive_key
-from .dtypes import DType, get_dtype
+from .dtypes import FLOAT_DTYPES, DType, get_dtype
 from .errors import InitError
 from .fans import LAYOUTS, Fans
 from .registry import Context, Plan, get_scheme
@@ -78,9 +78,18 @@ class TensorSpec:
                 )
         fans = Fans(self.shape, self.layout, self.fan_in, self.fan_out)
         try:
-            return get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans), self.params)
+            plan = get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans), self.params)
         except InitError as error:
             raise (error if error.param in ("shape", "fan_in", "fan_out") else error.at("scheme")) from None
+        if self.out_dtype.name not in FLOAT_DTYPES:
+            value = getattr(getattr(plan, "distribution", None), "value", None)
+            if value is None or not float(value).is_integer():
+                raise InitError(
+                    f"dtype {self.dtype} holds only constant integers (zeros, ones, constant)",
+                    param="dtype",
+                    allowed=", ".join(FLOAT_DTYPES),
+                )
+        return plan
 
     @cached_property
     def out_dtype(self) -> DType:

@@ -135,7 +135,8 @@ def answer(seed: int, spec: TensorSpec) -> dict:
 def render(golden: dict) -> str:
     """One case per line, so a diff shows exactly which cases were added."""
     lines = [f' "{case_id}": {json.dumps(case, ensure_ascii=False)}' for case_id, case in golden["cases"].items()]
-    return '{"algorithm": "%s", "cases": {\n%s\n}}\n' % (golden["algorithm"], ",\n".join(lines))
+    head = json.dumps({"algorithm": golden["algorithm"]})[:-1]  # '{"algorithm": "initw-v1"'
+    return head + ', "cases": {\n' + ",\n".join(lines) + "\n}}\n"
 
 
 def main() -> int:
