@@ -1,0 +1,40 @@
+"""Command line: ``python -m service serve`` runs the API; ``python -m service openapi`` prints its contract."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m service", description="initw: seeded, reproducible initial weights"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
+    serve.add_argument(
+        "--host", default=settings.host, help=f"address to listen on (INITW_HOST, default {settings.host})"
+    )
+    serve.add_argument(
+        "--port", type=int, default=settings.port, help=f"TCP port (INITW_PORT, default {settings.port})"
+    )
+    serve.add_argument("--workers", type=int, default=settings.workers, help="worker processes (INITW_WORKERS)")
+    commands.add_parser("openapi", help="print the OpenAPI document (the contract in openapi.json)")
+    args = parser.parse_args(argv)
+    if args.command == "openapi":
+        from .app import app
+        from .openapi import text
+
+        sys.stdout.write(text(app))
+        return 0
+    import uvicorn
+
+    uvicorn.run("service.app:app", host=args.host, port=args.port, workers=args.workers, timeout_graceful_shutdown=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

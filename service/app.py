@@ -1,0 +1,57 @@
+"""The FastAPI application: ``uvicorn service.app:app``, or ``create_app(settings)`` in tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from . import __version__
+from .core.artifact import Request, build
+from .core.generate import TensorSpec
+from .middleware import BodyGuard
+from .openapi import install as install_openapi
+from .problems import HANDLERS
+from .routes import health, init, schemes
+from .settings import Settings
+
+DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
+machine, with diagnostics. Algorithm: initw-v1 (docs/ALGORITHM.md). Errors are RFC 9457
+application/problem+json with the field path and what it allows."""
+
+
+def _warm_up() -> None:
+    # Imports, thread pool, decimal caches and numpy kernels, before the first real request.
+    build(Request(0, (TensorSpec("warmup", (64, 64), "truncated_normal"), TensorSpec("o", (8, 8), "orthogonal"))))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_warm_up)
+        app.state.ready = True
+        yield
+
+    app = FastAPI(
+        title="initw",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.settings = settings
+    app.state.ready = False
+    for module in (init, schemes, health):
+        app.include_router(module.router)
+    app.add_api_route("/init", init.get_init, methods=["HEAD"], include_in_schema=False)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    install_openapi(app)
+    return app
+
+
+app = create_app()

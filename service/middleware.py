@@ -1,0 +1,63 @@
+"""A pure-ASGI guard in front of the app: request bodies must be JSON and not too large.
+
+Starlette's own limit answers 413 in text/plain before any handler runs; this one answers with
+problem+json, checks Content-Length up front and counts chunked bodies as they arrive (an
+exception raised from inside the app's body reading would surface as a 400).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import problem
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            got = f"got {media!r}" if media else "no Content-Type was sent"
+            response = problem(415, f"send the body as application/json ({got})", kind="unsupported-media-type")
+            await response(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        # Bodies are small (a request, not data): read it whole, counting, then replay it.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"the request body is larger than {self.max_bytes} bytes (INITW_MAX_BODY_BYTES)"
+        await problem(413, detail, kind="body-too-large")(scope, receive, send)

@@ -1,0 +1,65 @@
+"""The OpenAPI document, exact: ``python -m service openapi > openapi.json`` (a test fails on drift).
+
+FastAPI passes component schemas through a model that turns integer bounds into floats (the seed's
+2^64 - 1 would become 1.8446744073709552e19, i.e. 2^64), and it documents a default 422 body the
+service never sends. Component schemas are therefore taken from pydantic directly, and every error
+response is documented as application/problem+json.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from .problems import PROBLEM, FieldError, Problem
+from .spec.request import InitRequest
+
+_REF = "#/components/schemas/{model}"
+
+
+def _exact_components() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    for model in (InitRequest, Problem, FieldError):
+        schema = model.model_json_schema(ref_template=_REF)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    return components
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, openapi_version="3.1.0"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    components.update(_exact_components())
+    problem = {"schema": {"$ref": _REF.format(model="Problem")}}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    response["content"] = {PROBLEM: problem}
+                    if code == "422":
+                        response["description"] = "Invalid request: the problem lists each field and what it allows"
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    """Serve the exact document at /openapi.json."""
+    cached: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not cached:
+            cached.update(build(app))
+        return cached
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def text(app: FastAPI) -> str:
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

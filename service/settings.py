@@ -1,0 +1,29 @@
+"""Settings from environment variables (prefix INITW_), with embedded defaults that need nothing else.
+
+INITW_HOST=0.0.0.0 INITW_PORT=8000 INITW_WORKERS=2 INITW_MAX_ELEMENTS=67108864 python -m service serve
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; README 'Settings' lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="INITW_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    max_elements: int = Field(
+        1 << 26, ge=1, description="largest number of elements POST/GET /init generate per request (413 beyond)"
+    )
+    max_diagnostics_elements: int = Field(
+        1 << 31, ge=1, description="largest number of elements POST /diagnostics streams through (413 beyond)"
+    )
+    json_max_bytes: int = Field(
+        16 << 20, ge=0, description="largest safetensors file returned base64-encoded in JSON (413 beyond)"
+    )
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body accepted (413 beyond)")

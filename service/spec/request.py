@@ -1,0 +1,146 @@
+"""The body of POST /init and POST /diagnostics, and its translation into a core Request.
+
+Three ways to name tensors, combinable: ``tensors`` (explicit), ``layers`` (expanded by
+spec.layers), and the one-tensor shorthand (``shape`` + ``scheme`` at the top level, tensor name
+``weight`` unless ``name`` is given). Validation happens here, once; the result is a frozen core
+Request whose canonical form is what the bytes depend on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..core.artifact import Request
+from ..core.errors import InitError
+from ..core.generate import TensorSpec
+from .fields import Dtype, Fan, Layout, Name, Seed, Shape
+from .layers import LayerSpec, Planned, expand
+from .schemes import SchemeSpec, scheme_params
+
+
+class TensorRequest(BaseModel):
+    """One tensor: name, shape, scheme, and optionally its own dtype and fan overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    shape: Shape
+    scheme: SchemeSpec
+    dtype: Dtype | None = Field(None, description="dtype of this tensor (default: the request's)")
+    fan_in: Fan | None = None
+    fan_out: Fan | None = None
+
+
+class InitRequest(BaseModel):
+    """Tensors to initialize from a seed. The same body gives the same bytes, forever."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"seed": 0, "shape": [256, 784], "scheme": "xavier_uniform"},
+                {
+                    "seed": 42,
+                    "dtype": "bfloat16",
+                    "tensors": [
+                        {"name": "fc.weight", "shape": [256, 784],
+                         "scheme": {"name": "kaiming_normal", "mode": "fan_out", "nonlinearity": "relu"}},
+                        {"name": "fc.bias", "shape": [256], "scheme": "zeros"},
+                    ],
+                },
+                {"seed": 7, "layers": [{"type": "linear", "name": "fc1", "in_features": 784, "out_features": 256}]},
+            ]
+        },
+    )  # fmt: skip
+    seed: Seed = 0
+    dtype: Dtype = Field("float32", description="default dtype of every tensor")
+    layout: Layout = Field(
+        "torch", description="torch [out, in, *k] or keras/jax [*k, in, out]: decides fans and layer shapes"
+    )
+    tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
+    layers: list[LayerSpec] = Field(default_factory=list, max_length=4096)
+    name: Name | None = Field(None, description="shorthand: the single tensor's name (default 'weight')")
+    shape: Shape | None = Field(None, description="shorthand: one tensor of this shape")
+    scheme: SchemeSpec | None = Field(None, description="shorthand: the single tensor's scheme")
+    fan_in: Fan | None = Field(None, description="shorthand: fan_in override")
+    fan_out: Fan | None = Field(None, description="shorthand: fan_out override")
+
+    @model_validator(mode="after")
+    def _one_way_or_more(self) -> InitRequest:
+        shorthand = {"name": self.name, "scheme": self.scheme, "fan_in": self.fan_in, "fan_out": self.fan_out}
+        if self.shape is None:
+            stray = [key for key, value in shorthand.items() if value is not None]
+            if stray:
+                raise ValueError(f"{stray[0]} belongs to the one-tensor shorthand, which needs 'shape' too")
+            if not self.tensors and not self.layers:
+                raise ValueError("nothing to initialize: give 'tensors', 'layers', or 'shape' and 'scheme'")
+        elif self.scheme is None:
+            raise ValueError("the one-tensor shorthand needs 'scheme' next to 'shape'")
+        return self
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a tensor came from in the body, to name the right field in errors."""
+
+    prefix: str  # "", "tensors.3" or "layers.1"
+    scheme_field: str = "scheme"  # the field holding its scheme, relative to the prefix
+
+    def path(self, param: str | None) -> str:
+        if param is None:
+            return self.prefix or "body"
+        if param.startswith("scheme"):
+            param = self.scheme_field + param[len("scheme") :]
+        elif self.prefix.startswith("layers."):
+            param = ""  # shape, fans and dtype of a layer's tensors come from the layer itself
+        return ".".join(part for part in (self.prefix, param) if part)
+
+
+def _spec(planned: Planned, body: InitRequest) -> TensorSpec:
+    return TensorSpec(
+        name=planned.name,
+        shape=planned.shape,
+        scheme=planned.scheme,
+        params=planned.params,
+        dtype=planned.dtype or body.dtype,
+        layout=body.layout,
+        fan_in=planned.fan_in,
+        fan_out=planned.fan_out,
+    )
+
+
+def to_request(body: InitRequest) -> Request:
+    """The core Request of a validated body; InitError (with the body's field path) if the core
+    refuses a tensor, for example a fan-based scheme on a 1-D shape or a >= b."""
+    planned: list[tuple[Planned, Origin]] = []
+    if body.shape is not None:
+        name, params = scheme_params(body.scheme)  # type: ignore[arg-type]
+        tensor = Planned(body.name or "weight", tuple(body.shape), name, params, None, body.fan_in, body.fan_out)
+        planned.append((tensor, Origin("")))
+    for i, t in enumerate(body.tensors):
+        name, params = scheme_params(t.scheme)
+        planned.append(
+            (Planned(t.name, tuple(t.shape), name, params, t.dtype, t.fan_in, t.fan_out), Origin(f"tensors.{i}"))
+        )
+    for i, layer in enumerate(body.layers):
+        for tensor in expand(layer, body.layout):
+            planned.append((tensor, Origin(f"layers.{i}", tensor.source or "scheme")))
+    seen: dict[str, str] = {}
+    specs = []
+    for tensor, origin in planned:
+        where = origin.path("name") if not origin.prefix.startswith("layers.") else origin.prefix + ".name"
+        if tensor.name in seen:
+            raise InitError(
+                f"tensor name {tensor.name!r} is used twice (also by {seen[tensor.name]})",
+                param=where,
+                allowed="unique names",
+            )
+        seen[tensor.name] = where
+        spec = _spec(tensor, body)
+        try:
+            _ = spec.plan
+        except InitError as error:
+            raise InitError(str(error), param=origin.path(error.param), allowed=error.allowed) from None
+        specs.append(spec)
+    return Request(body.seed, tuple(specs))

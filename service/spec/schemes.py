@@ -1,0 +1,91 @@
+"""One pydantic model per registered scheme, and their discriminated union, built from the registry.
+
+``{"name": "kaiming_normal", "mode": "fan_out"}`` validates against KaimingNormalScheme only, so
+the OpenAPI schema gives generated clients typed parameters per scheme. A bare name
+(``"xavier_uniform"``) is shorthand for the object with default parameters. Rules that relate
+parameters to each other or to the tensor (a < b, fans) stay in the core, stated once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
+from pydantic.json_schema import GetJsonSchemaHandler
+
+from ..core.catalogue import describe
+from ..core.registry import REGISTRY, Param, Scheme, all_names
+from .fields import strict_float, strict_int
+
+
+def _param_type(param: Param) -> Any:
+    limits = {
+        key: getattr(param, attr)
+        for key, attr in (
+            ("ge", "minimum"),
+            ("le", "maximum"),
+            ("gt", "exclusive_minimum"),
+            ("lt", "exclusive_maximum"),
+        )
+        if getattr(param, attr) is not None
+    }
+    if param.kind == "bool":
+        return Annotated[StrictBool, Field(description=param.description)]
+    if param.kind == "str":
+        accepted = (*(param.choices or ()), *param.synonyms)
+        validators = [BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] if param.casefold else []
+        return Annotated[Literal[accepted], Field(description=param.description), *validators]  # type: ignore[valid-type]
+    base, check = (int, strict_int) if param.kind == "int" else (float, strict_float)
+    return Annotated[base, Field(description=param.description, **limits), BeforeValidator(check)]
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_")) + "Scheme"
+
+
+def _model(scheme: Scheme) -> type[BaseModel]:
+    info = describe(scheme)
+    fields: dict[str, Any] = {
+        "name": (Literal[(scheme.name, *scheme.aliases)], Field(description="the scheme (or an alias)")),  # type: ignore[valid-type]
+    }
+    for param in scheme.params:
+        fields[param.name] = (_param_type(param), ... if param.required else param.default)
+    return create_model(
+        _camel(scheme.name),
+        __config__=ConfigDict(extra="forbid", title=_camel(scheme.name)),
+        __doc__=f"{info['formula']} {info['description']}".strip(),
+        **fields,
+    )
+
+
+SCHEME_MODELS: dict[str, type[BaseModel]] = {name: _model(REGISTRY[name]) for name in sorted(REGISTRY)}
+
+
+def _shorthand(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class _NameOrObject:
+    """JSON schema: a scheme is a name (with default parameters) or one of the scheme objects."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        objects = handler(core_schema)
+        name = {"type": "string", "enum": all_names(), "description": "a scheme name: its default parameters"}
+        return {"oneOf": [name, objects]}
+
+
+if TYPE_CHECKING:  # the union is built at import time; type checkers see a model
+    SchemeSpec = BaseModel
+else:
+    SchemeSpec = Annotated[
+        Union[tuple(SCHEME_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
+        Field(discriminator="name"),
+        BeforeValidator(_shorthand),
+        _NameOrObject(),
+    ]
+
+
+def scheme_params(spec: BaseModel) -> tuple[str, dict[str, Any]]:
+    """(name as given, parameters as given) of a validated scheme object."""
+    given = spec.model_dump(exclude_unset=True)
+    return spec.name, {k: v for k, v in given.items() if k != "name"}  # type: ignore[attr-defined]

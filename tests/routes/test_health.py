@@ -1,0 +1,23 @@
+"""Liveness, readiness, versions."""
+
+import numpy as np
+from starlette.testclient import TestClient
+
+from service import __version__
+from service.app import create_app
+
+
+def test_health_ready_and_version(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    version = client.get("/version").json()
+    assert version["service"] == __version__ and version["algorithm"] == "initw-v1"
+    assert version["numpy"] == np.__version__
+
+
+def test_not_ready_before_the_warm_up():
+    app = create_app()
+    client = TestClient(app)  # not entered: the lifespan (warm-up) has not run
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert client.get("/healthz").status_code == 200

@@ -1,0 +1,211 @@
+"""POST /init, GET|HEAD /init and POST /diagnostics: the contract, in process."""
+
+import base64
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+from safetensors.numpy import load
+
+from service.core.generate import TensorSpec, generate
+
+SHORTHAND = {"seed": 0, "shape": [64, 32], "scheme": "xavier_uniform"}
+JSON_ACCEPT = {"accept": "application/json"}
+
+
+def metadata(body: bytes) -> dict:
+    size = int.from_bytes(body[:8], "little")
+    return json.loads(body[8 : 8 + size])["__metadata__"]
+
+
+def test_post_returns_a_safetensors_file_with_caching_headers(client):
+    r = client.post("/init", json=SHORTHAND)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r.headers["vary"] == "Accept"
+    assert r.headers["etag"].startswith('"') and r.headers["etag"].endswith('"')
+    digest = base64.b64encode(hashlib.sha256(r.content).digest()).decode()
+    assert r.headers["repr-digest"] == f"sha-256=:{digest}:"
+    tensors = load(r.content)
+    assert list(tensors) == ["weight"] and tensors["weight"].shape == (64, 32)
+    expected = generate(TensorSpec("weight", (64, 32), "xavier_uniform"), 0)
+    np.testing.assert_array_equal(tensors["weight"].reshape(-1), expected)
+
+
+def test_metadata_holds_algorithm_seed_canonical_request_and_diagnostics(client):
+    body = client.post("/init", json={**SHORTHAND, "seed": 2**64 - 1}).content
+    meta = metadata(body)
+    assert meta["algorithm"] == "initw-v1"
+    assert meta["seed"] == str(2**64 - 1)
+    request = json.loads(meta["request"])
+    assert request["tensors"][0]["scheme"] == {"name": "xavier_uniform", "gain": 1.0}
+    diagnostics = json.loads(meta["diagnostics"])["weight"]
+    assert {"mean", "std", "expected_std", "min", "max", "verdicts"} <= set(diagnostics)
+    assert diagnostics["expected_std"] == pytest.approx(math.sqrt(2 / 96))
+
+
+def test_same_body_same_bytes_and_etag_differs_by_representation(client):
+    first, second = client.post("/init", json=SHORTHAND), client.post("/init", json=SHORTHAND)
+    assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+    as_json = client.post("/init", json=SHORTHAND, headers=JSON_ACCEPT)
+    assert as_json.headers["etag"] != first.headers["etag"]
+    other_seed = client.post("/init", json={**SHORTHAND, "seed": 1})
+    assert other_seed.headers["etag"] != first.headers["etag"]
+
+
+def test_equivalent_spellings_give_the_same_artifact(client):
+    shorthand = client.post("/init", json={"seed": 3, "shape": [10, 4], "scheme": "glorot_uniform", "name": "w"})
+    explicit = client.post(
+        "/init",
+        json={"seed": 3, "tensors": [{"name": "w", "shape": [10, 4], "scheme": {"name": "xavier_uniform", "gain": 1}}]},
+    )
+    assert shorthand.content == explicit.content
+    assert shorthand.headers["etag"] == explicit.headers["etag"]
+
+
+def test_json_representation_describes_the_file_and_carries_it(client):
+    r = client.post("/init", json=SHORTHAND, headers=JSON_ACCEPT)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    binary = client.post("/init", json=SHORTHAND).content
+    assert base64.b64decode(body["safetensors_base64"]) == binary
+    assert body["artifact"]["size"] == len(binary)
+    assert body["artifact"]["sha256"] == hashlib.sha256(binary).hexdigest()
+    assert body["tensors"] == [
+        {"name": "weight", "shape": [64, 32], "dtype": "float32", "safetensors_dtype": "F32", "nbytes": 8192,
+         "file_offsets": [len(binary) - 8192, len(binary)]}
+    ]  # fmt: skip
+    report = body["diagnostics"]["weight"]
+    assert report["verdict"] == "healthy" and report["expected"]["distribution"].startswith("U(")
+    digest = base64.b64encode(hashlib.sha256(r.content).digest()).decode()
+    assert r.headers["repr-digest"] == f"sha-256=:{digest}:"
+
+
+def test_json_beyond_its_cap_is_a_413_pointing_to_the_binary_form(client):
+    r = client.post("/init", json={"seed": 0, "shape": [512, 1024], "scheme": "normal"}, headers=JSON_ACCEPT)
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "application/octet-stream" in r.json()["detail"]
+
+
+def test_element_cap_is_a_413(client):
+    r = client.post("/init", json={"seed": 0, "shape": [4096, 4096], "scheme": "normal"})
+    assert r.status_code == 413
+    assert "16,777,216 elements" in r.json()["detail"]
+
+
+def test_get_is_the_shorthand_with_304_and_head(client):
+    url = "/init?shape=64,32&scheme=xavier_uniform&seed=0"
+    got = client.get(url)
+    posted = client.post("/init", json=SHORTHAND)
+    assert got.status_code == 200 and got.content == posted.content
+    assert got.headers["etag"] == posted.headers["etag"]
+    cached = client.get(url, headers={"if-none-match": got.headers["etag"]})
+    assert cached.status_code == 304 and cached.content == b""
+    assert (
+        cached.headers["etag"] == got.headers["etag"]
+        and cached.headers["cache-control"] == got.headers["cache-control"]
+    )
+    assert client.get(url, headers={"if-none-match": '"other", W/' + got.headers["etag"]}).status_code == 304
+    assert client.get(url, headers={"if-none-match": "*"}).status_code == 304
+    assert client.get(url, headers={"if-none-match": '"other"'}).status_code == 200
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(got.content)) and head.headers["etag"] == got.headers["etag"]
+
+
+def test_get_takes_scheme_parameters_as_query_parameters(client):
+    url = "/init?shape=16,8&scheme=kaiming_normal&mode=fan_out&nonlinearity=relu&a=0.1&dtype=float64&name=fc&seed=5"
+    got = load(client.get(url).content)["fc"]
+    body = {"seed": 5, "dtype": "float64", "name": "fc", "shape": [16, 8],
+            "scheme": {"name": "kaiming_normal", "mode": "fan_out", "nonlinearity": "relu", "a": 0.1}}  # fmt: skip
+    np.testing.assert_array_equal(got, load(client.post("/init", json=body).content)["fc"])
+    assert client.get("/init?shape=4,4&scheme=truncated_normal&correct_variance=maybe").status_code == 422
+    bad = client.get("/init?shape=4,x&scheme=normal")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "shape"
+
+
+def test_post_with_a_matching_if_none_match_is_a_412(client):
+    tag = client.post("/init", json=SHORTHAND).headers["etag"]
+    r = client.post("/init", json=SHORTHAND, headers={"if-none-match": tag})
+    assert r.status_code == 412 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_accept_negotiation(client):
+    assert (
+        client.post("/init", json=SHORTHAND, headers={"accept": "*/*"}).headers["content-type"]
+        == "application/octet-stream"
+    )
+    preferred = client.post(
+        "/init", json=SHORTHAND, headers={"accept": "application/octet-stream;q=0.5, application/json"}
+    )
+    assert preferred.headers["content-type"] == "application/json"
+    refused = client.post("/init", json=SHORTHAND, headers={"accept": "text/html"})
+    assert refused.status_code == 406 and refused.headers["content-type"] == "application/problem+json"
+
+
+def test_layers_expand_into_torch_named_tensors_with_presets(client):
+    body = {
+        "seed": 1,
+        "layers": [
+            {"type": "linear", "name": "fc1", "in_features": 100, "out_features": 20},
+            {
+                "type": "conv2d",
+                "name": "conv",
+                "in_channels": 4,
+                "out_channels": 8,
+                "kernel_size": 3,
+                "preset": "keras",
+            },
+            {"type": "batchnorm2d", "name": "bn", "num_features": 8},
+        ],
+    }
+    tensors = load(client.post("/init", json=body).content)
+    assert tensors["fc1.weight"].shape == (20, 100) and tensors["fc1.bias"].shape == (20,)
+    bound = np.float32(1 / math.sqrt(100))
+    assert np.abs(tensors["fc1.weight"]).max() <= bound and np.abs(tensors["fc1.bias"]).max() <= bound
+    assert tensors["conv.weight"].shape == (8, 4, 3, 3) and not tensors["conv.bias"].any()
+    assert (tensors["bn.weight"] == 1).all() and (tensors["bn.running_var"] == 1).all()
+    assert tensors["bn.num_batches_tracked"].dtype == np.int64 and tensors["bn.num_batches_tracked"].shape == ()
+
+
+def test_per_tensor_dtype_and_layout(client):
+    body = {
+        "seed": 0,
+        "dtype": "float64",
+        "layout": "keras",
+        "tensors": [
+            {"name": "kernel", "shape": [3, 3, 4, 8], "scheme": "glorot_uniform"},
+            {"name": "half", "shape": [4, 4], "scheme": "normal", "dtype": "float16"},
+        ],
+    }
+    tensors = load(client.post("/init", json=body).content)
+    assert tensors["kernel"].dtype == np.float64 and tensors["half"].dtype == np.float16
+    bound = math.sqrt(6 / (4 * 9 + 8 * 9))  # keras fans: in = 4*3*3, out = 8*3*3
+    assert np.abs(tensors["kernel"]).max() <= bound
+
+
+def test_diagnostics_endpoint_returns_reports_only(client):
+    body = {
+        "seed": 0,
+        "tensors": [
+            {"name": "w", "shape": [256, 128], "scheme": "zeros"},
+            {"name": "b", "shape": [256], "scheme": "zeros"},
+        ],
+    }
+    r = client.post("/diagnostics", json=body)
+    assert r.status_code == 200
+    reports = r.json()["diagnostics"]
+    assert reports["w"]["verdict"] == "fail" and reports["b"]["verdict"] == "healthy"
+    assert any("symmetry" in v["reason"] for v in reports["w"]["verdicts"])
+
+
+def test_diagnostics_accepts_sizes_beyond_the_init_cap(client):
+    r = client.post("/diagnostics", json={"seed": 0, "shape": [4096, 4097], "scheme": "kaiming_uniform"})
+    assert r.status_code == 200
+    report = r.json()["diagnostics"]["weight"]
+    assert report["verdict"] == "healthy" and report["outside_bounds"] == 0
