@@ -1,0 +1,290 @@
+"""The container files, checked without a Docker engine: the Dockerfile and docker-compose.yml run the
+README's command (``python -m service serve``) as a non-root user, install the project with pip from
+its own pyproject.toml, and share one health check on /healthz that works with only the standard library.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # test-only dependency (PyYAML)
+
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVE = ["python", "-m", "service", "serve"]
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        text = pending + stripped
+        pending = ""
+        keyword, _, rest = text.partition(" ")
+        out.append((keyword.upper(), rest.strip()))
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+    return out
+
+
+def all_of(keyword: str) -> list[str]:
+    return [rest for kw, rest in instructions() if kw == keyword]
+
+
+def exec_form(text: str) -> list[str]:
+    value = json.loads(text)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), text
+    return value
+
+
+def env_of_dockerfile() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for rest in all_of("ENV"):
+        for item in shlex.split(rest):
+            key, sep, value = item.partition("=")
+            assert sep, f"use ENV KEY=value, not {rest!r}"
+            env[key] = value
+    return env
+
+
+def healthcheck_of_dockerfile() -> tuple[dict[str, str], list[str]]:
+    """The HEALTHCHECK's options (--interval=30s ...) and its exec-form command."""
+    (rest,) = all_of("HEALTHCHECK")
+    options, _, command = rest.partition("CMD ")
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in options.split())
+    return flags, exec_form(command.strip())
+
+
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def compose_service() -> dict[str, Any]:
+    services = compose()["services"]
+    assert list(services) == ["initw"]
+    return services["initw"]
+
+
+# ----------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_base_is_python_311_slim() -> None:
+    (base,) = all_of("FROM")
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+
+
+def test_dockerfile_cmd_is_the_readme_serve_command() -> None:
+    (cmd,) = all_of("CMD")
+    assert exec_form(cmd) == SERVE
+    assert not all_of("ENTRYPOINT")  # nothing wraps the command
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    keywords = [kw for kw, _ in instructions()]
+    users = all_of("USER")
+    assert users, "no USER: the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), users[-1]
+    assert max(i for i, kw in enumerate(keywords) if kw == "USER") < keywords.index("CMD")
+    created = " ".join(all_of("RUN"))
+    assert re.search(rf"useradd\b[^&;]*(--uid {user}\b|\b{user}\s*($|&&|;))", created), "USER is not created by a RUN"
+
+
+def test_dockerfile_installs_the_project_with_pip_from_its_own_files() -> None:
+    copies = [shlex.split(rest) for rest in all_of("COPY")]
+    destination = {Path(src).name or src.rstrip("/"): dest for *sources, dest in copies for src in sources}
+    assert "pyproject.toml" in destination and "service" in destination, copies
+    project_dir = destination["pyproject.toml"]
+    project_dir = project_dir if project_dir.endswith("/") else str(Path(project_dir).parent)
+    assert Path(destination["service"]) == Path(project_dir) / "service"
+    installs = [rest for rest in all_of("RUN") if "pip install" in rest]
+    assert len(installs) == 1, installs
+    words = shlex.split(installs[0].split("pip install", 1)[1].split("&&")[0])
+    assert "--no-cache-dir" in words
+    targets = [w for w in words if not w.startswith("-")]
+    assert targets and Path(targets[0]) in (Path(project_dir), Path(".")), targets
+    # The install step comes after both copies and before the command.
+    order = [kw for kw, _ in instructions()]
+    assert order.index("RUN") > max(i for i, kw in enumerate(order) if kw == "COPY")
+
+
+def test_dockerfile_environment_port_and_read_only_root() -> None:
+    env = env_of_dockerfile()
+    assert env["INITW_HOST"] == "0.0.0.0"
+    assert "INITW_WORKERS" not in env  # workers come from the run-time environment
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"  # nothing written at run time
+    assert all_of("EXPOSE") == ["8000"]
+    assert not all_of("VOLUME")
+    for key in env:
+        if key.startswith("INITW_"):
+            assert key.removeprefix("INITW_").lower() in Settings.model_fields, key
+
+
+def test_dockerfile_healthcheck_asks_healthz_with_python() -> None:
+    flags, command = healthcheck_of_dockerfile()
+    assert command[:2] == ["python", "-c"] and len(command) == 3
+    assert "/healthz" in command[2]
+    assert set(flags) <= {"interval", "timeout", "start-period", "start-interval", "retries"}
+    ast.parse(command[2])
+
+
+# ----------------------------------------------------------------------------- docker-compose.yml
+
+
+def test_compose_builds_the_dockerfile_and_publishes_8000() -> None:
+    service = compose_service()
+    build = service["build"]
+    context, dockerfile = (build, "Dockerfile") if isinstance(build, str) else (build["context"], build["dockerfile"])
+    assert (ROOT / context / dockerfile).resolve() == (ROOT / "Dockerfile").resolve()
+    assert service["ports"] == ["8000:8000"]
+    assert service["read_only"] is True
+    assert service["restart"] == "unless-stopped"
+    assert "command" not in service and "entrypoint" not in service  # the image's CMD: python -m service serve
+
+
+def test_compose_environment_is_settings_with_their_defaults() -> None:
+    environment = compose_service()["environment"]
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    assert environment["INITW_WORKERS"] == "2"
+    fields = Settings.model_fields
+    for key, value in environment.items():
+        assert key.startswith("INITW_"), key
+        name = key.removeprefix("INITW_").lower()
+        assert name in fields, f"{key} is not a setting"
+        if name not in ("host", "workers"):
+            assert str(value) == str(fields[name].default), key
+    for name in ("max_elements", "max_diagnostics_elements", "json_max_bytes", "max_body_bytes"):
+        assert f"INITW_{name.upper()}" in environment
+
+
+def test_compose_healthcheck_mirrors_the_dockerfile() -> None:
+    flags, command = healthcheck_of_dockerfile()
+    check = compose_service()["healthcheck"]
+    assert check["test"] == ["CMD", *command]
+    assert "/healthz" in check["test"][-1]
+    for flag in ("interval", "timeout", "start-period", "retries"):
+        if flag in flags:
+            assert str(check[flag.replace("-", "_")]) == flags[flag], flag
+    assert "$" not in command[-1]  # compose would interpolate it
+
+
+# ----------------------------------------------------------------------------- the health check itself
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        code = self.status if self.path == "/healthz" else 404
+        body = b'{"status":"ok"}'
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Health,), {}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def run_healthcheck(port: int) -> int:
+    _, command = healthcheck_of_dockerfile()
+    argv = [sys.executable, *command[1:]]  # "python" in the image is this interpreter here
+    env = {"INITW_PORT": str(port), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode
+
+
+def test_healthcheck_passes_on_200_and_fails_otherwise(health_server: ThreadingHTTPServer) -> None:
+    port = health_server.server_address[1]
+    assert run_healthcheck(port) == 0
+    health_server.RequestHandlerClass.status = 503  # type: ignore[attr-defined]
+    assert run_healthcheck(port) != 0
+    health_server.shutdown()
+    health_server.server_close()
+    assert run_healthcheck(port) != 0  # nothing listening
+
+
+# ----------------------------------------------------------------------------- README and packaging
+
+
+def test_readme_documents_the_same_serve_command() -> None:
+    assert " ".join(SERVE) in (ROOT / "README.md").read_text()
+
+
+def _third_party_imports() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {name for name in names if name not in sys.stdlib_module_names and name != "service"}
+
+
+def _requirement_name(text: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", text.strip())
+    assert match, text
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def test_pip_install_of_the_project_brings_everything_service_imports() -> None:
+    """The image runs only what `pip install .` installs: every import of service/ must come from a
+    declared dependency or one of theirs (extras excluded)."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    closure: set[str] = set()
+    todo = [_requirement_name(r) for r in declared]
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        todo += [_requirement_name(r) for r in requires if "extra ==" not in r and "extra==" not in r]
+    providers = importlib.metadata.packages_distributions()
+    missing = {}
+    for module in _third_party_imports():
+        distributions = {_requirement_name(d) for d in providers.get(module, [module])}
+        if not distributions & closure:
+            missing[module] = sorted(distributions)
+    assert not missing, f"service/ imports these, pyproject.toml does not install them: {missing}"
