@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from . import __version__
 from .core.artifact import Request, build
 from .core.generate import TensorSpec
-from .middleware import BodyGuard
+from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
 from .routes import health, init, schemes
@@ -48,8 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     for module in (init, schemes, health):
         app.include_router(module.router)
-    app.add_api_route("/init", init.get_init, methods=["HEAD"], include_in_schema=False)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadWithoutBody)
     install_openapi(app)
     return app
 

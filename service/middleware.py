@@ -1,4 +1,5 @@
-"""A pure-ASGI guard in front of the app: request bodies must be JSON and not too large.
+"""Pure-ASGI guards in front of the app: request bodies must be JSON and not too large; HEAD
+responses carry no body.
 
 Starlette's own limit answers 413 in text/plain before any handler runs; this one answers with
 problem+json, checks Content-Length up front and counts chunked bodies as they arrive (an
@@ -61,3 +62,22 @@ class BodyGuard:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"the request body is larger than {self.max_bytes} bytes (INITW_MAX_BODY_BYTES)"
         await problem(413, detail, kind="body-too-large")(scope, receive, send)
+
+
+class HeadWithoutBody:
+    """HEAD answers with GET's status and headers (Content-Length included) and an empty body."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, no_body)

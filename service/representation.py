@@ -64,6 +64,12 @@ def negotiate(accept: str | None) -> str:
     return choice
 
 
+def require_json(accept: str | None) -> None:
+    """406 unless the client accepts JSON (endpoints that only speak JSON)."""
+    if accept and accept.strip() and _quality(JSON, _ranges(accept))[0] <= 0.0:
+        raise ProblemError(406, f"cannot answer with {accept!r}: this endpoint sends {JSON}", kind="not-acceptable")
+
+
 def etag(request: Request, media: str) -> str:
     """A strong validator for one representation of one canonical request."""
     text = f"{algorithm()}\n{media}\n{request.canonical_json}".encode()

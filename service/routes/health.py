@@ -12,16 +12,18 @@ from fastapi.responses import JSONResponse
 from .. import __version__
 from ..core.generate import algorithm
 from ..problems import PROBLEM
+from . import get
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@get(router, "/healthz", summary="Liveness: the process answers")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
+@get(
+    router,
     "/readyz",
     summary="Readiness: warmed up and able to generate",
     responses={503: {"description": "Warming up"}},
@@ -37,7 +39,7 @@ def readyz(request: Request) -> Any:
     return {"status": "ready"}
 
 
-@router.get("/version", summary="Service, algorithm and library versions")
+@get(router, "/version", summary="Service, algorithm and library versions")
 def version() -> dict[str, str]:
     return {
         "service": __version__,

@@ -20,9 +20,10 @@ from ..core.errors import InitError
 from ..core.generate import algorithm
 from ..core.registry import get_scheme
 from ..problems import ProblemError, field_error, validation_errors
-from ..representation import BINARY, IMMUTABLE, JSON, etag, matches, negotiate, repr_digest
+from ..representation import BINARY, IMMUTABLE, JSON, etag, matches, negotiate, repr_digest, require_json
 from ..settings import Settings
 from ..spec.request import InitRequest, to_request
+from . import get
 
 router = APIRouter(tags=["weights"])
 
@@ -222,7 +223,8 @@ def _from_query(query: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-@router.get(
+@get(
+    router,
     "/init",
     summary="One tensor from query parameters: the cache-friendly form (ETag, 304, HEAD)",
     response_class=SafetensorsResponse,
@@ -266,11 +268,14 @@ def get_init(
 @router.post(
     "/diagnostics",
     summary="Diagnostics only, for any size: streamed, bounded memory",
-    responses=_problems(400, 413, 415, 422),
+    responses=_problems(400, 406, 413, 415, 422),
 )
-def post_diagnostics(body: InitRequest, settings: SettingsDep) -> dict[str, Any]:
+def post_diagnostics(
+    body: InitRequest, settings: SettingsDep, accept: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
     """The same body as POST /init; returns each tensor's diagnostics without the bytes. Tensors
     are generated chunk by chunk, so memory stays bounded however large they are."""
+    require_json(accept)
     request = _checked(body, settings, settings.max_diagnostics_elements, "POST /diagnostics")
     return _finite(
         {

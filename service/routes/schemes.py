@@ -11,17 +11,19 @@ from ..core.errors import InitError
 from ..core.generate import algorithm
 from ..core.registry import get_scheme
 from ..problems import ProblemError
+from . import get
 
 router = APIRouter(tags=["schemes"])
 
 
-@router.get("/schemes", summary="Every scheme: aliases, parameters, formula, random access")
+@get(router, "/schemes", summary="Every scheme: aliases, parameters, formula, random access")
 def list_schemes() -> dict[str, Any]:
     """All schemes of the current algorithm, with each parameter's type, default and allowed range."""
     return {"algorithm": algorithm(), "schemes": catalogue()}
 
 
-@router.get(
+@get(
+    router,
     "/schemes/{name}",
     summary="One scheme, by name or alias",
     responses={404: {"description": "No such scheme"}},

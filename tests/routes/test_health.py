@@ -21,3 +21,10 @@ def test_not_ready_before_the_warm_up():
     r = client.get("/readyz")
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert client.get("/healthz").status_code == 200
+
+
+def test_every_get_route_answers_head_with_its_headers_and_no_body(client):
+    for path in ["/healthz", "/readyz", "/version", "/schemes", "/schemes/he_normal", "/init?shape=8,8&scheme=orthogonal"]:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-length"] == str(len(got.content)), path

@@ -209,3 +209,9 @@ def test_diagnostics_accepts_sizes_beyond_the_init_cap(client):
     assert r.status_code == 200
     report = r.json()["diagnostics"]["weight"]
     assert report["verdict"] == "healthy" and report["outside_bounds"] == 0
+
+
+def test_diagnostics_refuses_an_accept_without_json(client):
+    r = client.post("/diagnostics", json=SHORTHAND, headers={"accept": "application/octet-stream"})
+    assert r.status_code == 406 and r.headers["content-type"] == "application/problem+json"
+    assert client.post("/diagnostics", json=SHORTHAND, headers={"accept": "*/*"}).status_code == 200
