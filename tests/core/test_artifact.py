@@ -34,20 +34,10 @@ TENSORS = (
 REQUEST = Request(seed=2024, tensors=TENSORS)
 
 SCRIPT = """
-import hashlib, math
-from service.core.artifact import Request, build
-from service.core.generate import TensorSpec
-tensors = (
-    TensorSpec("fc.weight", (12, 10), "kaiming_uniform", {"a": math.sqrt(5)}),
-    TensorSpec("fc.bias", (12,), "uniform", {"a": -0.25, "b": 0.25}),
-    TensorSpec("emb", (9, 4), "normal", {"std": 0.02}, dtype="float16"),
-    TensorSpec("proj", (6, 8), "orthogonal", {"gain": 1.5}, dtype="float64"),
-    TensorSpec("gate", (5, 7), "glorot_normal", {}, dtype="bfloat16", layout="keras"),
-    TensorSpec("bn.num_batches_tracked", (), "zeros", {}, dtype="int64"),
-    TensorSpec("bn.running_var", (3,), "ones", {}),
-    TensorSpec("scale", (4,), "trunc_normal", {"std": 0.5}, dtype="float16", fan_in=4, fan_out=4),
-)
-print(hashlib.sha256(build(Request(seed=2024, tensors=tensors)).to_bytes()).hexdigest())
+import hashlib
+from service.core.artifact import build
+from tests.core.test_artifact import REQUEST
+print(hashlib.sha256(build(REQUEST).to_bytes()).hexdigest())
 """
 
 

@@ -24,7 +24,8 @@ def test_not_ready_before_the_warm_up():
 
 
 def test_every_get_route_answers_head_with_its_headers_and_no_body(client):
-    for path in ["/healthz", "/readyz", "/version", "/schemes", "/schemes/he_normal", "/init?shape=8,8&scheme=orthogonal"]:
+    paths = ["/healthz", "/readyz", "/version", "/schemes", "/schemes/he_normal", "/init?shape=8,8&scheme=orthogonal"]
+    for path in paths:
         got, head = client.get(path), client.head(path)
         assert head.status_code == got.status_code == 200, path
         assert head.content == b"" and head.headers["content-length"] == str(len(got.content)), path
