@@ -14,6 +14,7 @@ from .core.generate import TensorSpec
 from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
+from .representation import DigestCache
 from .routes import health, init, schemes
 from .settings import Settings
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
+    app.state.digests = DigestCache()
     app.state.ready = False
     for module in (init, schemes, health):
         app.include_router(module.router)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+from collections import OrderedDict
 
 from .core.artifact import Request
 from .core.generate import algorithm
@@ -89,3 +91,27 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 def repr_digest(sha256: bytes) -> str:
     """RFC 9530 Repr-Digest of a body whose SHA-256 is ``sha256``."""
     return f"sha-256=:{base64.b64encode(sha256).decode()}:"
+
+
+class DigestCache:
+    """SHA-256 of artifacts already produced, by ETag: a file never changes, so a digest learned
+    once spares the pass that would otherwise precede a streamed response."""
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity = capacity
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, tag: str) -> bytes | None:
+        with self._lock:
+            digest = self._items.get(tag)
+            if digest is not None:
+                self._items.move_to_end(tag)
+            return digest
+
+    def put(self, tag: str, digest: bytes) -> None:
+        with self._lock:
+            self._items[tag] = digest
+            self._items.move_to_end(tag)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)

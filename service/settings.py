@@ -18,7 +18,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     max_elements: int = Field(
-        1 << 26, ge=1, description="largest number of elements POST/GET /init generate per request (413 beyond)"
+        1 << 32, ge=1, description="largest number of elements POST/GET /init generate per request (413 beyond)"
+    )
+    memory_bytes: int = Field(
+        64 << 20,
+        ge=0,
+        description="files up to this size are generated in memory in one pass; larger ones are streamed "
+        "(two passes: digest, then body) in bounded memory",
     )
     max_diagnostics_elements: int = Field(
         1 << 31, ge=1, description="largest number of elements POST /diagnostics streams through (413 beyond)"

@@ -12,3 +12,11 @@ def client():
     settings = Settings(max_elements=1 << 22, json_max_bytes=1 << 20, max_body_bytes=64 << 10)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def streaming_client():
+    """Every file streamed in bounded memory (nothing is 'small enough' to hold)."""
+    settings = Settings(max_elements=1 << 24, memory_bytes=0, json_max_bytes=1 << 20)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

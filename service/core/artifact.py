@@ -1,8 +1,15 @@
 """An artifact: the tensors of one request as a canonical safetensors file, with diagnostics.
 
-The file is a pure function of the canonical request: its header holds the algorithm, the seed,
-the canonical request and each tensor's diagnostics summary, all serialized deterministically,
-so the same request gives the same bytes (header included) in any process on any machine.
+The file is a pure function of the canonical request, header included: algorithm, seed,
+canonical request and a diagnostics summary per tensor, serialized deterministically. The
+header never needs the whole tensor, so any byte range of the file can be produced alone:
+
+    summary of a tensor of n elements   n <= 2^20: every element (moments, KS, rows, structure)
+                                        n >  2^20: 256 evenly spaced runs of 4096 elements
+                                                   (moments, KS, support; marked "sample")
+
+A file is produced either from tensors held in memory (one generation pass) or streamed piece
+by piece (bounded memory): the bytes are the same.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -19,6 +26,10 @@ import numpy as np
 from .diagnose import Accumulator
 from .generate import TensorSpec, algorithm, generate
 from .write import Entry, Layout, layout
+
+SAMPLE_LIMIT = 1 << 20
+SAMPLE_RUNS = 256
+STREAM_ELEMENTS = 1 << 21  # elements generated per piece while streaming: memory stays ~16-32 MiB
 
 
 @dataclass(frozen=True)
@@ -44,23 +55,35 @@ class Request:
     def nbytes(self) -> int:
         return sum(t.nbytes for t in self.tensors)
 
+    def tensor(self, name: str) -> TensorSpec:
+        return next(t for t in self.tensors if t.name == name)
+
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, ASCII: one text per value."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
+def sample_runs(numel: int) -> list[tuple[int, int]]:
+    """The element ranges a tensor's header summary reads: all of it, or 256 evenly spaced runs."""
+    if numel <= SAMPLE_LIMIT:
+        return [(0, numel)]
+    run = SAMPLE_LIMIT // SAMPLE_RUNS
+    starts = [k * (numel - run) // (SAMPLE_RUNS - 1) for k in range(SAMPLE_RUNS)]
+    return [(a, a + run) for a in starts]
+
+
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The diagnostics kept in the file's header: moments, extremes and the verdicts."""
-    keep = ("mean", "std", "min", "max", "mean_z", "std_ratio", "verdict")
+    keep = ("mean", "std", "min", "max", "mean_z", "std_ratio", "verdict", "sample")
     out = {key: report[key] for key in keep if key in report}
     out["expected_std"] = report["expected"]["std"]
     out["verdicts"] = [{"check": v["check"], "band": v["band"], "reason": v["reason"]} for v in report["verdicts"]]
     return out
 
 
-def diagnose_stored(spec: TensorSpec, stored: np.ndarray, seed: int) -> dict[str, Any]:
-    """Diagnostics of a tensor already generated (its stored representation)."""
+def diagnose_stored(spec: TensorSpec, stored: np.ndarray) -> dict[str, Any]:
+    """Full diagnostics of a tensor already generated (its stored representation)."""
     acc = Accumulator(spec)
     acc.add(0, stored.reshape(-1))
     full = None
@@ -69,13 +92,45 @@ def diagnose_stored(spec: TensorSpec, stored: np.ndarray, seed: int) -> dict[str
     return acc.result(full)
 
 
+def header_summary(spec: TensorSpec, seed: int, stored: np.ndarray | None = None) -> dict[str, Any]:
+    """The tensor's header diagnostics; uses ``stored`` when the tensor is already in memory."""
+    if spec.numel <= SAMPLE_LIMIT:
+        values = stored if stored is not None else generate(spec, seed)
+        return summary(diagnose_stored(spec, values))
+    runs = sample_runs(spec.numel)
+    acc = Accumulator(spec, sample=sum(b - a for a, b in runs))
+    position = 0
+    for a, b in runs:
+        piece = stored.reshape(-1)[a:b] if stored is not None else generate(spec, seed, a, b)
+        acc.add(position, piece)
+        position += b - a
+    return summary(acc.result())
+
+
+def tensor_bytes(
+    spec: TensorSpec, seed: int, lo: int, hi: int, stored: np.ndarray | None = None
+) -> Iterator[memoryview]:
+    """Bytes [lo, hi) of a tensor's little-endian data, generating only the elements they cover,
+    piece by piece (or slicing ``stored``, the flat tensor, when it is in memory)."""
+    size = spec.out_dtype.itemsize
+    first, last = lo // size, -(-hi // size)
+    for a in range(first, last, STREAM_ELEMENTS):
+        b = min(a + STREAM_ELEMENTS, last)
+        values = stored[a:b] if stored is not None else generate(spec, seed, a, b)
+        # Stored arrays have explicit little-endian dtypes: their bytes are the file's on any host.
+        data = np.ascontiguousarray(values).view(np.uint8).data
+        yield data[max(lo - a * size, 0) : min(hi - a * size, len(data))]
+
+
 @dataclass
 class Artifact:
-    """The generated tensors of a request, the file layout and the diagnostics."""
+    """A request's file: header summaries, layout, and the tensors if they are held in memory."""
 
     request: Request
-    stored: dict[str, np.ndarray]
-    diagnostics: dict[str, dict[str, Any]]
+    summaries: dict[str, dict[str, Any]]
+    stored: dict[str, np.ndarray] | None = None
+    diagnostics: dict[str, dict[str, Any]] | None = None  # full reports, when held in memory
+    _sha256: bytes | None = field(default=None, repr=False)
 
     @cached_property
     def layout(self) -> Layout:
@@ -88,7 +143,7 @@ class Artifact:
             "algorithm": algorithm(),
             "seed": str(self.request.seed),
             "request": self.request.canonical_json,
-            "diagnostics": canonical_json({name: summary(r) for name, r in self.diagnostics.items()}),
+            "diagnostics": canonical_json(self.summaries),
             "format": "pt",  # Hugging Face loaders refuse files whose metadata lacks a format
         }
 
@@ -96,31 +151,59 @@ class Artifact:
     def size(self) -> int:
         return self.layout.size
 
-    def chunks(self) -> Iterator[memoryview]:
-        """The file, piece by piece, without copying the tensors."""
-        yield memoryview(self.layout.header)
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[memoryview]:
+        """The file's bytes [start, stop), generating only the elements they cover."""
+        stop = self.size if stop is None else stop
+        header = self.layout.header
+        if start < len(header):
+            yield memoryview(header)[start : min(stop, len(header))]
         for entry in self.layout.entries:
-            # Stored arrays have explicit little-endian dtypes ('<f4', '<u2', ...): their bytes are
-            # the file's on any host.
-            yield np.ascontiguousarray(self.stored[entry.name]).view(np.uint8).data
+            first, last = self.layout.file_range(entry.name)
+            lo, hi = max(start, first), min(stop, last)
+            if lo < hi:
+                yield from self._tensor_bytes(entry.name, lo - first, hi - first)
 
-    @cached_property
+    def _tensor_bytes(self, name: str, lo: int, hi: int) -> Iterator[memoryview]:
+        """Bytes [lo, hi) of one tensor's data."""
+        spec = self.request.tensor(name)
+        stored = None if self.stored is None else self.stored[name].reshape(-1)
+        return tensor_bytes(spec, self.request.seed, lo, hi, stored)
+
+    def chunks(self) -> Iterator[memoryview]:
+        """The whole file, piece by piece."""
+        return self.read()
+
+    @property
     def sha256(self) -> bytes:
-        digest = hashlib.sha256()
-        for chunk in self.chunks():
-            digest.update(chunk)
-        return digest.digest()
+        """SHA-256 of the file (a full pass when the tensors are not in memory; then remembered)."""
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            for chunk in self.read():
+                digest.update(chunk)
+            self._sha256 = digest.digest()
+        return self._sha256
 
     def to_bytes(self) -> bytes:
-        return b"".join(self.chunks())
+        return b"".join(self.read())
 
 
-def build(request: Request) -> Artifact:
-    """Generate every tensor of ``request`` and diagnose it."""
+def build(request: Request, diagnose: bool = False) -> Artifact:
+    """Generate every tensor of ``request`` into memory; with ``diagnose``, full diagnostics too."""
     stored: dict[str, np.ndarray] = {}
-    diagnostics: dict[str, dict[str, Any]] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    summaries: dict[str, dict[str, Any]] = {}
     for spec in request.tensors:
         values = generate(spec, request.seed)
         stored[spec.name] = values
-        diagnostics[spec.name] = diagnose_stored(spec, values, request.seed)
-    return Artifact(request, stored, diagnostics)
+        if diagnose:
+            reports[spec.name] = diagnose_stored(spec, values)
+        if diagnose and spec.numel <= SAMPLE_LIMIT:
+            summaries[spec.name] = summary(reports[spec.name])
+        else:
+            summaries[spec.name] = header_summary(spec, request.seed, values)
+    return Artifact(request, summaries, stored, reports if diagnose else None)
+
+
+def plan(request: Request) -> Artifact:
+    """The artifact without generating its tensors: only the header's samples are computed."""
+    return Artifact(request, {spec.name: header_summary(spec, request.seed) for spec in request.tensors})

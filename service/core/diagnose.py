@@ -72,8 +72,11 @@ class _Units:
 class Accumulator:
     """Streams the stored values of one tensor, in element order, and reports its diagnostics."""
 
-    def __init__(self, spec: TensorSpec):
+    def __init__(self, spec: TensorSpec, sample: int | None = None):
+        """``sample``: diagnose that many values drawn from the tensor (no row checks) instead of
+        the whole tensor; they are streamed in like the whole tensor would be."""
         self.spec = spec
+        self.count = spec.numel if sample is None else sample
         self.theory: Theory = spec.plan.theory
         self.dtype = spec.out_dtype
         self.center = self.theory.mean
@@ -85,9 +88,9 @@ class Accumulator:
         self.outside = 0
         self.low = None if self.theory.low is None else self.dtype.round_scalar(self.theory.low)
         self.high = None if self.theory.high is None else self.dtype.round_scalar(self.theory.high)
-        self.ks_stride = max(1, -(-spec.numel // KS_SAMPLE))
+        self.ks_stride = max(1, -(-self.count // KS_SAMPLE))
         self.ks_parts: list[np.ndarray] = []
-        self.units = _Units(spec) if len(spec.shape) >= 2 else None
+        self.units = _Units(spec) if len(spec.shape) >= 2 and sample is None else None
         if self.units is not None:
             self.norm_sq = np.zeros(self.units.count)
             sampled = min(self.units.count, ROW_SAMPLE, max(2, int(math.sqrt(GRAM_BUDGET / self.units.length))))
@@ -139,8 +142,8 @@ class Accumulator:
     def result(self, full: np.ndarray | None = None) -> dict[str, Any]:
         """The diagnostics report; ``full`` (float64, shaped) enables the whole-matrix checks."""
         n = self.position
-        if n != self.spec.numel:
-            raise ValueError(f"diagnostics saw {n} of {self.spec.numel} elements")
+        if n != self.count:
+            raise ValueError(f"diagnostics saw {n} of {self.count} elements")
         if self.pending.size:
             self._block(n - self.pending.size, self.pending)
             self.pending = np.empty(0)
@@ -174,6 +177,10 @@ class Accumulator:
         self._ks_test(report, verdicts)
         if self.units is not None and self.units.count >= 2:
             self._row_tests(report, verdicts)
+        elif self.count != self.spec.numel:
+            report["sample"] = {"elements": self.count, "of": self.spec.numel}
+            if len(self.spec.shape) >= 2 and theory.std == 0.0 and "exact" not in self.spec.plan.checks:
+                verdicts.append(_verdict("symmetry", "fail", 1.0, "all rows identical: symmetry is never broken"))
         if full is not None:
             self._structure_tests(report, verdicts, full)
         if self.nonfinite:

@@ -25,6 +25,7 @@ from .registry import Context, Plan, get_scheme
 
 CHUNK = 1 << 18  # elements per task: large enough to amortize numpy's per-call cost, measured best
 MAX_RANK = 8
+MAX_WHOLE_ELEMENTS = 1 << 25  # schemes computed as a whole hold the tensor in float64: 256 MiB
 
 
 def _keep_freed_memory() -> None:
@@ -81,6 +82,13 @@ class TensorSpec:
             plan = get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans), self.params)
         except InitError as error:
             raise (error if error.param in ("shape", "fan_in", "fan_out") else error.at("scheme")) from None
+        if not plan.random_access and self.numel > MAX_WHOLE_ELEMENTS:
+            raise InitError(
+                f"{self.scheme} computes the whole tensor at once, in memory; {self.numel:,} elements is more "
+                f"than its limit of {MAX_WHOLE_ELEMENTS:,} (schemes with random access stream any size)",
+                param="shape",
+                allowed=f"at most {MAX_WHOLE_ELEMENTS:,} elements for this scheme",
+            )
         if self.out_dtype.name not in FLOAT_DTYPES:
             value = getattr(getattr(plan, "distribution", None), "value", None)
             if value is None or not float(value).is_integer():

@@ -13,14 +13,25 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from ..core.artifact import Artifact, build
+from .. import ranges
+from ..core.artifact import Artifact, build, plan, tensor_bytes
 from ..core.artifact import Request as CoreRequest
 from ..core.diagnose import diagnose
 from ..core.errors import InitError
 from ..core.generate import algorithm
 from ..core.registry import get_scheme
 from ..problems import ProblemError, field_error, validation_errors
-from ..representation import BINARY, IMMUTABLE, JSON, etag, matches, negotiate, repr_digest, require_json
+from ..representation import (
+    BINARY,
+    IMMUTABLE,
+    JSON,
+    DigestCache,
+    etag,
+    matches,
+    negotiate,
+    repr_digest,
+    require_json,
+)
 from ..settings import Settings
 from ..spec.request import InitRequest, to_request
 from . import get
@@ -33,6 +44,27 @@ def settings_of(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(settings_of)]
+
+
+def digests_of(request: Request) -> DigestCache:
+    return request.app.state.digests
+
+
+DigestsDep = Annotated[DigestCache, Depends(digests_of)]
+SHARD = {
+    "tensor": "shard: the tensor to send raw (needed when the request has several)",
+    "start": "shard: first element (C order) of the raw little-endian slice",
+    "stop": "shard: one past the last element",
+}
+
+
+def _index(text: str | None, field: str) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise ProblemError(422, f"{field} must be a non-negative integer, got {text!r}", kind="invalid-request",
+                           errors=[field_error(field, "must be a non-negative integer", ">= 0")])  # fmt: skip
+    return int(text)
 
 
 class SafetensorsResponse(StreamingResponse):
@@ -77,17 +109,46 @@ def _headers(tag: str, media: str) -> dict[str, str]:
     return {"ETag": tag, "Cache-Control": IMMUTABLE, "Vary": "Accept"}
 
 
-def _respond(request: CoreRequest, media: str, method: str, settings: Settings) -> Response:
+def _binary(
+    request: CoreRequest, settings: Settings, digests: DigestCache, need_digest: bool
+) -> tuple[Artifact, bytes | None]:
+    """The artifact and its SHA-256: in memory (one pass) up to INITW_MEMORY_BYTES, else planned
+    for streaming, with the digest from the cache or from a first streaming pass."""
+    tag = etag(request, BINARY)
+    if request.nbytes <= settings.memory_bytes:
+        artifact = build(request)
+        return artifact, artifact.sha256
+    artifact = plan(request)
+    digest = digests.get(tag)
+    if digest is None and need_digest:
+        digest = artifact.sha256
+    if digest is not None:
+        digests.put(tag, digest)
+    return artifact, digest
+
+
+def _respond(request: CoreRequest, media: str, method: str, settings: Settings, digests: DigestCache) -> Response:
     tag = etag(request, media)
-    artifact = build(request)
     headers = _headers(tag, media)
     if media == BINARY:
-        headers["Repr-Digest"] = repr_digest(artifact.sha256)
+        # HEAD costs a digest pass only when it is cheap or already known.
+        artifact, digest = _binary(request, settings, digests, need_digest=method != "HEAD")
+        if digest is not None:
+            headers["Repr-Digest"] = repr_digest(digest)
         headers["Content-Length"] = str(artifact.size)
+        headers["Accept-Ranges"] = "bytes"
         headers["Content-Disposition"] = f'attachment; filename="initw-{tag[1:13]}.safetensors"'
         if method == "HEAD":
             return Response(status_code=200, headers=headers, media_type=BINARY)
-        return SafetensorsResponse(artifact.chunks(), headers=headers)
+        return SafetensorsResponse(artifact.read(), headers=headers)
+    if request.nbytes > settings.json_max_bytes:
+        raise ProblemError(
+            413,
+            f"the tensors hold {request.nbytes:,} bytes, more than the {settings.json_max_bytes:,} sent as "
+            f"base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download the file",
+            kind="json-too-large",
+        )
+    artifact = build(request, diagnose=True)
     if artifact.size > settings.json_max_bytes:
         raise ProblemError(
             413,
@@ -101,6 +162,73 @@ def _respond(request: CoreRequest, media: str, method: str, settings: Settings) 
         headers["Content-Length"] = str(len(content))
         return Response(status_code=200, headers=headers, media_type=JSON)
     return Response(content, headers=headers, media_type=JSON)
+
+
+def _partial(request: CoreRequest, header: str, if_range: str | None, settings: Settings) -> Response | None:
+    """A 206 (or 416) for a Range request on the file; None to send the whole file instead."""
+    tag = etag(request, BINARY)
+    if if_range is not None and if_range.strip() != tag:
+        return None  # the client's copy is another representation: send it whole
+    artifact = plan(request)  # the header needs only the summaries' samples
+    size = artifact.size
+    try:
+        wanted = ranges.parse(header, size)
+    except ranges.Unsatisfiable:
+        raise ProblemError(416, f"no range of {header!r} overlaps the {size:,}-byte file", kind="range-not-satisfiable",
+                           headers={"Content-Range": f"bytes */{size}"}) from None  # fmt: skip
+    except ranges.TooManyRanges:
+        raise ProblemError(416, f"at most {ranges.MAX_RANGES} ranges per request", kind="too-many-ranges",
+                           headers={"Content-Range": f"bytes */{size}"}) from None  # fmt: skip
+    if wanted is None:
+        return None
+    headers = {**_headers(tag, BINARY), "Accept-Ranges": "bytes"}
+    if len(wanted) == 1:
+        first, stop = wanted[0]
+        headers["Content-Range"] = ranges.content_range(first, stop, size)
+        headers["Content-Length"] = str(stop - first)
+        return SafetensorsResponse(artifact.read(first, stop), status_code=206, headers=headers)
+    boundary = "initw-" + tag.strip('"')[:24]
+    parts = ((first, stop, artifact.read(first, stop)) for first, stop in wanted)
+    headers["Content-Length"] = str(ranges.multipart_length(wanted, size, boundary, BINARY))
+    return StreamingResponse(
+        ranges.multipart(parts, size, boundary, BINARY),
+        status_code=206,
+        headers=headers,
+        media_type=f"multipart/byteranges; boundary={boundary}",
+    )
+
+
+def _shard(request: CoreRequest, tensor: str | None, start: int | None, stop: int | None, method: str) -> Response:
+    """Raw little-endian elements [start, stop) of one tensor: parts of a huge tensor, made by any
+    number of clients or servers, that concatenate to the whole."""
+    names = [t.name for t in request.tensors]
+    if tensor is None and len(names) == 1:
+        tensor = names[0]
+    if tensor not in names:
+        detail = "name the tensor to shard: ?tensor=NAME" if tensor is None else f"no tensor named {tensor!r}"
+        error = field_error("tensor", "required, one of the request's tensors", ", ".join(names))
+        raise ProblemError(422, detail, kind="invalid-request", errors=[error])
+    spec = request.tensor(tensor)
+    first = 0 if start is None else start
+    last = spec.numel if stop is None else stop
+    if not 0 <= first <= last <= spec.numel:
+        field = "stop" if last > spec.numel else "start"
+        error = field_error(field, "0 <= start <= stop <= elements", f"0 .. {spec.numel}")
+        detail = f"elements [{first}, {last}) are outside {tensor!r}, which has {spec.numel:,}"
+        raise ProblemError(422, detail, kind="invalid-request", errors=[error])
+    itemsize = spec.out_dtype.itemsize
+    tag = '"' + hashlib.sha256(f"{etag(request, BINARY)}|shard|{tensor}|{first}|{last}".encode()).hexdigest()[:40] + '"'
+    headers = {
+        **_headers(tag, BINARY),
+        "Content-Length": str((last - first) * itemsize),
+        "Initw-Tensor": tensor,
+        "Initw-Dtype": spec.out_dtype.safetensors,
+        "Initw-Shape": ",".join(map(str, spec.shape)),
+        "Initw-Elements": f"{first}-{last}/{spec.numel}",
+    }
+    if method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=BINARY)
+    return SafetensorsResponse(tensor_bytes(spec, request.seed, first * itemsize, last * itemsize), headers=headers)
 
 
 def describe_artifact(artifact: Artifact, tag: str) -> dict[str, Any]:
@@ -150,23 +278,30 @@ def _finite(value: Any) -> Any:
 def post_init(
     body: InitRequest,
     settings: SettingsDep,
+    digests: DigestsDep,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    tensor: Annotated[str | None, Query(description=SHARD["tensor"])] = None,
+    start: Annotated[str | None, Query(description=SHARD["start"])] = None,
+    stop: Annotated[str | None, Query(description=SHARD["stop"])] = None,
 ) -> Response:
     """Generate every tensor of the body from its seed. The same body gives the same bytes,
-    header included, in any process on any machine; its ETag is derived from the canonical request."""
+    header included, in any process on any machine; its ETag is derived from the canonical request.
+    With ``?tensor=&start=&stop=`` the answer is a shard: raw little-endian elements of one tensor."""
     media = negotiate(accept)
     request = _checked(body, settings, settings.max_elements, "POST /init")
+    if (tensor, start, stop) != (None, None, None):
+        return _shard(request, tensor, _index(start, "start"), _index(stop, "stop"), "POST")
     if matches(if_none_match, etag(request, media)):
         raise ProblemError(
             412,
             "If-None-Match matched: a POST cannot answer 304; use GET /init for caching",
             kind="precondition-failed",
         )
-    return _respond(request, media, "POST", settings)
+    return _respond(request, media, "POST", settings, digests)
 
 
-QUERY_FIELDS = ("shape", "scheme", "seed", "dtype", "layout", "name", "fan_in", "fan_out")
+QUERY_FIELDS = ("shape", "scheme", "seed", "dtype", "layout", "name", "fan_in", "fan_out", *SHARD)
 
 
 def _number(text: str, kind: str) -> Any:
@@ -244,11 +379,18 @@ def get_init(
     name: Annotated[str | None, Query(description="tensor name (default weight)")] = None,
     fan_in: Annotated[str | None, Query(description="fan_in override")] = None,
     fan_out: Annotated[str | None, Query(description="fan_out override")] = None,
+    start: Annotated[str | None, Query(description=SHARD["start"])] = None,
+    stop: Annotated[str | None, Query(description=SHARD["stop"])] = None,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+    if_range: Annotated[str | None, Header()] = None,
+    digests: DigestsDep = None,  # type: ignore[assignment]
 ) -> Response:
     """The same artifact as POST /init with the one-tensor shorthand, addressable by URL, so any
-    HTTP cache can serve repeats. Scheme parameters are query parameters (`&gain=2&mode=fan_out`)."""
+    HTTP cache can serve repeats. Scheme parameters are query parameters (`&gain=2&mode=fan_out`).
+    Range requests (single or multiple byte ranges) generate only the elements they cover;
+    ``&start=&stop=`` returns a shard of raw little-endian elements."""
     media = negotiate(accept)
     raw = _from_query(dict(request.query_params))
     try:
@@ -259,10 +401,16 @@ def get_init(
             422, "; ".join(f"{e.field}: {e.message}" for e in found[:5]), kind="invalid-request", errors=found
         ) from None
     core = _checked(body, settings, settings.max_elements, "GET /init")
+    if start is not None or stop is not None:
+        return _shard(core, None, _index(start, "start"), _index(stop, "stop"), request.method)
     tag = etag(core, media)
     if matches(if_none_match, tag):
         return Response(status_code=304, headers=_headers(tag, media))
-    return _respond(core, media, request.method, settings)
+    if range_ and media == BINARY and request.method == "GET":
+        partial = _partial(core, range_, if_range, settings)
+        if partial is not None:
+            return partial
+    return _respond(core, media, request.method, settings, digests)
 
 
 @router.post(

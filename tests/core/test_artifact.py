@@ -11,10 +11,12 @@ from pathlib import Path
 import ml_dtypes  # noqa: F401  (lets safe_open(framework="np") return bfloat16 arrays)
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import load
 
-from service.core.artifact import Request, build, canonical_json, summary
+from service.core.artifact import SAMPLE_LIMIT, Request, build, canonical_json, plan, sample_runs, summary
 from service.core.diagnose import diagnose
 from service.core.generate import TensorSpec, generate
 
@@ -245,3 +247,47 @@ def test_request_canonical_json_and_totals():
     assert REQUEST.nbytes == sum(t.nbytes for t in TENSORS)
     assert REQUEST.canonical()["tensors"][7]["fan_in"] == 4
     assert "fan_in" not in REQUEST.canonical()["tensors"][0]
+
+
+# --- streaming: the same file without holding it -------------------------------------------------
+
+
+BIG = Request(
+    seed=5,
+    tensors=(
+        TensorSpec("big", (1100, 1000), "normal", {"std": 0.02}),
+        TensorSpec("proj", (64, 32), "orthogonal", dtype="bfloat16"),
+        TensorSpec("counter", (), "zeros", dtype="int64"),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def big_bytes():
+    return build(BIG).to_bytes()
+
+
+def test_planned_files_stream_the_same_bytes_as_built_ones(big_bytes):
+    planned = plan(BIG)
+    assert planned.stored is None
+    assert planned.size == len(big_bytes)
+    assert planned.to_bytes() == big_bytes
+    assert planned.sha256 == hashlib.sha256(big_bytes).digest()
+
+
+@settings(max_examples=80, deadline=None)
+@given(bounds=st.tuples(st.integers(0, 4_500_000), st.integers(0, 4_500_000)))
+def test_any_byte_range_is_the_slice_of_the_file(big_bytes, bounds):
+    start, stop = sorted(min(b, len(big_bytes)) for b in bounds)
+    assert b"".join(plan(BIG).read(start, stop)) == big_bytes[start:stop]
+
+
+def test_large_tensors_summarize_a_fixed_sample_in_their_header(big_bytes):
+    runs = sample_runs(1_100_000)
+    assert len(runs) == 256 and sum(b - a for a, b in runs) == SAMPLE_LIMIT
+    assert runs[0][0] == 0 and runs[-1][1] == 1_100_000
+    assert all(b <= c for (_, b), (c, _) in zip(runs, runs[1:], strict=False))
+    summaries = json.loads(plan(BIG).metadata["diagnostics"])
+    assert summaries["big"]["sample"] == {"elements": SAMPLE_LIMIT, "of": 1_100_000}
+    assert summaries["big"]["expected_std"] == 0.02 and abs(summaries["big"]["std"] / 0.02 - 1) < 0.01
+    assert "sample" not in summaries["proj"]

@@ -89,3 +89,10 @@ def test_canonical_spec_names_every_parameter():
         "scheme": {"name": "xavier_uniform", "gain": 1.0},
         "fan_in": 9,
     }
+
+
+def test_whole_tensor_schemes_have_a_size_limit_and_random_access_ones_do_not():
+    with pytest.raises(InitError, match="computes the whole tensor") as error:
+        _ = TensorSpec("w", (8192, 8192), "sphere_rows").plan
+    assert error.value.param == "shape"
+    assert TensorSpec("w", (65536, 65536), "normal").plan.random_access

@@ -1,0 +1,78 @@
+"""HTTP Range requests (RFC 9110 section 14) over a representation of known size.
+
+Only the ``bytes`` unit exists. A syntactically invalid Range header is ignored (the full
+representation is sent, as the RFC allows); a valid one with no satisfiable range is a 416.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+MAX_RANGES = 32
+_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+class Unsatisfiable(Exception):
+    """No requested range overlaps the representation."""
+
+
+class TooManyRanges(Exception):
+    """More ranges than MAX_RANGES: refused rather than assembled."""
+
+
+def parse(header: str | None, size: int) -> list[tuple[int, int]] | None:
+    """[(first, last_exclusive), ...] for ``Range: bytes=...``, or None to ignore the header."""
+    if not header:
+        return None
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not specs.strip():
+        return None
+    ranges = []
+    for spec in specs.split(","):
+        match = _SPEC.match(spec)
+        if not match or match.group(1) == match.group(2) == "":
+            return None
+        first, last = match.group(1), match.group(2)
+        if first == "":  # suffix: the last N bytes
+            length = int(last)
+            if length == 0:
+                continue
+            ranges.append((max(size - length, 0), size))
+            continue
+        start = int(first)
+        if last != "" and int(last) < start:
+            return None
+        end = size - 1 if last == "" else min(int(last), size - 1)
+        if start < size:
+            ranges.append((start, end + 1))
+    if len(ranges) > MAX_RANGES:
+        raise TooManyRanges
+    if not ranges:
+        raise Unsatisfiable
+    return ranges
+
+
+def content_range(first: int, stop: int, size: int) -> str:
+    return f"bytes {first}-{stop - 1}/{size}"
+
+
+def multipart(
+    parts: Iterable[tuple[int, int, Iterable[memoryview | bytes]]], size: int, boundary: str, media: str
+) -> Iterator[memoryview | bytes]:
+    """multipart/byteranges body: each part's headers, then its bytes."""
+    for first, stop, body in parts:
+        yield (
+            f"\r\n--{boundary}\r\nContent-Type: {media}\r\nContent-Range: {content_range(first, stop, size)}\r\n\r\n"
+        ).encode()
+        yield from body
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def multipart_length(ranges: list[tuple[int, int]], size: int, boundary: str, media: str) -> int:
+    """The exact length of ``multipart``'s body, for Content-Length."""
+    total = len(f"\r\n--{boundary}--\r\n")
+    for first, stop in ranges:
+        head = f"\r\n--{boundary}\r\nContent-Type: {media}\r\nContent-Range: {content_range(first, stop, size)}\r\n\r\n"
+        total += len(head) + stop - first
+    return total
