@@ -14,7 +14,7 @@ from .core.generate import TensorSpec
 from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
-from .representation import DigestCache
+from .representation import Remembered
 from .routes import health, init, schemes
 from .settings import Settings
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
-    app.state.digests = DigestCache()
+    app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
     for module in (init, schemes, health):
         app.include_router(module.router)

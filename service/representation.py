@@ -93,25 +93,42 @@ def repr_digest(sha256: bytes) -> str:
     return f"sha-256=:{base64.b64encode(sha256).decode()}:"
 
 
-class DigestCache:
-    """SHA-256 of artifacts already produced, by ETag: a file never changes, so a digest learned
-    once spares the pass that would otherwise precede a streamed response."""
+class Remembered:
+    """What the service learned about its immutable files, by ETag: the digest of every file it
+    produced (sparing the pass that precedes a streamed response) and the bodies of small ones
+    (up to ``file_bytes`` each, ``total_bytes`` in all), so repeats cost no generation."""
 
-    def __init__(self, capacity: int = 4096):
-        self.capacity = capacity
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+    def __init__(self, total_bytes: int = 64 << 20, file_bytes: int = 1 << 20, digests: int = 4096):
+        self.total_bytes, self.file_bytes, self.max_digests = total_bytes, file_bytes, digests
+        self._digests: OrderedDict[str, bytes] = OrderedDict()
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._held = 0
         self._lock = threading.Lock()
 
-    def get(self, tag: str) -> bytes | None:
+    def digest(self, tag: str) -> bytes | None:
         with self._lock:
-            digest = self._items.get(tag)
-            if digest is not None:
-                self._items.move_to_end(tag)
-            return digest
+            return self._touch(self._digests, tag)
 
-    def put(self, tag: str, digest: bytes) -> None:
+    def body(self, tag: str) -> bytes | None:
         with self._lock:
-            self._items[tag] = digest
-            self._items.move_to_end(tag)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            return self._touch(self._bodies, tag)
+
+    def remember(self, tag: str, digest: bytes, body: bytes | None = None) -> None:
+        with self._lock:
+            self._digests[tag] = digest
+            self._digests.move_to_end(tag)
+            while len(self._digests) > self.max_digests:
+                self._digests.popitem(last=False)
+            if body is None or len(body) > self.file_bytes or tag in self._bodies:
+                return
+            self._bodies[tag] = body
+            self._held += len(body)
+            while self._held > self.total_bytes:
+                self._held -= len(self._bodies.popitem(last=False)[1])
+
+    @staticmethod
+    def _touch(store: OrderedDict[str, bytes], tag: str) -> bytes | None:
+        value = store.get(tag)
+        if value is not None:
+            store.move_to_end(tag)
+        return value

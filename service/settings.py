@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         description="files up to this size are generated in memory in one pass; larger ones are streamed "
         "(two passes: digest, then body) in bounded memory",
     )
+    cache_bytes: int = Field(64 << 20, ge=0, description="memory for the bodies of small files already served")
+    cache_file_bytes: int = Field(1 << 20, ge=0, description="largest body kept in that cache")
     max_diagnostics_elements: int = Field(
         1 << 31, ge=1, description="largest number of elements POST /diagnostics streams through (413 beyond)"
     )

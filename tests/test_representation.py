@@ -51,3 +51,27 @@ def test_if_none_match_lists_wildcards_and_weak_tags():
 
 def test_repr_digest_is_rfc9530():
     assert repr_digest(bytes(32)) == "sha-256=:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:"
+
+
+def test_remembered_keeps_small_bodies_within_its_budget_and_digests_of_all():
+    from service.representation import Remembered
+
+    memory = Remembered(total_bytes=10, file_bytes=6, digests=3)
+    memory.remember('"a"', b"A" * 32, b"12345")
+    memory.remember('"b"', b"B" * 32, b"123456")  # 11 bytes held > 10: "a" is evicted
+    memory.remember('"c"', b"C" * 32, b"1234567")  # larger than file_bytes: digest only
+    assert memory.body('"a"') is None and memory.body('"b"') == b"123456" and memory.body('"c"') is None
+    assert memory.digest('"a"') == b"A" * 32 and memory.digest('"c"') == b"C" * 32
+    memory.remember('"d"', b"D" * 32)
+    assert memory.digest('"b"') is None  # the least recently used digest leaves beyond capacity
+    assert memory.digest('"a"') == b"A" * 32
+
+
+def test_repeated_requests_are_served_from_memory(client, monkeypatch):
+    import service.routes.init as init_routes
+
+    body = {"seed": 123456, "shape": [32, 32], "scheme": "orthogonal"}
+    first = client.post("/init", json=body)
+    monkeypatch.setattr(init_routes, "build", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    again = client.post("/init", json=body)
+    assert again.content == first.content and again.headers["repr-digest"] == first.headers["repr-digest"]

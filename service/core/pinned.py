@@ -97,15 +97,21 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
     (y[i] = x[i] + x[i + h], h = n // 2) and carries an odd last element to the end, until one
     element remains: for five values ((x0 + x2) + (x1 + x3)) + x4.
     """
-    a = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
-    if a.shape[0] == 0:
-        return np.zeros(a.shape[1:])
-    while a.shape[0] > 1:
-        n = a.shape[0]
+    a = np.asarray(values, dtype=np.float64)
+    axis = axis % a.ndim
+    if a.shape[axis] == 0:
+        return np.zeros(a.shape[:axis] + a.shape[axis + 1 :])
+
+    def part(start: int, stop: int) -> np.ndarray:
+        return a[(slice(None),) * axis + (slice(start, stop),)]
+
+    # Slicing along the axis in place (no moveaxis) keeps the inner loops on contiguous memory.
+    while a.shape[axis] > 1:
+        n = a.shape[axis]
         h = n // 2
-        level = a[:h] + a[h : 2 * h]
-        a = np.concatenate([level, a[2 * h :]]) if n % 2 else level
-    return a[0].copy()
+        level = part(0, h) + part(h, 2 * h)
+        a = np.concatenate([level, part(2 * h, n)], axis=axis) if n % 2 else level
+    return np.take(a, 0, axis=axis)
 
 
 def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

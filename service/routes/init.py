@@ -25,7 +25,7 @@ from ..representation import (
     BINARY,
     IMMUTABLE,
     JSON,
-    DigestCache,
+    Remembered,
     etag,
     matches,
     negotiate,
@@ -46,11 +46,11 @@ def settings_of(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
-def digests_of(request: Request) -> DigestCache:
-    return request.app.state.digests
+def remembered_of(request: Request) -> Remembered:
+    return request.app.state.remembered
 
 
-DigestsDep = Annotated[DigestCache, Depends(digests_of)]
+RememberedDep = Annotated[Remembered, Depends(remembered_of)]
 SHARD = {
     "tensor": "shard: the tensor to send raw (needed when the request has several)",
     "start": "shard: first element (C order) of the raw little-endian slice",
@@ -109,59 +109,69 @@ def _headers(tag: str, media: str) -> dict[str, str]:
     return {"ETag": tag, "Cache-Control": IMMUTABLE, "Vary": "Accept"}
 
 
-def _binary(
-    request: CoreRequest, settings: Settings, digests: DigestCache, need_digest: bool
-) -> tuple[Artifact, bytes | None]:
-    """The artifact and its SHA-256: in memory (one pass) up to INITW_MEMORY_BYTES, else planned
-    for streaming, with the digest from the cache or from a first streaming pass."""
-    tag = etag(request, BINARY)
-    if request.nbytes <= settings.memory_bytes:
+def _binary_response(request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered) -> Response:
+    """The file: from the cache, from memory (one pass, up to INITW_MEMORY_BYTES), or streamed in
+    bounded memory with its digest from the cache or a first pass (HEAD skips that pass)."""
+    headers = {
+        **_headers(tag, BINARY),
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="initw-{tag[1:13]}.safetensors"',
+    }
+    body = memory.body(tag)
+    if body is None and request.nbytes <= settings.memory_bytes:
         artifact = build(request)
-        return artifact, artifact.sha256
+        body = artifact.to_bytes()
+        memory.remember(tag, hashlib.sha256(body).digest(), body)
+    if body is not None:
+        headers["Repr-Digest"] = repr_digest(memory.digest(tag) or hashlib.sha256(body).digest())
+        headers["Content-Length"] = str(len(body))
+        return Response(b"" if method == "HEAD" else body, headers=headers, media_type=BINARY)
     artifact = plan(request)
-    digest = digests.get(tag)
-    if digest is None and need_digest:
+    digest = memory.digest(tag)
+    if digest is None and method != "HEAD":
         digest = artifact.sha256
+        memory.remember(tag, digest)
     if digest is not None:
-        digests.put(tag, digest)
-    return artifact, digest
+        headers["Repr-Digest"] = repr_digest(digest)
+    headers["Content-Length"] = str(artifact.size)
+    if method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=BINARY)
+    return SafetensorsResponse(artifact.read(), headers=headers)
 
 
-def _respond(request: CoreRequest, media: str, method: str, settings: Settings, digests: DigestCache) -> Response:
-    tag = etag(request, media)
-    headers = _headers(tag, media)
-    if media == BINARY:
-        # HEAD costs a digest pass only when it is cheap or already known.
-        artifact, digest = _binary(request, settings, digests, need_digest=method != "HEAD")
-        if digest is not None:
-            headers["Repr-Digest"] = repr_digest(digest)
-        headers["Content-Length"] = str(artifact.size)
-        headers["Accept-Ranges"] = "bytes"
-        headers["Content-Disposition"] = f'attachment; filename="initw-{tag[1:13]}.safetensors"'
-        if method == "HEAD":
-            return Response(status_code=200, headers=headers, media_type=BINARY)
-        return SafetensorsResponse(artifact.read(), headers=headers)
-    if request.nbytes > settings.json_max_bytes:
-        raise ProblemError(
-            413,
-            f"the tensors hold {request.nbytes:,} bytes, more than the {settings.json_max_bytes:,} sent as "
-            f"base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download the file",
-            kind="json-too-large",
-        )
-    artifact = build(request, diagnose=True)
-    if artifact.size > settings.json_max_bytes:
-        raise ProblemError(
-            413,
-            f"the safetensors file is {artifact.size:,} bytes, more than the {settings.json_max_bytes:,} sent as "
-            f"base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download it",
-            kind="json-too-large",
-        )
-    content = json.dumps(describe_artifact(artifact, tag), sort_keys=True, separators=(",", ":")).encode()
-    headers["Repr-Digest"] = repr_digest(hashlib.sha256(content).digest())
+def _json_response(request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered) -> Response:
+    """The JSON representation (full diagnostics and the file in base64), within its size cap."""
+    content = memory.body(tag)
+    if content is None:
+        if request.nbytes > settings.json_max_bytes:
+            raise ProblemError(
+                413,
+                f"the tensors hold {request.nbytes:,} bytes, more than the {settings.json_max_bytes:,} sent as "
+                f"base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download the file",
+                kind="json-too-large",
+            )
+        artifact = build(request, diagnose=True)
+        if artifact.size > settings.json_max_bytes:
+            raise ProblemError(
+                413,
+                f"the safetensors file is {artifact.size:,} bytes, more than the {settings.json_max_bytes:,} sent "
+                f"as base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download it",
+                kind="json-too-large",
+            )
+        content = json.dumps(describe_artifact(artifact, tag), sort_keys=True, separators=(",", ":")).encode()
+        memory.remember(tag, hashlib.sha256(content).digest(), content)
+    headers = {**_headers(tag, JSON), "Repr-Digest": repr_digest(hashlib.sha256(content).digest())}
     if method == "HEAD":
         headers["Content-Length"] = str(len(content))
         return Response(status_code=200, headers=headers, media_type=JSON)
     return Response(content, headers=headers, media_type=JSON)
+
+
+def _respond(request: CoreRequest, media: str, method: str, settings: Settings, memory: Remembered) -> Response:
+    tag = etag(request, media)
+    if media == BINARY:
+        return _binary_response(request, tag, method, settings, memory)
+    return _json_response(request, tag, method, settings, memory)
 
 
 def _partial(request: CoreRequest, header: str, if_range: str | None, settings: Settings) -> Response | None:
@@ -278,7 +288,7 @@ def _finite(value: Any) -> Any:
 def post_init(
     body: InitRequest,
     settings: SettingsDep,
-    digests: DigestsDep,
+    memory: RememberedDep,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     tensor: Annotated[str | None, Query(description=SHARD["tensor"])] = None,
@@ -298,7 +308,7 @@ def post_init(
             "If-None-Match matched: a POST cannot answer 304; use GET /init for caching",
             kind="precondition-failed",
         )
-    return _respond(request, media, "POST", settings, digests)
+    return _respond(request, media, "POST", settings, memory)
 
 
 QUERY_FIELDS = ("shape", "scheme", "seed", "dtype", "layout", "name", "fan_in", "fan_out", *SHARD)
@@ -385,7 +395,7 @@ def get_init(
     if_none_match: Annotated[str | None, Header()] = None,
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header()] = None,
-    digests: DigestsDep = None,  # type: ignore[assignment]
+    memory: RememberedDep = None,  # type: ignore[assignment]
 ) -> Response:
     """The same artifact as POST /init with the one-tensor shorthand, addressable by URL, so any
     HTTP cache can serve repeats. Scheme parameters are query parameters (`&gain=2&mode=fan_out`).
@@ -410,7 +420,7 @@ def get_init(
         partial = _partial(core, range_, if_range, settings)
         if partial is not None:
             return partial
-    return _respond(core, media, request.method, settings, digests)
+    return _respond(core, media, request.method, settings, memory)
 
 
 @router.post(
