@@ -118,25 +118,26 @@ def _binary_response(request: CoreRequest, tag: str, method: str, settings: Sett
         "Content-Disposition": f'attachment; filename="initw-{tag[1:13]}.safetensors"',
     }
     body = memory.body(tag)
-    if body is None and request.nbytes <= settings.memory_bytes:
-        artifact = build(request)
+    if body is None:
+        held = request.nbytes <= settings.memory_bytes
+        artifact = build(request) if held else plan(request)
+        digest = memory.digest(tag)
+        if digest is None and (held or method != "HEAD"):
+            digest = artifact.sha256  # held: hashes the tensors in place; streamed: a first pass
+        if digest is not None:
+            headers["Repr-Digest"] = repr_digest(digest)
+        if not held or artifact.size > memory.file_bytes:
+            if digest is not None:
+                memory.remember(tag, digest)
+            headers["Content-Length"] = str(artifact.size)
+            if method == "HEAD":
+                return Response(status_code=200, headers=headers, media_type=BINARY)
+            return SafetensorsResponse(artifact.read(), headers=headers)
         body = artifact.to_bytes()
-        memory.remember(tag, hashlib.sha256(body).digest(), body)
-    if body is not None:
-        headers["Repr-Digest"] = repr_digest(memory.digest(tag) or hashlib.sha256(body).digest())
-        headers["Content-Length"] = str(len(body))
-        return Response(b"" if method == "HEAD" else body, headers=headers, media_type=BINARY)
-    artifact = plan(request)
-    digest = memory.digest(tag)
-    if digest is None and method != "HEAD":
-        digest = artifact.sha256
-        memory.remember(tag, digest)
-    if digest is not None:
-        headers["Repr-Digest"] = repr_digest(digest)
-    headers["Content-Length"] = str(artifact.size)
-    if method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=BINARY)
-    return SafetensorsResponse(artifact.read(), headers=headers)
+        memory.remember(tag, artifact.sha256, body)
+    headers["Repr-Digest"] = repr_digest(memory.digest(tag) or hashlib.sha256(body).digest())
+    headers["Content-Length"] = str(len(body))
+    return Response(b"" if method == "HEAD" else body, headers=headers, media_type=BINARY)
 
 
 def _json_response(request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered) -> Response:
