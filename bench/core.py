@@ -15,7 +15,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from service.core.bits import derive_key, philox_words
 from service.core.distributions import u01, uopen
 from service.core.generate import TensorSpec, generate
 from service.core.normal import ndtri
+from service.core.parallel import keep_freed_memory
 
 N = 4096
 RESULTS = Path(__file__).with_name("results") / "core.md"
@@ -85,6 +87,50 @@ def cases(torch):
 GOALS = {"uniform": 1.0, "normal": 1.0, "truncated": 10.0}
 
 
+@dataclass(frozen=True)
+class Row:
+    """One scheme timed both ways; ``goal`` names the family whose goal the ratio is judged by."""
+
+    label: str
+    elements: int
+    initw_s: float
+    torch_s: float | None
+    goal: str | None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.torch_s is None else self.torch_s / self.initw_s
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the ratio reaches its family's goal; None for rows without a goal."""
+        if self.goal is None or self.ratio is None:
+            return None
+        return self.ratio >= GOALS[self.goal]
+
+    def line(self) -> str:
+        theirs = "n/a" if self.torch_s is None else f"{self.torch_s * 1e3:.1f}"
+        ratio = "n/a" if self.ratio is None else f"{self.ratio:.2f}x"
+        verdict = "" if self.goal is None or self.met is None else f">= {GOALS[self.goal]:g}x: "
+        verdict += {True: "met", False: "MISSED", None: ""}[self.met]
+        return f"| {self.label} | {self.elements:,} | {self.initw_s * 1e3:.1f} | {theirs} | {ratio} | {verdict} |"
+
+
+def measure(repeats: int, torch) -> Iterator[Row]:
+    """Every case, one row at a time (the whole table takes minutes)."""
+    for label, shape, scheme, params, torch_fn, goal in cases(torch):
+        # A fresh spec each run: a spec caches its plan, and whole-tensor plans cache their values.
+        ours = median_seconds(
+            lambda shape=shape, scheme=scheme, params=params: generate(TensorSpec("weight", shape, scheme, params), 0),
+            repeats,
+        )
+        theirs = None
+        if torch_fn is not None:
+            tensor = torch.empty(shape)
+            theirs = median_seconds(lambda fn=torch_fn, t=tensor: fn(t), repeats)
+        yield Row(label, math.prod(shape), ours, theirs, goal)
+
+
 def profile(repeats: int) -> list[str]:
     """Where the time of one float32 normal goes, single-threaded, per element."""
     count = 1 << 16
@@ -101,15 +147,15 @@ def profile(repeats: int) -> list[str]:
     return [f"| {label} | {median_seconds(fn, repeats * 5) / count * 1e9:.2f} |" for label, fn in parts]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def run(repeats: int, rows: list[Row] | None = None) -> list[str]:
+    """Time every case, print the table as it goes, write bench/results/core.md; the markdown lines.
+    ``rows``, when given, receives the measured rows (bench/__main__.py judges the goals from them)."""
     import torch
 
+    keep_freed_memory()  # the allocator setting the server makes at start-up (torch benefits as well)
     torch.set_num_threads(os.cpu_count() or 1)
     lines = [
-        f"# Core benchmark: initw vs torch.nn.init, float32, medians of {args.repeats} runs",
+        f"# Core benchmark: initw vs torch.nn.init, float32, medians of {repeats} runs",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads); initw uses {os.cpu_count()} threads.",
@@ -118,30 +164,25 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     print("\n".join(lines))
-    for label, shape, scheme, params, torch_fn, goal in cases(torch):
-        # A fresh spec each run: a spec caches its plan, and whole-tensor plans cache their values.
-        ours = median_seconds(
-            lambda shape=shape, scheme=scheme, params=params: generate(TensorSpec("weight", shape, scheme, params), 0),
-            args.repeats,
-        )
-        if torch_fn is None:
-            theirs_ms, ratio, verdict = "n/a", "n/a", ""
-        else:
-            tensor = torch.empty(shape)
-            theirs = median_seconds(lambda fn=torch_fn, t=tensor: fn(t), args.repeats)
-            theirs_ms, ratio = f"{theirs * 1e3:.1f}", f"{theirs / ours:.2f}x"
-            verdict = "" if goal is None else (
-                f">= {GOALS[goal]:g}x: {'met' if theirs / ours >= GOALS[goal] else 'MISSED'}")  # fmt: skip
-        line = f"| {label} | {math.prod(shape):,} | {ours * 1e3:.1f} | {theirs_ms} | {ratio} | {verdict} |"
-        lines.append(line)
-        print(line, flush=True)
+    for row in measure(repeats, torch):
+        if rows is not None:
+            rows.append(row)
+        lines.append(row.line())
+        print(lines[-1], flush=True)
     pieces = ["", "Per-element cost of the pieces (ns, one thread, 65,536-element chunks):", "",
-              "| piece | ns / element |", "|---|---|", *profile(args.repeats)]  # fmt: skip
+              "| piece | ns / element |", "|---|---|", *profile(repeats)]  # fmt: skip
     print("\n".join(pieces))
     lines += pieces
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"\nwritten to {RESULTS}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    run(parser.parse_args().repeats)
 
 
 if __name__ == "__main__":

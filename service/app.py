@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from . import __version__
 from .core.artifact import Request, build
 from .core.generate import TensorSpec
+from .core.parallel import keep_freed_memory
 from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
@@ -30,6 +31,7 @@ def _warm_up() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    keep_freed_memory()  # a process-wide allocator setting: the server's to make, not a library's
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -246,7 +246,7 @@ class Accumulator:
         }
         rows = self.rows
         sampled = rows.shape[0]
-        distinct = np.unique(rows, axis=0).shape[0]
+        distinct = len({row.tobytes() for row in rows})  # exact equality, cheaper than np.unique
         row_norms = np.sqrt(tree_sum(rows * rows, axis=1))
         report["rows"].update(sampled=sampled, duplicates=sampled - distinct)
         if "exact" in self.spec.plan.checks:

@@ -6,7 +6,6 @@ threads fill in parallel (numpy releases the GIL inside ufuncs); the chunking ne
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,27 +25,6 @@ from .registry import Context, Plan, get_scheme
 CHUNK = 1 << 18  # elements per task: large enough to amortize numpy's per-call cost, measured best
 MAX_RANK = 8
 MAX_WHOLE_ELEMENTS = 1 << 25  # schemes computed as a whole hold the tensor in float64: 256 MiB
-
-
-def _keep_freed_memory() -> None:
-    """Stop glibc from returning each freed 512 KiB temporary to the kernel.
-
-    Every chunk allocates a few dozen 512 KiB arrays. By default glibc serves them with mmap or
-    trims the heap on free, so each one costs ~128 page faults (a 3-10x slowdown measured on the
-    transforms, and the faults serialize threads on the address-space lock). Keeping freed memory
-    in the heap makes the working set warm. No effect on values; skipped outside glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    libc.mallopt(m_mmap_threshold, 256 << 20)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    libc.mallopt(m_top_pad, 64 << 20)
-
-
-_keep_freed_memory()
 
 
 @dataclass(frozen=True)

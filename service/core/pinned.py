@@ -114,11 +114,22 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.take(a, 0, axis=axis)
 
 
-def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pinned ``a @ b.T`` for 2-D float64 arrays: each entry is tree_sum(a[i] * b[j])."""
-    out = np.empty((a.shape[0], b.shape[0]))
-    rows_per_step = max(1, (1 << 22) // max(1, b.size))  # bound the temporary to ~32 MiB
-    for i in range(0, a.shape[0], rows_per_step):
-        block = a[i : i + rows_per_step, None, :] * b[None, :, :]
-        out[i : i + rows_per_step] = tree_sum(block, axis=2)
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pinned ``a @ b`` for 2-D float64 arrays: entry (i, j) is tree_sum over k of a[i, k] * b[k, j].
+
+    The products are laid out (k, rows, cols), so each level of the tree adds two contiguous
+    halves: a few large numpy passes per level, and the same order of additions as tree_sum.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    k = a.shape[1]
+    out = np.empty((a.shape[0], b.shape[1]))
+    rows = max(1, (1 << 22) // max(1, k * b.shape[1]))  # bound the temporary to ~32 MiB
+    for i in range(0, a.shape[0], rows):
+        block = a[i : i + rows].T[:, :, None] * b[:, None, :]
+        out[i : i + rows] = tree_sum(block, axis=0)
     return out
+
+
+def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pinned ``a @ b.T``: each entry is tree_sum(a[i] * b[j])."""
+    return matmul(a, np.asarray(b).T)

@@ -114,10 +114,12 @@ def free_port() -> int:
 
 
 def start(name: str, directory: Path, hash_seed: str) -> Server:
-    """``python -m service serve`` on a free loopback port, with no INITW_* from the caller's environment."""
+    """``python -m service serve`` on a free loopback port, with no INITW_* from the caller's environment
+    except a 1 MiB body limit, so the corpus can exceed it cheaply."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("INITW_")}
     env["PYTHONHASHSEED"] = hash_seed
+    env["INITW_MAX_BODY_BYTES"] = str(1 << 20)
     log = directory / f"{name}.stderr"
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
