@@ -16,7 +16,7 @@ from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
 from .representation import Remembered
-from .routes import health, init, schemes
+from .routes import health, init, network, schemes
 from .settings import Settings
 
 DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
-    for module in (init, schemes, health):
+    for module in (init, network, schemes, health):
         app.include_router(module.router)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadWithoutBody)

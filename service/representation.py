@@ -17,6 +17,7 @@ from .problems import ProblemError
 
 BINARY = "application/octet-stream"
 JSON = "application/json"
+SVG = "image/svg+xml"
 IMMUTABLE = "public, max-age=31536000, immutable"
 _OFFERED = (BINARY, JSON)
 
@@ -50,26 +51,21 @@ def _quality(offered: str, ranges: list[tuple[str, float]]) -> tuple[float, int]
     return best
 
 
-def negotiate(accept: str | None) -> str:
-    """The representation for an Accept header: safetensors by default, JSON when preferred."""
+def negotiate(accept: str | None, offered: tuple[str, ...] = _OFFERED) -> str:
+    """The representation for an Accept header among ``offered``; the first is the default and
+    wins ties (safetensors for /init, JSON for the diagnostics)."""
     if not accept or not accept.strip():
-        return BINARY
+        return offered[0]
     ranges = _ranges(accept)
-    scored = {offered: _quality(offered, ranges) for offered in _OFFERED}
-    choice = max(_OFFERED, key=lambda offered: (scored[offered][0], scored[offered][1], offered == BINARY))
+    scored = {media: _quality(media, ranges) for media in offered}
+    choice = max(offered, key=lambda media: (scored[media][0], scored[media][1], media == offered[0]))
     if scored[choice][0] <= 0.0:
         raise ProblemError(
             406,
-            f"cannot answer with {accept!r}: this endpoint sends {BINARY} (safetensors) or {JSON}",
+            f"cannot answer with {accept!r}: this endpoint sends {' or '.join(offered)}",
             kind="not-acceptable",
         )
     return choice
-
-
-def require_json(accept: str | None) -> None:
-    """406 unless the client accepts JSON (endpoints that only speak JSON)."""
-    if accept and accept.strip() and _quality(JSON, _ranges(accept))[0] <= 0.0:
-        raise ProblemError(406, f"cannot answer with {accept!r}: this endpoint sends {JSON}", kind="not-acceptable")
 
 
 def etag(request: Request, media: str) -> str:

@@ -34,4 +34,12 @@ class Settings(BaseSettings):
     json_max_bytes: int = Field(
         16 << 20, ge=0, description="largest safetensors file returned base64-encoded in JSON (413 beyond)"
     )
-    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body accepted (413 beyond)")
+    max_body_bytes: int = Field(
+        64 << 20, ge=1024, description="largest request body accepted, uploads included (413 beyond)"
+    )
+    lsuv_budget: float = Field(
+        2e9, gt=0, description="most pinned multiply-adds POST /init/lsuv spends on one request (413 beyond)"
+    )
+    network_budget: float = Field(
+        4e10, gt=0, description="most multiply-adds POST /diagnostics/network spends on one request (413 beyond)"
+    )

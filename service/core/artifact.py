@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from .diagnose import Accumulator
+from .diagnose import BLOCK, Accumulator
+from .dtypes import dtype_by_code
 from .generate import TensorSpec, algorithm, generate
+from .pinned import tree_sum
+from .read import Stored
 from .write import Entry, Layout, layout
 
 SAMPLE_LIMIT = 1 << 20
@@ -34,14 +38,20 @@ STREAM_ELEMENTS = 1 << 21  # elements generated per piece while streaming: memor
 
 @dataclass(frozen=True)
 class Request:
-    """A validated request: a seed and tensors with unique names, in request order."""
+    """A validated request: a seed and tensors with unique names, in request order. ``kept``
+    holds uploaded tensors that replace generated ones byte for byte (transfer)."""
 
     seed: int
     tensors: tuple[TensorSpec, ...]
+    kept: Mapping[str, Stored] = field(default_factory=dict)
+    transfer: Mapping[str, Any] | None = None  # what happened to an uploaded file's tensors
+    notes: Mapping[str, Any] | None = None  # an architecture preset's derived figures, for the metadata
 
     def canonical(self) -> dict[str, Any]:
-        """Everything the bytes depend on, with every default made explicit."""
-        return {"algorithm": algorithm(), "seed": self.seed, "tensors": [t.canonical() for t in self.tensors]}
+        """Everything the bytes depend on, with every default made explicit; a kept tensor is
+        named by its dtype and the SHA-256 of its bytes."""
+        tensors = [_kept_canonical(self.kept[t.name]) if t.name in self.kept else t.canonical() for t in self.tensors]
+        return {"algorithm": algorithm(), "seed": self.seed, "tensors": tensors}
 
     @cached_property
     def canonical_json(self) -> str:
@@ -53,10 +63,43 @@ class Request:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors)
+        return sum(len(self.kept[t.name].data) if t.name in self.kept else t.nbytes for t in self.tensors)
 
     def tensor(self, name: str) -> TensorSpec:
         return next(t for t in self.tensors if t.name == name)
+
+    def entry(self, spec: TensorSpec) -> Entry:
+        """The tensor as the file lists it: a kept tensor keeps its own dtype."""
+        dtype = self.kept[spec.name].dtype if spec.name in self.kept else spec.out_dtype.safetensors
+        return Entry(spec.name, dtype, spec.shape)
+
+
+def _kept_canonical(stored: Stored) -> dict[str, Any]:
+    return {
+        "name": stored.name,
+        "shape": list(stored.shape),
+        "dtype": dtype_by_code(stored.dtype).name,
+        "kept": {"sha256": hashlib.sha256(stored.data).hexdigest()},
+    }
+
+
+def kept_summary(stored: Stored) -> dict[str, Any]:
+    """Header diagnostics of a kept tensor: its moments and extremes (no theory to test)."""
+    values = stored.float64().reshape(-1)
+    if values.size == 0:
+        return {"kept": True, "verdicts": []}
+    blocks = [values[i : i + BLOCK] for i in range(0, values.size, BLOCK)]
+    mean = math.fsum(float(tree_sum(b)) for b in blocks) / values.size
+    var = math.fsum(float(tree_sum((b - mean) ** 2)) for b in blocks) / values.size
+    finite = bool(np.isfinite(values).all())
+    return {
+        "kept": True,
+        "mean": mean if finite else None,
+        "std": math.sqrt(var) if finite else None,
+        "min": float(values.min()) if finite else None,
+        "max": float(values.max()) if finite else None,
+        "verdicts": [],
+    }
 
 
 def canonical_json(value: Any) -> str:
@@ -134,18 +177,22 @@ class Artifact:
 
     @cached_property
     def layout(self) -> Layout:
-        entries = [Entry(t.name, t.out_dtype.safetensors, t.shape) for t in self.request.tensors]
-        return layout(entries, self.metadata)
+        return layout([self.request.entry(t) for t in self.request.tensors], self.metadata)
 
     @cached_property
     def metadata(self) -> dict[str, str]:
-        return {
+        metadata = {
             "algorithm": algorithm(),
             "seed": str(self.request.seed),
             "request": self.request.canonical_json,
             "diagnostics": canonical_json(self.summaries),
             "format": "pt",  # Hugging Face loaders refuse files whose metadata lacks a format
         }
+        if self.request.transfer is not None:
+            metadata["transfer"] = canonical_json(self.request.transfer)
+        if self.request.notes is not None:
+            metadata["preset"] = canonical_json(self.request.notes)
+        return metadata
 
     @property
     def size(self) -> int:
@@ -165,6 +212,8 @@ class Artifact:
 
     def _tensor_bytes(self, name: str, lo: int, hi: int) -> Iterator[memoryview]:
         """Bytes [lo, hi) of one tensor's data."""
+        if name in self.request.kept:
+            return iter([memoryview(self.request.kept[name].data)[lo:hi]])
         spec = self.request.tensor(name)
         stored = None if self.stored is None else self.stored[name].reshape(-1)
         return tensor_bytes(spec, self.request.seed, lo, hi, stored)
@@ -193,6 +242,11 @@ def build(request: Request, diagnose: bool = False) -> Artifact:
     reports: dict[str, dict[str, Any]] = {}
     summaries: dict[str, dict[str, Any]] = {}
     for spec in request.tensors:
+        if spec.name in request.kept:
+            summaries[spec.name] = kept_summary(request.kept[spec.name])
+            if diagnose:
+                reports[spec.name] = summaries[spec.name]
+            continue
         values = generate(spec, request.seed)
         stored[spec.name] = values
         if diagnose:
@@ -206,4 +260,10 @@ def build(request: Request, diagnose: bool = False) -> Artifact:
 
 def plan(request: Request) -> Artifact:
     """The artifact without generating its tensors: only the header's samples are computed."""
-    return Artifact(request, {spec.name: header_summary(spec, request.seed) for spec in request.tensors})
+    summaries = {
+        spec.name: kept_summary(request.kept[spec.name])
+        if spec.name in request.kept
+        else header_summary(spec, request.seed)
+        for spec in request.tensors
+    }
+    return Artifact(request, summaries)

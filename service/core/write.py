@@ -77,3 +77,9 @@ def layout(entries: Iterable[Entry], metadata: Mapping[str, str]) -> Layout:
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     text += b" " * (-(len(text) + 8) % 8)
     return Layout(len(text).to_bytes(8, "little") + text, ordered, offsets)
+
+
+def file_bytes(tensors: Mapping[str, tuple[str, tuple[int, ...], bytes]], metadata: Mapping[str, str]) -> bytes:
+    """A whole file from tensors already in memory: name -> (dtype code, shape, little-endian bytes)."""
+    plan = layout([Entry(name, code, shape) for name, (code, shape, _) in tensors.items()], metadata)
+    return plan.header + b"".join(tensors[entry.name][2] for entry in plan.entries)

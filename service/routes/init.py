@@ -9,28 +9,31 @@ import math
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from .. import ranges
-from ..core.artifact import Artifact, build, plan, tensor_bytes
+from ..core.artifact import Artifact, build, plan, sample_runs, tensor_bytes
 from ..core.artifact import Request as CoreRequest
 from ..core.diagnose import diagnose
+from ..core.dtypes import dtype_by_code
 from ..core.errors import InitError
-from ..core.generate import algorithm
+from ..core.generate import TensorSpec, algorithm, generate
 from ..core.registry import get_scheme
+from ..plots import histogram_svg
 from ..problems import ProblemError, field_error, validation_errors
 from ..representation import (
     BINARY,
     IMMUTABLE,
     JSON,
+    SVG,
     Remembered,
     etag,
     matches,
     negotiate,
     repr_digest,
-    require_json,
 )
 from ..settings import Settings
 from ..spec.request import InitRequest, to_request
@@ -39,14 +42,14 @@ from . import get
 router = APIRouter(tags=["weights"])
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:  # async: no thread-pool hop for a lookup
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
-def remembered_of(request: Request) -> Remembered:
+async def remembered_of(request: Request) -> Remembered:
     return request.app.state.remembered
 
 
@@ -117,6 +120,9 @@ def _binary_response(request: CoreRequest, tag: str, method: str, settings: Sett
         "Accept-Ranges": "bytes",
         "Content-Disposition": f'attachment; filename="initw-{tag[1:13]}.safetensors"',
     }
+    if request.transfer is not None:
+        counts = {key: len(value) for key, value in request.transfer.items()}
+        headers["Initw-Transfer"] = ", ".join(f"{key}={count}" for key, count in counts.items())
     body = memory.body(tag)
     if body is None:
         held = request.nbytes <= settings.memory_bytes
@@ -209,17 +215,23 @@ def _partial(request: CoreRequest, header: str, if_range: str | None, settings: 
     )
 
 
+def _one_tensor(request: CoreRequest, name: str | None) -> TensorSpec:
+    """The tensor ``name`` of the request (or its only tensor), else a 422 listing the names."""
+    names = [t.name for t in request.tensors]
+    if name is None and len(names) == 1:
+        name = names[0]
+    if name not in names:
+        detail = "name the tensor: ?tensor=NAME" if name is None else f"no tensor named {name!r}"
+        error = field_error("tensor", "required, one of the request's tensors", ", ".join(names))
+        raise ProblemError(422, detail, kind="invalid-request", errors=[error])
+    return request.tensor(name)
+
+
 def _shard(request: CoreRequest, tensor: str | None, start: int | None, stop: int | None, method: str) -> Response:
     """Raw little-endian elements [start, stop) of one tensor: parts of a huge tensor, made by any
     number of clients or servers, that concatenate to the whole."""
-    names = [t.name for t in request.tensors]
-    if tensor is None and len(names) == 1:
-        tensor = names[0]
-    if tensor not in names:
-        detail = "name the tensor to shard: ?tensor=NAME" if tensor is None else f"no tensor named {tensor!r}"
-        error = field_error("tensor", "required, one of the request's tensors", ", ".join(names))
-        raise ProblemError(422, detail, kind="invalid-request", errors=[error])
-    spec = request.tensor(tensor)
+    spec = _one_tensor(request, tensor)
+    tensor = spec.name
     first = 0 if start is None else start
     last = spec.numel if stop is None else stop
     if not 0 <= first <= last <= spec.numel:
@@ -247,17 +259,21 @@ def describe_artifact(artifact: Artifact, tag: str) -> dict[str, Any]:
     tensors = []
     for spec in artifact.request.tensors:
         begin, end = artifact.layout.file_range(spec.name)
+        entry = artifact.request.entry(spec)
         tensors.append(
             {
                 "name": spec.name,
                 "shape": list(spec.shape),
-                "dtype": spec.dtype,
-                "safetensors_dtype": spec.out_dtype.safetensors,
-                "nbytes": spec.nbytes,
+                "dtype": dtype_by_code(entry.dtype).name,
+                "safetensors_dtype": entry.dtype,
+                "nbytes": entry.nbytes,
                 "file_offsets": [begin, end],
-            }  # fmt: skip
+                "kept": spec.name in artifact.request.kept,
+            }
         )
+    transfer = {} if artifact.request.transfer is None else {"transfer": artifact.request.transfer}
     return {
+        **transfer,
         "algorithm": algorithm(),
         "seed": artifact.request.seed,
         "request": artifact.request.canonical(),
@@ -426,21 +442,37 @@ def get_init(
 
 @router.post(
     "/diagnostics",
-    summary="Diagnostics only, for any size: streamed, bounded memory",
-    responses=_problems(400, 406, 413, 415, 422),
+    summary="Diagnostics only, for any size (streamed, bounded memory); or a histogram (SVG)",
+    responses={
+        200: {
+            "description": "JSON diagnostics per tensor, or with Accept: image/svg+xml one tensor's histogram "
+            "against its intended density",
+            "content": {JSON: {"schema": {"type": "object"}}, SVG: {"schema": {"type": "string"}}},
+        },
+        **_problems(400, 406, 413, 415, 422),
+    },
 )
 def post_diagnostics(
-    body: InitRequest, settings: SettingsDep, accept: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+    body: InitRequest,
+    settings: SettingsDep,
+    accept: Annotated[str | None, Header()] = None,
+    tensor: Annotated[str | None, Query(description="the tensor to plot (needed with several)")] = None,
+) -> Response:
     """The same body as POST /init; returns each tensor's diagnostics without the bytes. Tensors
     are generated chunk by chunk, so memory stays bounded however large they are."""
-    require_json(accept)
+    media = negotiate(accept, (JSON, SVG))
     request = _checked(body, settings, settings.max_diagnostics_elements, "POST /diagnostics")
-    return _finite(
-        {
-            "algorithm": algorithm(),
-            "seed": request.seed,
-            "request": request.canonical(),
-            "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
-        }
-    )
+    if media == SVG:
+        spec = _one_tensor(request, tensor)
+        runs = sample_runs(spec.numel)
+        values = np.concatenate([spec.out_dtype.to_float64(generate(spec, request.seed, a, b)) for a, b in runs])
+        sampled = "" if len(runs) == 1 else f", {values.size:,} of {spec.numel:,} values"
+        title = f"{spec.name}: {spec.plan.theory.label}{sampled}"
+        return Response(histogram_svg(values, spec.plan.theory.cdf, title), media_type=SVG)
+    report = {
+        "algorithm": algorithm(),
+        "seed": request.seed,
+        "request": request.canonical(),
+        "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
+    }
+    return Response(json.dumps(_finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)

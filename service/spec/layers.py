@@ -120,6 +120,7 @@ class Planned:
     fan_in: int | None = None
     fan_out: int | None = None
     source: str = ""  # the request field to blame for errors, relative to the layer
+    layout: str | None = None  # presets build PyTorch state dicts whatever the request's layout
 
 
 def _given(spec: Any) -> tuple[str, dict[str, Any]] | None:

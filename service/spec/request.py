@@ -8,6 +8,8 @@ Request whose canonical form is what the bytes depend on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..core.artifact import Request
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
+from ..core.read import Stored, read
 from .fields import Dtype, Fan, Layout, Name, Seed, Shape
 from .layers import LayerSpec, Planned, expand
+from .presets import ModelSpec, expand_model
 from .schemes import SchemeSpec, scheme_params
 
 
@@ -65,6 +69,14 @@ class InitRequest(BaseModel):
     scheme: SchemeSpec | None = Field(None, description="shorthand: the single tensor's scheme")
     fan_in: Fan | None = Field(None, description="shorthand: fan_in override")
     fan_out: Fan | None = Field(None, description="shorthand: fan_out override")
+    model: ModelSpec | None = Field(
+        None, description="an architecture preset (gpt2, mup_mlp, fixup_mlp, zero_mlp) expanded into a named state dict"
+    )
+    pretrained: str | None = Field(
+        None,
+        description="transfer: base64 of a safetensors file; requested tensors with the same name and shape keep "
+        "its bytes (and dtype), the others are initialized; the answer reports which",
+    )
 
     @model_validator(mode="after")
     def _one_way_or_more(self) -> InitRequest:
@@ -73,8 +85,8 @@ class InitRequest(BaseModel):
             stray = [key for key, value in shorthand.items() if value is not None]
             if stray:
                 raise ValueError(f"{stray[0]} belongs to the one-tensor shorthand, which needs 'shape' too")
-            if not self.tensors and not self.layers:
-                raise ValueError("nothing to initialize: give 'tensors', 'layers', or 'shape' and 'scheme'")
+            if not self.tensors and not self.layers and self.model is None:
+                raise ValueError("nothing to initialize: give 'tensors', 'layers', 'model', or 'shape' and 'scheme'")
         elif self.scheme is None:
             raise ValueError("the one-tensor shorthand needs 'scheme' next to 'shape'")
         return self
@@ -104,7 +116,7 @@ def _spec(planned: Planned, body: InitRequest) -> TensorSpec:
         scheme=planned.scheme,
         params=planned.params,
         dtype=planned.dtype or body.dtype,
-        layout=body.layout,
+        layout=planned.layout or body.layout,
         fan_in=planned.fan_in,
         fan_out=planned.fan_out,
     )
@@ -126,8 +138,13 @@ def to_request(body: InitRequest) -> Request:
     for i, layer in enumerate(body.layers):
         for tensor in expand(layer, body.layout):
             planned.append((tensor, Origin(f"layers.{i}", tensor.source or "scheme")))
+    notes = None
+    if body.model is not None:
+        expanded, notes = expand_model(body.model)
+        planned += [(tensor, Origin("model", "model")) for tensor in expanded]
     seen: dict[str, str] = {}
     specs = []
+    uploaded = _pretrained(body)
     for tensor, origin in planned:
         where = origin.path("name") if not origin.prefix.startswith("layers.") else origin.prefix + ".name"
         if tensor.name in seen:
@@ -143,4 +160,29 @@ def to_request(body: InitRequest) -> Request:
         except InitError as error:
             raise InitError(str(error), param=origin.path(error.param), allowed=error.allowed) from None
         specs.append(spec)
-    return Request(body.seed, tuple(specs))
+    if uploaded is None:
+        return Request(body.seed, tuple(specs), notes=notes)
+    kept = {s.name: uploaded[s.name] for s in specs if s.name in uploaded and uploaded[s.name].shape == s.shape}
+    transfer = {
+        "kept": [s.name for s in specs if s.name in kept],
+        "initialized": [s.name for s in specs if s.name not in uploaded],
+        "mismatched": [
+            {"name": s.name, "file_shape": list(uploaded[s.name].shape), "shape": list(s.shape)}
+            for s in specs
+            if s.name in uploaded and s.name not in kept
+        ],
+        "ignored": sorted(set(uploaded) - {s.name for s in specs}),
+    }
+    return Request(body.seed, tuple(specs), kept, transfer, notes)
+
+
+def _pretrained(body: InitRequest) -> dict[str, Stored] | None:
+    if body.pretrained is None:
+        return None
+    try:
+        blob = base64.b64decode(body.pretrained, validate=True)
+    except (binascii.Error, ValueError):
+        raise InitError(
+            "pretrained is not base64", param="pretrained", allowed="base64 of a safetensors file"
+        ) from None
+    return read(blob, field="pretrained")[0]

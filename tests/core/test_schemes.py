@@ -40,6 +40,7 @@ EXAMPLES = {
     "eye": ((5, 7), {}),
     "dirac": ((6, 3, 3, 3), {"groups": 2}),
     "delta_orthogonal": ((8, 4, 3, 3), {}),
+    "hadamard_identity": ((24, 12), {}),
 }
 
 
@@ -366,6 +367,39 @@ def test_spread_rows_are_deterministic_unit_rows_independent_of_the_seed():
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-14)
     square = tensor(spec("spread_rows", (32, 32), {"gain": 3.0}, "float64"), 0)
     np.testing.assert_allclose(square @ square.T, 9.0 * np.eye(32), atol=1e-12)
+
+
+def _sylvester(n):
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+@pytest.mark.parametrize("layout", ["torch", "jax"])
+def test_hadamard_identity_is_identity_narrowing_and_scaled_hadamard_widening(layout):
+    def weight(out_ch, in_ch, k=(), gain=1.0):
+        shape = (out_ch, in_ch, *k) if layout == "torch" else (*k, in_ch, out_ch)
+        w = tensor(spec("hadamard_identity", shape, {"gain": gain}, "float64", layout), seed=0)
+        centre = tuple(n // 2 for n in k)
+        matrix = w[(slice(None), slice(None), *centre)] if layout == "torch" else w[centre].T
+        rest = w.copy()
+        if layout == "torch":
+            rest[(slice(None), slice(None), *centre)] = 0
+        else:
+            rest[centre] = 0
+        assert not rest.any()
+        return matrix
+
+    np.testing.assert_array_equal(weight(8, 16, (3, 3)), np.eye(8, 16))
+    wide = weight(16, 8)
+    np.testing.assert_allclose(wide.T @ wide, np.eye(8), atol=1e-15)  # out = p: orthonormal columns
+    ragged = weight(12, 5, (3,), gain=2.0)
+    assert set(np.unique(np.abs(ragged))) == {0.5}  # 2 / sqrt(16)
+    assert np.all(ragged[:, 0] == 0.5) and np.all(ragged[:4, 1:] == 0.5 * _sylvester(16)[:4, 1:5])
+    # No randomness: every seed and name gives the same bytes.
+    a = tensor(spec("hadamard_identity", (12, 5), {}, "float32"), seed=0)
+    np.testing.assert_array_equal(a, tensor(spec("hadamard_identity", (12, 5), {}, "float32", name="x"), seed=9))
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ BASE = [
     ("sphere_rows", (24, 40), "sphere_rows", {"radius": 2.0}, "torch"),
     ("sparse", (40, 24), "sparse", {"sparsity": 0.25, "std": 0.05}, "torch"),
     ("spread_rows", (96, 40), "spread_rows", {}, "torch"),
+    ("hadamard_identity", (20, 12, 3), "hadamard_identity", {}, "torch"),
     ("eye", (5, 7), "eye", {"gain": 2.0}, "torch"),
     ("dirac", (6, 3, 3, 3), "dirac", {"groups": 2}, "torch"),
     ("delta_orthogonal", (3, 3, 8, 16), "delta_orthogonal", {}, "jax"),
@@ -99,6 +100,14 @@ VARIANTS = [
     ("spread_rows-square", (64, 64), "spread_rows", {"gain": 1.4142135623730951}, "torch"),
     ("spread_rows-dct", (30, 20), "spread_rows", {}, "torch"),
     ("spread_rows-4x-keras", (24, 96), "spread_rows", {}, "keras"),
+    ("hadamard_identity-widening", (24, 12), "hadamard_identity", {}, "torch"),
+    (
+        "hadamard_identity-narrowing-conv-keras",
+        (3, 3, 16, 8),
+        "hadamard_identity",
+        {"gain": 1.4142135623730951},
+        "keras",
+    ),  # fmt: skip
 ]
 
 # Keys: the tensor name and the seed reach every byte.

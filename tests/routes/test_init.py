@@ -77,7 +77,7 @@ def test_json_representation_describes_the_file_and_carries_it(client):
     assert body["artifact"]["sha256"] == hashlib.sha256(binary).hexdigest()
     assert body["tensors"] == [
         {"name": "weight", "shape": [64, 32], "dtype": "float32", "safetensors_dtype": "F32", "nbytes": 8192,
-         "file_offsets": [len(binary) - 8192, len(binary)]}
+         "file_offsets": [len(binary) - 8192, len(binary)], "kept": False}
     ]  # fmt: skip
     report = body["diagnostics"]["weight"]
     assert report["verdict"] == "healthy" and report["expected"]["distribution"].startswith("U(")

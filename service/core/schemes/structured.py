@@ -116,3 +116,57 @@ def delta_orthogonal(ctx: Context, gain: float) -> Whole:
         label=f"delta orthogonal (gain {gain:g})",
     )
     return Whole(build, theory, {"exact": "delta_orthogonal", "gain": gain})
+
+
+def _sylvester(size: int) -> np.ndarray:
+    """The Sylvester-Hadamard matrix of order ``size`` (a power of two), entries +-1."""
+    index = np.arange(size)
+    return np.where(np.bitwise_count(index[:, None] & index[None, :]) % 2 == 1, -1.0, 1.0)
+
+
+@scheme(
+    "hadamard_identity",
+    family="structured",
+    rank=(2, 5),
+    params=(
+        Param("gain", "float", 1.0, "multiplies every value (sqrt 2: the paper's constant)", exclusive_minimum=0.0),
+    ),
+)
+def hadamard_identity(ctx: Context, gain: float) -> Whole:
+    """ZerO: W = I (out <= in), else c * H_p[:out, :in], p = 2^ceil(log2 out), c = 1 / sqrt(p); no randomness.
+
+    Zhao, Schäfer & Anandkumar (2022), "ZerO Initialization: Initializing Neural Networks with
+    only Zeros and Ones". Deterministic: a (partial) identity, or the first columns of a
+    normalized Sylvester-Hadamard matrix when a layer widens, where a padded identity would leave
+    units at zero (with few inputs some rows repeat, as in the paper). c follows the
+    authors' code; the paper writes sqrt(2 / p) (gain = sqrt(2)). Convolutions: zeros except the
+    kernel centre (k // 2 per axis), which holds the matrix. The tensor is [out, in, *k] (torch)
+    or [*k, in, out] (keras/jax).
+    """
+    torch = ctx.layout == "torch"
+    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
+    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
+    centre: tuple[Any, ...] = tuple(k // 2 for k in spatial)
+    if out_ch <= in_ch:
+        matrix = np.eye(out_ch, in_ch)
+    else:
+        size = 1 << (out_ch - 1).bit_length()
+        matrix = _sylvester(size)[:out_ch, :in_ch] * (1.0 / math.sqrt(size))
+    if gain != 1.0:
+        matrix = matrix * gain
+
+    def build(key: int) -> np.ndarray:
+        w = np.zeros(ctx.shape)
+        full = slice(None)
+        if torch:
+            w[(full, full, *centre)] = matrix
+        else:
+            w[(*centre, full, full)] = matrix.T
+        return w
+
+    scale = float(np.abs(matrix).max())
+    mean = float(matrix.sum()) / ctx.numel
+    second = float((matrix * matrix).sum()) / ctx.numel
+    theory = Theory(mean=mean, std=math.sqrt(max(second - mean * mean, 0.0)), low=-scale, high=scale,
+                    label=f"ZerO (gain {gain:g})")  # fmt: skip
+    return Whole(build, theory, {"exact": "hadamard_identity"})

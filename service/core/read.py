@@ -1,0 +1,85 @@
+"""Read client-supplied safetensors files: parsed as safetensors only, every field validated.
+
+Nothing is unpickled or executed and no path is opened: the input is bytes. The checks follow
+the reference loader (header length, JSON object, known dtypes, integer shapes, contiguous
+offsets that cover the data exactly), so a file this accepts is one the stock loaders accept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dtypes import DTYPES
+from .errors import InitError
+
+MAX_HEADER = 100_000_000  # the reference loader's limit
+_BY_CODE = {d.safetensors: d for d in DTYPES.values()}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One tensor of an uploaded file: its dtype code, shape and raw little-endian bytes."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    data: bytes
+
+    def float64(self) -> np.ndarray:
+        """The values as float64 (exact for every supported dtype)."""
+        dtype = _BY_CODE[self.dtype]
+        return dtype.to_float64(np.frombuffer(self.data, dtype=dtype.storage)).reshape(self.shape)
+
+
+def _bad(field: str, message: str) -> InitError:
+    return InitError(f"not a valid safetensors file: {message}", param=field, allowed="a safetensors file")
+
+
+def read(blob: bytes, field: str = "file") -> tuple[dict[str, Stored], dict[str, str]]:
+    """The tensors and metadata of a safetensors file, or an InitError naming ``field``."""
+    if len(blob) < 8:
+        raise _bad(field, "shorter than its 8-byte header length")
+    size = int.from_bytes(blob[:8], "little")
+    if size > MAX_HEADER or 8 + size > len(blob):
+        raise _bad(field, f"header length {size} does not fit the {len(blob)}-byte file")
+    try:
+        header = json.loads(blob[8 : 8 + size].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise _bad(field, f"the header is not JSON ({error.__class__.__name__})") from None
+    if not isinstance(header, dict):
+        raise _bad(field, "the header is not a JSON object")
+    metadata = header.pop("__metadata__", {}) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _bad(field, "__metadata__ must map strings to strings")
+    data = blob[8 + size :]
+    entries = []
+    for name, info in header.items():
+        if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
+            raise _bad(field, f"tensor {name!r} must have dtype, shape and data_offsets")
+        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype not in _BY_CODE:
+            raise _bad(field, f"tensor {name!r} has dtype {dtype!r}; supported: {', '.join(_BY_CODE)}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise _bad(field, f"tensor {name!r} has an invalid shape {shape!r}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
+            raise _bad(field, f"tensor {name!r} has invalid data_offsets {offsets!r}")
+        begin, end = offsets
+        if end - begin != math.prod(shape) * _BY_CODE[dtype].itemsize:
+            raise _bad(field, f"tensor {name!r}: {end - begin} bytes for shape {shape} of {dtype}")
+        entries.append((begin, end, name, dtype, tuple(shape)))
+    position = 0
+    tensors = {}
+    for begin, end, name, dtype, shape in sorted(entries):
+        if begin != position:
+            raise _bad(field, f"tensor {name!r} starts at {begin}, not at {position}: holes or overlaps")
+        tensors[name] = Stored(name, dtype, shape, data[begin:end])
+        position = end
+    if position > len(data):
+        raise _bad(field, f"truncated: the data section ends {position - len(data)} bytes before the last tensor does")
+    if position < len(data):
+        raise _bad(field, f"{len(data) - position} bytes after the last tensor")
+    return tensors, metadata

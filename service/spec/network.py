@@ -1,0 +1,159 @@
+"""The body of POST /diagnostics/network and POST /init/lsuv: a stack of layers to initialize."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from ..core.activations import NAMES as ACTIVATION_NAMES
+from ..core.errors import InitError
+from ..core.network import Layer, Network, layer_tensors
+from ..core.read import read
+from .fields import Dim, Dtype, Seed
+from .schemes import SchemeSpec, scheme_params
+
+MAX_DEPTH = 1000
+MAX_WIDTH = 8192
+
+
+class NetworkLayer(BaseModel):
+    """One layer (or ``repeat`` identical ones): x' = [x +] phi(norm(W x + b))."""
+
+    model_config = ConfigDict(extra="forbid")
+    width: Dim = Field(description=f"units, at most {MAX_WIDTH}")
+    activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
+    scheme: SchemeSpec = Field(description="init of the weight, shaped [width, fan_in] (torch layout)")
+    bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
+    norm: Literal["batchnorm", "layernorm"] | None = Field(None, description="normalization before the activation")
+    residual: StrictBool = Field(False, description="add the layer's input to its output (equal widths)")
+    repeat: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = Field(1, description="identical layers in a row")
+
+
+class NetworkRequest(BaseModel):
+    """A stack to initialize and probe with a batch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "seed": 0,
+                    "input_width": 256,
+                    "layers": [{"width": 256, "activation": "tanh", "scheme": "orthogonal", "repeat": 50}],
+                }
+            ]
+        },
+    )
+    seed: Seed = 0
+    dtype: Dtype = Field("float32", description="dtype the weights are generated in (as POST /init would)")
+    input_width: Dim
+    layers: list[NetworkLayer] = Field(min_length=1, max_length=100)
+    batch: Annotated[int, Field(ge=2, le=4096)] = Field(256, description="synthetic N(0, 1) inputs")
+    input: str | None = Field(
+        None, description="base64 safetensors with a tensor 'input' [batch, input_width]: your data instead of N(0, 1)"
+    )
+    jacobian: Literal["auto", "exact", "probes"] = Field(
+        "auto", description="exact SVD up to width 512 (auto), or Hutchinson probes and power iteration"
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> NetworkRequest:
+        depth = sum(layer.repeat for layer in self.layers)
+        if depth > MAX_DEPTH:
+            raise ValueError(f"the stack has {depth} layers; at most {MAX_DEPTH}")
+        return self
+
+
+def to_network(body: NetworkRequest) -> Network:
+    """The core Network; InitError with the body's field path if a scheme refuses its tensor."""
+    layers, fan_in, index = [], body.input_width, 0
+    for position, spec in enumerate(body.layers):
+        if spec.width > MAX_WIDTH or body.input_width > MAX_WIDTH:
+            where = f"layers.{position}.width" if spec.width > MAX_WIDTH else "input_width"
+            raise InitError(f"width {max(spec.width, body.input_width)} is too wide", param=where,
+                            allowed=f"at most {MAX_WIDTH}")  # fmt: skip
+        if spec.residual and spec.width != fan_in:
+            raise InitError(f"a residual layer needs its input width ({fan_in}) to equal its width ({spec.width})",
+                            param=f"layers.{position}.residual", allowed="false, or equal widths")  # fmt: skip
+        weight = scheme_params(spec.scheme)
+        bias = None if spec.bias is None else scheme_params(spec.bias)
+        for _ in range(spec.repeat):
+            w, b = layer_tensors(index, fan_in, spec.width, weight, bias, body.dtype)
+            for tensor, field in ((w, "scheme"), (b, "bias")):
+                if tensor is None:
+                    continue
+                try:
+                    _ = tensor.plan
+                except InitError as error:
+                    param = error.param or ""
+                    detail = param[len("scheme") :] if param.startswith("scheme") else ""
+                    where = f"layers.{position}.{field}{detail}"
+                    raise InitError(str(error), param=where, allowed=error.allowed) from None
+            layers.append(Layer(spec.width, spec.activation, w, b, spec.norm, spec.residual))
+            fan_in, index = spec.width, index + 1
+    return Network(body.input_width, tuple(layers))
+
+
+def input_batch(body: NetworkRequest) -> np.ndarray | None:
+    """The client's batch, from base64 safetensors (tensor 'input'), as float64; None if absent."""
+    if body.input is None:
+        return None
+    try:
+        blob = base64.b64decode(body.input, validate=True)
+    except (binascii.Error, ValueError):
+        raise InitError("input is not base64", param="input", allowed="base64 of a safetensors file") from None
+    tensors, _ = read(blob, field="input")
+    if "input" not in tensors:
+        raise InitError("the file has no tensor named 'input'", param="input", allowed="a tensor 'input'")
+    x = tensors["input"].float64()
+    if x.ndim != 2 or x.shape[1] != body.input_width or x.shape[0] < 2:
+        raise InitError(f"input must be [batch >= 2, {body.input_width}], got {list(x.shape)}", param="input")
+    if not np.isfinite(x).all():
+        raise InitError("input holds inf or NaN", param="input", allowed="finite values")
+    return x
+
+
+class LsuvLayer(BaseModel):
+    """One plain layer (or ``repeat`` of them) for LSUV: the weight starts orthogonal."""
+
+    model_config = ConfigDict(extra="forbid")
+    width: Dim = Field(description=f"units, at most {MAX_WIDTH}")
+    activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
+    bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
+    residual: StrictBool = False
+    repeat: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1
+
+
+class LsuvRequest(BaseModel):
+    """LSUV: orthogonal weights rescaled layer by layer until each output has the target variance."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: Seed = 0
+    dtype: Dtype = "float32"
+    input_width: Dim
+    layers: list[LsuvLayer] = Field(min_length=1, max_length=100)
+    batch: Annotated[int, Field(ge=2, le=4096)] = Field(256, description="synthetic N(0, 1) inputs")
+    input: str | None = Field(None, description="base64 safetensors with a tensor 'input' [batch, input_width]")
+    tolerance: Annotated[float, Field(gt=0, le=1)] = Field(0.1, description="stop when |variance - target| < tolerance")
+    max_iterations: Annotated[int, Field(ge=1, le=100)] = 10
+    target_variance: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+    def as_network(self) -> NetworkRequest:
+        """The same stack as a network request whose weights are orthogonal."""
+        layers = [
+            NetworkLayer(
+                width=layer.width,
+                activation=layer.activation,
+                scheme="orthogonal",
+                bias=layer.bias,
+                residual=layer.residual,
+                repeat=layer.repeat,
+            )  # fmt: skip
+            for layer in self.layers
+        ]
+        return NetworkRequest(seed=self.seed, dtype=self.dtype, input_width=self.input_width, layers=layers,
+                              batch=self.batch, input=self.input)  # fmt: skip

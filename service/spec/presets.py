@@ -1,0 +1,183 @@
+"""Architecture presets: a whole named state dict with each family's per-layer rules.
+
+    gpt2       nanoGPT / GPT-2 (Radford et al. 2019): every Linear and Embedding N(0, 0.02^2), biases 0,
+               LayerNorm 1/0; the residual projections (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2).
+               lm_head is tied to wte and not stored (load with strict=False or tie it).
+    mup_mlp    muP (Yang & Hu 2021; Yang et al. 2022, Table 3): input and hidden weights N(0, 1/fan_in),
+               readout zero (or N(0, 1/fan_in^2)), biases 0; the metadata gives the readout multiplier
+               base_width / width and Adam learning-rate multipliers.
+    fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019) for x + W2 relu(W1 x) blocks: W1 He-normal times
+               L^(-1/2) (m = 2 layers per branch), W2 = 0, head 0, scalar biases 0 and scales 1.
+    zero_mlp   ZerO (Zhao et al. 2022): every weight hadamard_identity, biases 0.
+
+Weights are [out, in] (torch layout) and named like PyTorch state dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from .fields import Dim
+from .layers import Planned
+
+
+class _Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Gpt2(_Preset):
+    """GPT-2 / nanoGPT, scaled residual projections."""
+
+    preset: Literal["gpt2"]
+    n_layer: Annotated[int, Field(ge=1, le=128)] = 12
+    n_embd: Dim = 768
+    vocab_size: Dim = 50257
+    block_size: Dim = 1024
+    std: Annotated[float, Field(gt=0, le=1)] = 0.02
+    bias: StrictBool = True
+
+
+class MupMlp(_Preset):
+    """An MLP in muP: widths [input, hidden..., output]."""
+
+    preset: Literal["mup_mlp"]
+    widths: list[Dim] = Field(min_length=2, max_length=64)
+    base_width: Dim = Field(description="the width the hyperparameters were tuned at")
+    readout_zero: StrictBool = Field(True, description="readout weight 0; otherwise N(0, 1/fan_in^2)")
+
+
+class FixupMlp(_Preset):
+    """A residual MLP: stem, blocks x + W2 relu(W1 x), head."""
+
+    preset: Literal["fixup_mlp"]
+    input_width: Dim
+    width: Dim
+    blocks: Annotated[int, Field(ge=1, le=1000)]
+    output_width: Dim
+
+
+class ZerOMlp(_Preset):
+    """An MLP initialized with ZerO: widths [input, hidden..., output]."""
+
+    preset: Literal["zero_mlp"]
+    widths: list[Dim] = Field(min_length=2, max_length=64)
+
+
+ModelSpec = Annotated[Union[Gpt2, MupMlp, FixupMlp, ZerOMlp], Field(discriminator="preset")]  # noqa: UP007
+
+
+def _normal(name: str, shape: tuple[int, ...], std: float) -> Planned:
+    return Planned(name, shape, "normal", {"std": std}, source="model", layout="torch")
+
+
+def _fill(name: str, shape: tuple[int, ...], value: str) -> Planned:
+    return Planned(name, shape, value, {}, source="model", layout="torch")
+
+
+def gpt2(spec: Gpt2) -> tuple[list[Planned], dict[str, Any]]:
+    d, std = spec.n_embd, spec.std
+    projection = std / math.sqrt(2 * spec.n_layer)  # nanoGPT: 0.02 / math.sqrt(2 * config.n_layer)
+    out = [
+        _normal("transformer.wte.weight", (spec.vocab_size, d), std),
+        _normal("transformer.wpe.weight", (spec.block_size, d), std),
+    ]
+    for i in range(spec.n_layer):
+        h = f"transformer.h.{i}"
+        out.append(_fill(f"{h}.ln_1.weight", (d,), "ones"))
+        if spec.bias:
+            out.append(_fill(f"{h}.ln_1.bias", (d,), "zeros"))
+        for name, shape, scale in (
+            ("attn.c_attn", (3 * d, d), std),
+            ("attn.c_proj", (d, d), projection),
+            ("mlp.c_fc", (4 * d, d), std),
+            ("mlp.c_proj", (d, 4 * d), projection),
+        ):
+            out.append(_normal(f"{h}.{name}.weight", shape, scale))
+            if spec.bias:
+                out.append(_fill(f"{h}.{name}.bias", (shape[0],), "zeros"))
+        out.append(_fill(f"{h}.ln_2.weight", (d,), "ones"))
+        if spec.bias:
+            out.append(_fill(f"{h}.ln_2.bias", (d,), "zeros"))
+    out.append(_fill("transformer.ln_f.weight", (d,), "ones"))
+    if spec.bias:
+        out.append(_fill("transformer.ln_f.bias", (d,), "zeros"))
+    notes = {
+        "preset": "gpt2",
+        "residual_projection_std": projection,
+        "tied": {"lm_head.weight": "transformer.wte.weight"},
+    }
+    return out, notes
+
+
+def mup_mlp(spec: MupMlp) -> tuple[list[Planned], dict[str, Any]]:
+    out = []
+    last = len(spec.widths) - 2
+    for i, (fan_in, fan_out) in enumerate(zip(spec.widths, spec.widths[1:], strict=False)):
+        name = f"layers.{i}.weight"
+        if i == last:
+            out.append(
+                _fill(name, (fan_out, fan_in), "zeros")
+                if spec.readout_zero
+                else _normal(name, (fan_out, fan_in), 1.0 / fan_in)
+            )
+        else:
+            out.append(_normal(name, (fan_out, fan_in), 1.0 / math.sqrt(fan_in)))
+        out.append(_fill(f"layers.{i}.bias", (fan_out,), "zeros"))
+    width = spec.widths[-2]
+    width_mult = width / spec.base_width
+    notes = {
+        "preset": "mup_mlp",
+        "width_mult": width_mult,
+        "readout_multiplier": 1.0 / width_mult,
+        "adam_lr_multipliers": {f"layers.{i}": (1.0 if i == 0 else 1.0 / width_mult) for i in range(last + 1)},
+    }
+    return out, notes
+
+
+def fixup_mlp(spec: FixupMlp) -> tuple[list[Planned], dict[str, Any]]:
+    w, blocks = spec.width, spec.blocks
+    branch_scale = blocks ** (-0.5)  # L^(-1 / (2m - 2)) with m = 2 layers per branch
+    he = math.sqrt(2.0 / w)
+    out = [
+        _normal("stem.weight", (w, spec.input_width), math.sqrt(2.0 / spec.input_width)),
+        _fill("stem.bias", (w,), "zeros"),
+    ]
+    for i in range(blocks):
+        b = f"blocks.{i}"
+        out += [
+            _fill(f"{b}.bias1a", (1,), "zeros"),
+            _normal(f"{b}.fc1.weight", (w, w), he * branch_scale),
+            _fill(f"{b}.bias1b", (1,), "zeros"),
+            _fill(f"{b}.bias2a", (1,), "zeros"),
+            _fill(f"{b}.fc2.weight", (w, w), "zeros"),
+            _fill(f"{b}.scale", (1,), "ones"),
+            _fill(f"{b}.bias2b", (1,), "zeros"),
+        ]
+    out += [_fill("head.weight", (spec.output_width, w), "zeros"), _fill("head.bias", (spec.output_width,), "zeros")]
+    return out, {"preset": "fixup_mlp", "branch_scale": branch_scale}
+
+
+def zero_mlp(spec: ZerOMlp) -> tuple[list[Planned], dict[str, Any]]:
+    out = []
+    for i, (fan_in, fan_out) in enumerate(zip(spec.widths, spec.widths[1:], strict=False)):
+        out.append(
+            Planned(f"layers.{i}.weight", (fan_out, fan_in), "hadamard_identity", {}, source="model", layout="torch")
+        )
+        out.append(_fill(f"layers.{i}.bias", (fan_out,), "zeros"))
+    return out, {"preset": "zero_mlp"}
+
+
+def expand_model(spec: BaseModel) -> tuple[list[Planned], dict[str, Any]]:
+    """The tensors of an architecture preset, and notes for the metadata."""
+    if isinstance(spec, Gpt2):
+        return gpt2(spec)
+    if isinstance(spec, MupMlp):
+        return mup_mlp(spec)
+    if isinstance(spec, FixupMlp):
+        return fixup_mlp(spec)
+    if isinstance(spec, ZerOMlp):
+        return zero_mlp(spec)
+    raise TypeError(f"unknown preset {type(spec).__name__}")

@@ -1,0 +1,155 @@
+"""Network diagnostics against mean-field theory and the measured cases of diagnostics.md (50
+layers of width 256, x0 ~ N(0, I), B = 256, zero biases). Single networks fluctuate at finite
+width, so each comparison states its tolerance."""
+
+import math
+
+import numpy as np
+import pytest
+
+from service.core import meanfield
+from service.core.network import Layer, Network, backward, diagnose_network, forward, layer_tensors, parameters
+
+
+def stack(activation, scheme, params=None, depth=50, width=256, bias=None, norm=None, residual=False):
+    layers = []
+    for i in range(depth):
+        w, b = layer_tensors(i, width, width, (scheme, params or {}), bias, "float32")
+        layers.append(Layer(width, activation, w, b, norm, residual))
+    return Network(width, tuple(layers))
+
+
+@pytest.fixture(scope="module")
+def reports():
+    cases = {
+        "tanh_xavier": stack("tanh", "xavier_normal"),
+        "tanh_orthogonal": stack("tanh", "orthogonal"),
+        "tanh_gain_5_3": stack("tanh", "kaiming_normal", {"nonlinearity": "tanh"}),
+        "relu_he": stack("relu", "kaiming_normal", {"nonlinearity": "relu"}),
+        "sigmoid_xavier": stack("sigmoid", "xavier_normal"),
+        "linear_orthogonal": stack("linear", "orthogonal"),
+        "linear_small": stack("linear", "normal", {"std": 0.01}),
+        "selu_lecun": stack("selu", "kaiming_normal", {"nonlinearity": "linear"}),
+        "gelu_he": stack("gelu", "kaiming_normal", {"nonlinearity": "relu"}),
+    }
+    return {name: diagnose_network(net, seed=0) for name, net in cases.items()}
+
+
+def q(report, layer):
+    return report["layers"][layer - 1]["pre_variance"]
+
+
+def bands(report):
+    return {v["check"]: v["band"] for v in report["verdicts"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "q10", "q50", "gradient"),
+    [  # diagnostics.md section 5, measured on one network each; finite width: within a factor
+        ("tanh_xavier", 0.057, 0.011, 0.015),
+        ("tanh_orthogonal", 0.058, 0.011, 0.014),
+        ("tanh_gain_5_3", 1.18, 1.16, 7.0e3),
+        ("linear_orthogonal", 1.0, 1.0, 1.0),
+        ("selu_lecun", 0.99, 1.01, 36.9),
+    ],
+)
+def test_measured_cases_are_reproduced_within_a_factor_of_two(reports, case, q10, q50, gradient):
+    report = reports[case]
+    assert q10 / 2 < q(report, 10) < q10 * 2
+    assert q50 / 2 < q(report, 50) < q50 * 2
+    assert gradient / 2 < report["stack"]["gradient_ratio"] < gradient * 2
+
+
+@pytest.mark.parametrize(
+    ("case", "tolerance"),
+    [("tanh_xavier", 0.5), ("tanh_orthogonal", 0.5), ("tanh_gain_5_3", 0.3), ("sigmoid_xavier", 2.0),
+     ("linear_orthogonal", 0.01), ("selu_lecun", 0.5)],
+)  # fmt: skip
+def test_gradient_ratio_agrees_with_the_mean_field_prediction(reports, case, tolerance):
+    # |ln(measured / predicted)| over 50 layers; sigmoid spans 63 decades, so 2 nats is 1.4%.
+    stack_report = reports[case]["stack"]
+    assert abs(math.log(stack_report["gradient_ratio"]) - stack_report["mean_field"]["log_gradient_ratio"]) < tolerance
+
+
+@pytest.mark.parametrize("case", ["tanh_xavier", "tanh_gain_5_3", "sigmoid_xavier", "selu_lecun"])
+def test_per_layer_variance_follows_the_q_map(reports, case):
+    report = reports[case]
+    predicted = report["stack"]["mean_field"]["q"]
+    measured = [row["pre_variance"] for row in report["layers"]]
+    assert all(abs(math.log(m / p)) < 0.5 for m, p in zip(measured, predicted, strict=True))
+
+
+def test_mean_field_fixed_points_match_the_reference_table():
+    assert meanfield.fixed_point("tanh", 25 / 9, 0.0).chi1 == pytest.approx(1.210, abs=2e-3)
+    assert meanfield.fixed_point("relu", 2.0, 0.0).phase == "critical"
+    assert meanfield.fixed_point("selu", 1.0, 0.0).chi1 == pytest.approx(1.067, abs=2e-3)
+    assert meanfield.fixed_point("sigmoid", 1.0, 0.0).chi1 == pytest.approx(0.056, abs=1e-3)
+    critical = meanfield.fixed_point("tanh", 1.761, 0.05)
+    assert critical.q_star == pytest.approx(0.570, abs=2e-3) and critical.phase == "critical"
+    assert meanfield.second_moment("gelu", 1.0) == pytest.approx(0.4252, abs=1e-4)
+
+
+def test_relu_he_dead_units_and_collapse(reports):
+    last = reports["relu_he"]["layers"][-1]
+    assert 0.25 < last["dead_fraction"] < 0.6  # diagnostics.md: 32-48% over 10 seeds at B = 128
+    assert 0.4 < last["zero_fraction"] < 0.6
+    assert last["mean_cosine"] > 0.95
+    assert bands(reports["relu_he"])["collapse"] in ("warn", "fail")
+
+
+def test_verdicts_name_vanishing_and_exploding(reports):
+    sigmoid = {v["check"]: v for v in reports["sigmoid_xavier"]["verdicts"]}
+    assert sigmoid["gradient"]["band"] == "fail" and "vanishing" in sigmoid["gradient"]["reason"]
+    assert reports["sigmoid_xavier"]["layers"][-1]["mean_cosine"] > 0.99
+    chaotic = {v["check"]: v for v in reports["tanh_gain_5_3"]["verdicts"]}
+    assert chaotic["gradient"]["band"] == "fail" and "exploding" in chaotic["gradient"]["reason"]
+    assert 0.005 < reports["tanh_gain_5_3"]["layers"][0]["saturated_fraction"] < 0.2  # 11% predicted at layer 1
+    small = {v["check"]: v for v in reports["linear_small"]["verdicts"]}
+    assert small["forward_variance"]["band"] == "fail"
+    assert q(reports["linear_small"], 1) == pytest.approx(0.0256, rel=0.1)
+    isometric = bands(reports["linear_orthogonal"])
+    assert isometric["gradient"] == isometric["jacobian_m1"] == isometric["jacobian_spread"] == "healthy"
+
+
+def test_orthogonal_tanh_is_far_closer_to_isometry_than_gaussian(reports):
+    orthogonal = reports["tanh_orthogonal"]["stack"]["jacobian"]
+    gaussian = reports["tanh_xavier"]["stack"]["jacobian"]
+    assert orthogonal["ratio_1_99"] < gaussian["ratio_1_99"] / 1e3
+    linear = reports["linear_orthogonal"]["stack"]["jacobian"]
+    assert linear["m1"] == pytest.approx(1.0, abs=1e-6) and linear["spread"] < 1e-6  # float32 weights
+
+
+def test_jacobian_probes_estimate_the_exact_values():
+    net = stack("tanh", "orthogonal", depth=10, width=128)
+    exact = diagnose_network(net, 0, jacobian_mode="exact")["stack"]["jacobian"]
+    probes = diagnose_network(net, 0, jacobian_mode="probes")["stack"]["jacobian"]
+    assert probes["m1"] == pytest.approx(exact["m1"], rel=0.15)
+    assert probes["s_max"] == pytest.approx(exact["s_max"], rel=0.05)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+def test_norms_reset_the_forward_variance_and_backward_matches_finite_differences(norm):
+    net = stack("relu", "kaiming_normal", {"nonlinearity": "relu"}, depth=4, width=16, norm=norm, residual=True)
+    params = parameters(net, 0)
+    rng = np.random.default_rng(0)
+    x0, g = rng.standard_normal((8, 16)), rng.standard_normal((8, 16))
+    caches = forward(net, params, x0)
+    assert all(abs((c.a**2).mean() - 1.0) < 0.05 for c in caches)
+    grad = backward(net, params, caches, g)[-1]
+    step = 1e-6
+    for index in [(0, 0), (3, 7), (7, 15)]:
+        shifted = x0.copy()
+        shifted[index] += step
+        up = (forward(net, params, shifted)[-1].x * g).sum()
+        shifted[index] -= 2 * step
+        down = (forward(net, params, shifted)[-1].x * g).sum()
+        assert grad[index] == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-6)
+
+
+def test_weights_are_the_bytes_init_serves():
+    from service.core.generate import TensorSpec, generate
+
+    net = stack("tanh", "xavier_uniform", depth=2, width=8)
+    weight = parameters(net, 7).weights[1]
+    served = TensorSpec("layers.1.weight", (8, 8), "xavier_uniform", dtype="float32")
+    np.testing.assert_array_equal(weight.astype(np.float32).reshape(-1), generate(served, 7))

@@ -1,0 +1,49 @@
+"""core.read: uploaded safetensors files are parsed, never trusted; every malformed field is named."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import save
+
+from service.core.errors import InitError
+from service.core.read import read
+
+
+def blob(header: dict, data: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def test_reads_what_the_stock_writer_writes_byte_for_byte():
+    tensors = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1.5, -2.0], dtype=np.float16),
+               "n": np.array(7, dtype=np.int64)}  # fmt: skip
+    stored, metadata = read(save(tensors, metadata={"k": "v"}))
+    assert metadata == {"k": "v"}
+    for name, array in tensors.items():
+        assert stored[name].shape == array.shape and stored[name].data == array.tobytes()
+        np.testing.assert_array_equal(stored[name].float64(), array.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    ("file", "words"),
+    [
+        (b"\x01\x02", "shorter than"),
+        ((10**9).to_bytes(8, "little") + b"{}", "does not fit"),
+        ((2).to_bytes(8, "little") + b"\xff\xfe", "not JSON"),
+        (blob([1, 2]), "not a JSON object"),
+        (blob({"__metadata__": {"k": 1}}), "__metadata__"),
+        (blob({"t": {"dtype": "F32", "shape": [2]}}), "invalid data_offsets"),
+        (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": 1}}, bytes(4)), "must have dtype"),
+        (blob({"t": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, bytes(8)), "dtype 'C64'"),
+        (blob({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, bytes(4)), "invalid shape"),
+        (blob({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4)), "4 bytes for shape"),
+        (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)), "holes or overlaps"),
+        (blob({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, bytes(4)), "truncated"),
+        (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(12)), "8 bytes after"),
+    ],
+)
+def test_malformed_files_are_refused_with_the_field_and_the_reason(file, words):
+    with pytest.raises(InitError) as error:
+        read(file, field="pretrained")
+    assert error.value.param == "pretrained" and words in str(error.value)

@@ -1,0 +1,159 @@
+"""POST /diagnostics/network, POST /init/lsuv and the SVG plots, in process."""
+
+import base64
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from safetensors.numpy import load, save
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.core.generate import TensorSpec, generate
+from service.core.network import Layer, Network, diagnose_network, layer_tensors
+from service.settings import Settings
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def tanh_stack(scheme="orthogonal", depth=50, width=256):
+    return {"seed": 0, "input_width": width,
+            "layers": [{"width": width, "activation": "tanh", "scheme": scheme, "repeat": depth}]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tanh_orthogonal(client):
+    r = client.post("/diagnostics/network", json=tanh_stack())
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_network_report_matches_the_core_and_the_mean_field(tanh_orthogonal):
+    report = tanh_orthogonal
+    assert len(report["layers"]) == 50
+    row = report["layers"][9]
+    assert {"pre_variance", "post_second_moment", "grad_variance", "saturated_fraction", "mean_cosine"} <= set(row)
+    # diagnostics.md: tanh orthogonal(1), q10 0.058, q50 0.011, gradient ratio 0.014 (one network, finite width)
+    assert 0.058 / 2 < report["layers"][9]["pre_variance"] < 0.058 * 2
+    assert 0.011 / 2 < report["layers"][49]["pre_variance"] < 0.011 * 2
+    stack = report["stack"]
+    assert abs(math.log(stack["gradient_ratio"]) - stack["mean_field"]["log_gradient_ratio"]) < 0.5
+    # sigma_w^2 = 1, sigma_b = 0: the fixed point is q* = 0 with chi1 = 1 (critical; q decays polynomially)
+    assert stack["mean_field"]["phase"] == "critical" and stack["mean_field"]["chi1"] == pytest.approx(1.0, abs=1e-3)
+    assert stack["jacobian"]["method"] == "exact"
+    gradient = next(v for v in report["verdicts"] if v["check"] == "gradient")
+    assert gradient["band"] == "fail" and "vanishing" in gradient["reason"] and "50 layers" in gradient["reason"]
+
+
+def test_the_endpoint_uses_the_bytes_init_serves(client):
+    body = {"seed": 5, "input_width": 16, "batch": 8, "dtype": "float16",
+            "layers": [{"width": 12, "activation": "relu", "scheme": "kaiming_uniform",
+                        "bias": {"name": "uniform", "a": -0.1, "b": 0.1}}]}  # fmt: skip
+    report = client.post("/diagnostics/network", json=body).json()
+    w, b = layer_tensors(0, 16, 12, ("kaiming_uniform", {}), ("uniform", {"a": -0.1, "b": 0.1}), "float16")
+    expected = diagnose_network(Network(16, (Layer(12, "relu", w, b),)), 5, batch=8)
+    assert report["layers"][0]["pre_variance"] == pytest.approx(expected["layers"][0]["pre_variance"], rel=1e-12)
+    served = client.post("/init", json={"seed": 5, "dtype": "float16", "tensors": [
+        {"name": "layers.0.weight", "shape": [12, 16], "scheme": "kaiming_uniform"}]}).content  # fmt: skip
+    weight = load(served)["layers.0.weight"]
+    np.testing.assert_array_equal(weight.reshape(-1).view(np.uint16), generate(w, 5).view(np.uint16))
+
+
+def test_uploaded_batch_replaces_the_synthetic_one(client):
+    x = np.linspace(-1.0, 1.0, 4 * 8, dtype=np.float32).reshape(4, 8)
+    upload = base64.b64encode(save({"input": x})).decode()
+    body = {"input_width": 8, "input": upload, "layers": [{"width": 8, "activation": "linear", "scheme": "orthogonal"}]}
+    report = client.post("/diagnostics/network", json=body).json()
+    assert report["stack"]["input_second_moment"] == pytest.approx(float((x.astype(np.float64) ** 2).mean()))
+    assert report["layers"][0]["pre_variance"] == pytest.approx(float(x.astype(np.float64).var()), rel=0.3)
+    wrong = base64.b64encode(save({"input": np.zeros((4, 7), np.float32)})).decode()
+    r = client.post("/diagnostics/network", json={**body, "input": wrong})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "input"
+
+
+def test_the_plot_is_an_svg_with_one_point_per_layer(client):
+    r = client.post("/diagnostics/network", json=tanh_stack(depth=12, width=64), headers={"accept": "image/svg+xml"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(r.content)
+    assert root.tag == f"{SVG_NS}svg"
+    lines = root.findall(f".//{SVG_NS}polyline")
+    assert lines and all(len(line.get("points").split()) == 12 for line in lines)
+    assert "12 layers" in "".join(root.itertext())
+
+
+def test_histogram_of_a_tensor_against_its_density(client):
+    body = {"seed": 0, "shape": [128, 64], "scheme": "xavier_normal"}
+    r = client.post("/diagnostics", json=body, headers={"accept": "image/svg+xml"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(r.content)
+    assert len(root.findall(f".//{SVG_NS}rect")) > 10  # bars
+    assert root.findall(f".//{SVG_NS}polyline")  # the density
+    r = client.post("/diagnostics?tensor=nope", json=body, headers={"accept": "image/svg+xml"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tensor"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"layers": [{"width": 32, "scheme": "orthogonal", "residual": True}]}, "layers.0.residual"),
+        ({"layers": [{"width": 9000, "scheme": "orthogonal"}]}, "layers.0.width"),
+        ({"layers": [{"width": 16, "scheme": "orthogonal", "activation": "swish"}]}, "layers.0.activation"),
+        ({"layers": [{"width": 16, "scheme": {"name": "uniform", "a": 1, "b": 0}}]}, "layers.0.scheme"),
+        ({"layers": [{"width": 16, "scheme": "orthogonal", "repeat": 1001}]}, "layers.0.repeat"),
+        ({"batch": 1}, "batch"),
+        ({"input": "not base64!"}, "input"),
+    ],
+)
+def test_bad_stacks_are_422_with_the_field(client, change, field):
+    body = {"input_width": 16, "layers": [{"width": 16, "scheme": "orthogonal"}], **change}
+    r = client.post("/diagnostics/network", json=body)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert any(error["field"].startswith(field) for error in r.json()["errors"]), r.json()
+
+
+def test_over_budget_is_413_and_says_what_to_change():
+    with TestClient(create_app(Settings(network_budget=1e6, lsuv_budget=1e5))) as small:
+        r = small.post("/diagnostics/network", json=tanh_stack(depth=10, width=64))
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+        assert "INITW_NETWORK_BUDGET" in r.json()["detail"]
+        lsuv = {"input_width": 64, "layers": [{"width": 64, "activation": "tanh", "repeat": 10}]}
+        r = small.post("/init/lsuv", json=lsuv)
+        assert r.status_code == 413 and "INITW_LSUV_BUDGET" in r.json()["detail"]
+        assert small.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_lsuv_reaches_unit_variance_within_tolerance_on_deep_stacks(client, activation):
+    body = {"seed": 3, "input_width": 64, "batch": 128, "tolerance": 0.05,
+            "layers": [{"width": 64, "activation": activation, "bias": {"name": "normal", "std": 0.1},
+                        "repeat": 20}]}  # fmt: skip
+    r = client.post("/init/lsuv", json=body, headers={"accept": "application/json"})
+    assert r.status_code == 200, r.text
+    described = r.json()
+    assert len(described["lsuv"]) == 20
+    assert all(row["converged"] and abs(row["variance"] - 1.0) < 0.05 for row in described["lsuv"])
+    weights = load(base64.b64decode(described["safetensors_base64"]))
+    # Independently of the report: push the same batch through the served (float32) weights.
+    x = generate(TensorSpec("input", (128, 64), "normal", dtype="float64"), 3).reshape(128, 64)
+    for i in range(20):
+        h = x @ weights[f"layers.{i}.weight"].astype(np.float64).T + weights[f"layers.{i}.bias"].astype(np.float64)
+        assert abs(h.var() - 1.0) < 0.05 + 1e-4  # float32 rounding of the weights moves it by ~1e-7
+        x = np.tanh(h) if activation == "tanh" else np.maximum(h, 0.0)
+    binary = client.post("/init/lsuv", json=body)
+    assert binary.headers["content-type"] == "application/octet-stream"
+    assert binary.content == client.post("/init/lsuv", json=body).content  # deterministic
+    assert binary.content != client.post("/init/lsuv", json={**body, "seed": 4}).content
+    meta = json.loads(binary.content[8 : 8 + int.from_bytes(binary.content[:8], "little")])["__metadata__"]
+    assert json.loads(meta["lsuv"]) == described["lsuv"]
+
+
+def test_lsuv_starts_from_the_orthogonal_bytes(client):
+    body = {"seed": 9, "input_width": 32, "batch": 64, "layers": [{"width": 16, "activation": "linear"}]}
+    weights = load(client.post("/init/lsuv", json=body).content)
+    w = weights["layers.0.weight"].astype(np.float64)
+    orthogonal = generate(TensorSpec("layers.0.weight", (16, 32), "orthogonal", dtype="float64"), 9).reshape(16, 32)
+    scale = w / orthogonal
+    assert np.allclose(scale, scale[0, 0], rtol=1e-6)  # a scalar multiple of the orthogonal start
