@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from .diagnose import BLOCK, Accumulator
-from .dtypes import dtype_by_code
 from .generate import TensorSpec, algorithm, generate
 from .pinned import tree_sum
-from .read import Stored
+from .read import Stored, dtype_name
 from .write import Entry, Layout, layout
 
 SAMPLE_LIMIT = 1 << 20
@@ -78,13 +77,15 @@ def _kept_canonical(stored: Stored) -> dict[str, Any]:
     return {
         "name": stored.name,
         "shape": list(stored.shape),
-        "dtype": dtype_by_code(stored.dtype).name,
+        "dtype": dtype_name(stored.dtype),
         "kept": {"sha256": hashlib.sha256(stored.data).hexdigest()},
     }
 
 
 def kept_summary(stored: Stored) -> dict[str, Any]:
     """Header diagnostics of a kept tensor: its moments and extremes (no theory to test)."""
+    if not stored.readable:
+        return {"kept": True, "verdicts": []}
     values = stored.float64().reshape(-1)
     if values.size == 0:
         return {"kept": True, "verdicts": []}

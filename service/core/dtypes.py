@@ -112,11 +112,6 @@ DTYPES: dict[str, DType] = {
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
-def dtype_by_code(code: str) -> DType:
-    """The DType whose safetensors code is ``code`` (F32, BF16, ...)."""
-    return next(d for d in DTYPES.values() if d.safetensors == code)
-
-
 def get_dtype(name: str) -> DType:
     """The DType called ``name``, or an InitError listing the supported ones."""
     try:

@@ -19,7 +19,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8}
+# Bytes per element of every dtype safetensors defines (kept tensors of a transfer may be any).
+ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2,
+            "I32": 4, "U32": 4, "U64": 8, "F8_E5M2": 1, "F8_E4M3": 1}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from .. import ranges
 from ..core.artifact import Artifact, build, plan, sample_runs, tensor_bytes
 from ..core.artifact import Request as CoreRequest
 from ..core.diagnose import diagnose
-from ..core.dtypes import dtype_by_code
 from ..core.errors import InitError
 from ..core.generate import TensorSpec, algorithm, generate
+from ..core.read import dtype_name
 from ..core.registry import get_scheme
 from ..plots import histogram_svg
 from ..problems import ProblemError, field_error, validation_errors
@@ -264,7 +264,7 @@ def describe_artifact(artifact: Artifact, tag: str) -> dict[str, Any]:
             {
                 "name": spec.name,
                 "shape": list(spec.shape),
-                "dtype": dtype_by_code(entry.dtype).name,
+                "dtype": dtype_name(entry.dtype),
                 "safetensors_dtype": entry.dtype,
                 "nbytes": entry.nbytes,
                 "file_offsets": [begin, end],

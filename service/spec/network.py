@@ -109,6 +109,8 @@ def input_batch(body: NetworkRequest) -> np.ndarray | None:
     tensors, _ = read(blob, field="input")
     if "input" not in tensors:
         raise InitError("the file has no tensor named 'input'", param="input", allowed="a tensor 'input'")
+    if not tensors["input"].readable:
+        raise InitError("input holds fp8 values", param="input", allowed="a float or integer tensor")
     x = tensors["input"].float64()
     if x.ndim != 2 or x.shape[1] != body.input_width or x.shape[0] < 2:
         raise InitError(f"input must be [batch >= 2, {body.input_width}], got {list(x.shape)}", param="input")

@@ -25,6 +25,19 @@ def test_reads_what_the_stock_writer_writes_byte_for_byte():
         np.testing.assert_array_equal(stored[name].float64(), array.astype(np.float64))
 
 
+def test_every_safetensors_dtype_is_read_and_the_integers_as_values():
+    tensors = {"mask": np.array([True, False, True]), "ids": np.array([[-3, 2**31 - 1]], dtype=np.int32),
+               "u8": np.arange(4, dtype=np.uint8)}  # fmt: skip
+    stored, _ = read(save(tensors))
+    assert {name: (s.dtype, s.readable) for name, s in stored.items()} == {
+        "mask": ("BOOL", True), "ids": ("I32", True), "u8": ("U8", True)}  # fmt: skip
+    np.testing.assert_array_equal(stored["ids"].float64(), [[-3.0, 2.0**31 - 1]])
+    fp8 = read(blob({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, b"\x38\xb8"))[0]["w"]
+    assert not fp8.readable and fp8.data == b"\x38\xb8"
+    with pytest.raises(InitError):
+        fp8.float64()
+
+
 @pytest.mark.parametrize(
     ("file", "words"),
     [

@@ -26,6 +26,7 @@ def pretrained():
         "fc1.bias": np.arange(16, dtype=np.float32),  # kept
         "fc2.weight": np.ones((3, 16), dtype=np.float32),  # the request asks for [4, 16]: mismatched
         "head.extra": np.zeros(2, dtype=np.float64),  # not requested: ignored
+        "attn.mask": np.tril(np.ones((4, 4), dtype=bool)),  # a buffer of another dtype: ignored, not an error
     }
 
 
@@ -51,16 +52,27 @@ def test_matching_tensors_are_kept_byte_for_byte_and_the_rest_initialized(client
     assert served["fc2.weight"].tobytes() == load(fresh)["fc2.weight"].tobytes()  # initialized as without a file
     assert served["fc2.bias"].tobytes() == load(fresh)["fc2.bias"].tobytes()
     assert "head.extra" not in served
-    assert r.headers["initw-transfer"] == "kept=2, initialized=1, mismatched=1, ignored=1"
+    assert r.headers["initw-transfer"] == "kept=2, initialized=1, mismatched=1, ignored=2"
     transfer = json.loads(metadata(r.content)["transfer"])
     assert transfer == {
         "kept": ["fc1.weight", "fc1.bias"],
         "initialized": ["fc2.bias"],
         "mismatched": [{"name": "fc2.weight", "file_shape": [3, 16], "shape": [4, 16]}],
-        "ignored": ["head.extra"],
+        "ignored": ["attn.mask", "head.extra"],
     }
     diagnostics = json.loads(metadata(r.content)["diagnostics"])
     assert diagnostics["fc1.bias"]["kept"] is True and diagnostics["fc1.bias"]["mean"] == pytest.approx(7.5)
+
+
+def test_tensors_of_any_safetensors_dtype_are_kept(client):
+    mask = np.tril(np.ones((4, 4), dtype=bool))
+    body = {"pretrained": base64.b64encode(save({"mask": mask})).decode(),
+            "tensors": [{"name": "mask", "shape": [4, 4], "scheme": "zeros"}]}  # fmt: skip
+    r = client.post("/init", json=body)
+    assert r.status_code == 200, r.text
+    assert load(r.content)["mask"].tobytes() == mask.tobytes()
+    described = client.post("/init", json=body, headers=JSON_ACCEPT).json()
+    assert described["tensors"][0]["dtype"] == "bool" and described["tensors"][0]["safetensors_dtype"] == "BOOL"
 
 
 def test_the_json_answer_reports_kept_tensors_and_the_etag_follows_the_file(client, pretrained):
