@@ -12,11 +12,12 @@ from . import __version__
 from .core.artifact import Request, build
 from .core.generate import TensorSpec
 from .core.parallel import keep_freed_memory
+from .jobs import JobStore
 from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
 from .representation import Remembered
-from .routes import health, init, network, schemes
+from .routes import health, init, network, pretrain, schemes
 from .settings import Settings
 
 DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
@@ -36,8 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_warm_up)
+        await run_in_threadpool(app.state.jobs.sweep)  # finished jobs older than the TTL
         app.state.ready = True
         yield
+        await run_in_threadpool(app.state.jobs.shutdown)  # the running job stops at its next minibatch
 
     app = FastAPI(
         title="initw",
@@ -50,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
-    for module in (init, network, schemes, health):
+    app.state.jobs = JobStore(settings.job_dir or None, seconds=settings.job_seconds,
+                              ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue)  # fmt: skip
+    for module in (init, network, pretrain, schemes, health):
         app.include_router(module.router)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadWithoutBody)

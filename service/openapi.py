@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .problems import PROBLEM, FieldError, Problem
+from .spec.network import LsuvRequest, NetworkRequest
+from .spec.pretrain import PretrainRequest
 from .spec.request import InitRequest
 
 _REF = "#/components/schemas/{model}"
@@ -22,7 +24,7 @@ _REF = "#/components/schemas/{model}"
 
 def _exact_components() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (InitRequest, Problem, FieldError):
+    for model in (InitRequest, NetworkRequest, LsuvRequest, PretrainRequest, Problem, FieldError):
         schema = model.model_json_schema(ref_template=_REF)
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema

@@ -43,3 +43,18 @@ class Settings(BaseSettings):
     network_budget: float = Field(
         4e10, gt=0, description="most multiply-adds POST /diagnostics/network spends on one request (413 beyond)"
     )
+    pretrain_budget: float = Field(
+        1e11, gt=0, description="most pinned multiply-adds POST /pretrain spends on one job (413 beyond)"
+    )
+    job_seconds: float = Field(
+        600.0, gt=0, description="a job that has run this long stops at its next minibatch and fails (time limit)"
+    )
+    job_dir: str = Field(
+        "", description="job states and artifacts, shared by the worker processes (empty: <tempdir>/initw-jobs)"
+    )
+    job_ttl_seconds: float = Field(
+        3600.0, gt=0, description="finished jobs and their artifacts are deleted this long after they finish"
+    )
+    job_queue: int = Field(
+        4, ge=0, le=1000, description="jobs that may wait behind the running one, per worker process (503 beyond)"
+    )

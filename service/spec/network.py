@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Annotated, Literal
 
 import numpy as np
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ..core.activations import NAMES as ACTIVATION_NAMES
 from ..core.errors import InitError
+from ..core.generate import TensorSpec
 from ..core.network import Layer, Network, layer_tensors
 from ..core.read import read
 from .fields import Dim, Dtype, Seed
@@ -82,41 +84,53 @@ def to_network(body: NetworkRequest) -> Network:
         weight = scheme_params(spec.scheme)
         bias = None if spec.bias is None else scheme_params(spec.bias)
         for _ in range(spec.repeat):
-            w, b = layer_tensors(index, fan_in, spec.width, weight, bias, body.dtype)
-            for tensor, field in ((w, "scheme"), (b, "bias")):
-                if tensor is None:
-                    continue
-                try:
-                    _ = tensor.plan
-                except InitError as error:
-                    param = error.param or ""
-                    detail = param[len("scheme") :] if param.startswith("scheme") else ""
-                    where = f"layers.{position}.{field}{detail}"
-                    raise InitError(str(error), param=where, allowed=error.allowed) from None
+            w, b = planned_layer(index, position, fan_in, spec.width, weight, bias, body.dtype)
             layers.append(Layer(spec.width, spec.activation, w, b, spec.norm, spec.residual))
             fan_in, index = spec.width, index + 1
     return Network(body.input_width, tuple(layers))
 
 
-def input_batch(body: NetworkRequest) -> np.ndarray | None:
-    """The client's batch, from base64 safetensors (tensor 'input'), as float64; None if absent."""
-    if body.input is None:
-        return None
+def planned_layer(index: int, position: int, fan_in: int, width: int, weight: tuple[str, dict],
+                  bias: tuple[str, dict] | None, dtype: str) -> tuple[TensorSpec, TensorSpec | None]:  # fmt: skip
+    """Layer ``index``'s weight and bias specs (``layers.{index}.weight`` / ``.bias``); InitError
+    naming ``layers.{position}.scheme`` or ``.bias`` if a scheme refuses its tensor."""
+    w, b = layer_tensors(index, fan_in, width, weight, bias, dtype)
+    for tensor, field in ((w, "scheme"), (b, "bias")):
+        if tensor is None:
+            continue
+        try:
+            _ = tensor.plan
+        except InitError as error:
+            param = error.param or ""
+            detail = param[len("scheme") :] if param.startswith("scheme") else ""
+            raise InitError(str(error), param=f"layers.{position}.{field}{detail}", allowed=error.allowed) from None
+    return w, b
+
+
+def uploaded_matrix(encoded: str, field: str, width: int) -> tuple[np.ndarray, str]:
+    """The tensor named ``field`` of a base64 safetensors upload, as float64 [rows >= 2, width],
+    and the SHA-256 of the file; InitError naming ``field`` otherwise."""
     try:
-        blob = base64.b64decode(body.input, validate=True)
+        blob = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise InitError("input is not base64", param="input", allowed="base64 of a safetensors file") from None
-    tensors, _ = read(blob, field="input")
-    if "input" not in tensors:
-        raise InitError("the file has no tensor named 'input'", param="input", allowed="a tensor 'input'")
-    if not tensors["input"].readable:
-        raise InitError("input holds fp8 values", param="input", allowed="a float or integer tensor")
-    x = tensors["input"].float64()
-    if x.ndim != 2 or x.shape[1] != body.input_width or x.shape[0] < 2:
-        raise InitError(f"input must be [batch >= 2, {body.input_width}], got {list(x.shape)}", param="input")
+        raise InitError(f"{field} is not base64", param=field, allowed="base64 of a safetensors file") from None
+    tensors, _ = read(blob, field=field)
+    if field not in tensors:
+        raise InitError(f"the file has no tensor named {field!r}", param=field, allowed=f"a tensor {field!r}")
+    if not tensors[field].readable:
+        raise InitError(f"{field} holds fp8 values", param=field, allowed="a float or integer tensor")
+    x = tensors[field].float64()
+    if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 2:
+        raise InitError(f"{field} must be [rows >= 2, {width}], got {list(x.shape)}", param=field,
+                        allowed=f"a tensor [rows >= 2, {width}]")  # fmt: skip
     if not np.isfinite(x).all():
-        raise InitError("input holds inf or NaN", param="input", allowed="finite values")
-    return x
+        raise InitError(f"{field} holds inf or NaN", param=field, allowed="finite values")
+    return x, hashlib.sha256(blob).hexdigest()
+
+
+def input_batch(body: NetworkRequest) -> np.ndarray | None:
+    """The client's batch (tensor 'input' of the upload) as float64; None if absent."""
+    return None if body.input is None else uploaded_matrix(body.input, "input", body.input_width)[0]
 
 
 class LsuvLayer(BaseModel):

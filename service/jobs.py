@@ -1,0 +1,380 @@
+"""Jobs: computations too long for one request, run in the background with their state on disk.
+
+    <directory>/                      INITW_JOB_DIR, default <tempdir>/initw-jobs
+        .lock                         flock held while a job is created, deleted or swept
+        <id>/state.json               the job's state, replaced atomically (tmp file + os.replace)
+        <id>/artifact.safetensors     the result, once done
+        <id>/cancel                   present once a DELETE asked a queued or running job to stop
+
+A job's id is the first 32 hex digits of the SHA-256 of its canonical request: the same request
+names the same job, so posting it twice is idempotent (it starts again only if it failed, was
+cancelled or was lost). Every uvicorn worker process owns one store with one thread, so it runs
+one job at a time; at most ``queue`` more wait behind it, beyond which ``submit`` raises Busy (the
+route answers 503 with Retry-After: the service, not the client, is out of capacity). Because
+the state is on disk, any worker answers for any job.
+
+Lifetime, and what survives what:
+
+- A running job stops at its next minibatch once it has run ``seconds`` (failed, with the
+  reason), once a DELETE marks it (cancelled), or when its process shuts down (failed).
+- A process that dies without shutting down leaves its queued and running jobs' state behind:
+  their owner (pid and process start time) is no longer alive, so they read as failed with the
+  reason ``lost: the worker process that ran it stopped``. A restart therefore loses queued and
+  running jobs; posting the request again starts it anew.
+- Finished jobs (done, failed, cancelled, lost) are swept ``ttl_seconds`` after they finished, at
+  startup and on every submit; done artifacts persist until then, across restarts if the
+  directory does (the container's /tmp is a tmpfs: a container restart loses everything).
+- A DELETE of a finished job removes it at once.
+
+The directory must be shared by the worker processes of one service (same host) and nothing
+else; flock makes creating and sweeping safe between them (POSIX only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .core.artifact import canonical_json
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+UNFINISHED = (QUEUED, RUNNING)
+LOST = "lost: the worker process that ran it stopped"
+STATE, ARTIFACT, CANCEL = "state.json", "artifact.safetensors", "cancel"
+_ID = re.compile(r"^[0-9a-f]{32}$")
+log = logging.getLogger("initw")
+
+
+class Busy(Exception):
+    """Too many jobs wait in this process; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"the job queue is full; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class Control:
+    """What a job's work function gets: ``report`` its progress, ask ``should_stop`` often."""
+
+    report: Callable[[dict[str, Any]], None]
+    should_stop: Callable[[], bool]
+    why: str | None = None  # set when should_stop first answers True: cancelled, time limit, shutdown
+
+
+Work = Callable[[Control], bytes]  # returns the artifact's bytes
+
+
+@dataclass
+class _Active:
+    future: Future[None]
+    started: float | None = None  # time.monotonic() when it began running
+
+
+def job_id(canonical: dict[str, Any]) -> str:
+    """The job's name: SHA-256 of the canonical JSON of its request, first 32 hex digits."""
+    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _age(stamp: str) -> float:
+    return time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime, counted after "pid (comm)"
+
+
+def _alive(pid: Any, start: str | None) -> bool:
+    if not isinstance(pid, int) or pid <= 0:  # 0 and negatives would name process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return start is None or _process_start(pid) in (None, start)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a partial one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class JobStore:
+    """Jobs of this service: created, run (one at a time here), observed and swept on disk."""
+
+    def __init__(
+        self, directory: str | Path | None = None, *, seconds: float = 600, ttl_seconds: float = 3600, queue: int = 4
+    ):
+        self.directory = Path(directory) if directory else Path(tempfile.gettempdir()) / "initw-jobs"
+        self.seconds, self.ttl_seconds, self.queue = seconds, ttl_seconds, queue
+        self._executor: ThreadPoolExecutor | None = None  # made on the first submit: no thread until needed
+        self._active: dict[str, _Active] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+        self._gate = threading.Event()  # cleared by paused(): running jobs wait at their next check
+        self._gate.set()
+        self._pid, self._pid_start = os.getpid(), _process_start(os.getpid())
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _dir(self, job: str) -> Path | None:
+        return self.directory / job if _ID.match(job) else None  # never a path from the client
+
+    def _read(self, job: str) -> dict[str, Any] | None:
+        where = self._dir(job)
+        try:
+            state = json.loads((where / STATE).read_bytes()) if where else None
+        except (OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) and state.get("id") == job and "status" in state else None
+
+    def view(self, job: str) -> dict[str, Any] | None:
+        """The job's state as clients see it (a dead owner makes it failed: lost); None if unknown."""
+        state = self._read(job)
+        if state is None:
+            return None
+        if state["status"] in UNFINISHED and not self._owner_alive(state):
+            state = {**state, "status": FAILED, "reason": LOST}
+        return state
+
+    @staticmethod
+    def _owner_alive(state: dict[str, Any]) -> bool:
+        return _alive(state.get("pid"), state.get("pid_start"))
+
+    def artifact(self, job: str) -> Path:
+        """Where a job's artifact lives (it may not exist)."""
+        where = self._dir(job)
+        if where is None:
+            raise KeyError(job)
+        return where / ARTIFACT
+
+    # --- writing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Excludes other threads and processes that create, delete or sweep jobs."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _save(self, state: dict[str, Any]) -> None:
+        where = self.directory / state["id"]
+        _write_atomically(where / STATE, json.dumps(state, sort_keys=True, allow_nan=False).encode())
+
+    def submit(self, canonical: dict[str, Any], work: Work, kind: str) -> tuple[dict[str, Any], bool]:
+        """The job for this request, and whether this call created it (queued) rather than found it."""
+        job = job_id(canonical)
+        with self._locked():
+            self._sweep()
+            found = self.view(job)
+            if found is not None:
+                done = found["status"] == DONE and self.artifact(job).exists()
+                if done or found["status"] in UNFINISHED:
+                    return found, False
+            with self._lock:
+                if self._closing:
+                    raise Busy(1)
+                if len(self._active) > self.queue:  # one running plus `queue` waiting
+                    raise Busy(self._retry_after())
+                where = self.directory / job
+                where.mkdir(exist_ok=True)
+                for stale in (ARTIFACT, CANCEL):
+                    (where / stale).unlink(missing_ok=True)
+                state = {"id": job, "kind": kind, "status": QUEUED, "request": canonical, "created": _now(),
+                         "started": None, "finished": None, "pid": self._pid, "pid_start": self._pid_start,
+                         "progress": None, "reason": None, "artifact": None}  # fmt: skip
+                self._save(state)
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initw-job")
+                self._active[job] = _Active(self._executor.submit(self._run, job, work))
+        return state, True
+
+    def _retry_after(self) -> int:
+        """Seconds until the running job must have ended (its time limit), at least 1."""
+        started = [a.started for a in self._active.values() if a.started is not None]
+        left = self.seconds - (time.monotonic() - started[0]) if started else self.seconds
+        return max(1, math.ceil(left))
+
+    def _finish(self, state: dict[str, Any], status: str, reason: str | None = None) -> None:
+        self._save({**state, "status": status, "reason": reason, "finished": _now()})
+
+    def _run(self, job: str, work: Work) -> None:
+        state = self._read(job)
+        try:
+            if state is None:
+                return  # deleted while it waited
+            if (self.directory / job / CANCEL).exists():
+                self._finish(state, CANCELLED, "cancelled before it started")
+                return
+            state = {**state, "status": RUNNING, "started": _now()}
+            self._save(state)
+            self._execute(job, work, state)
+        except Exception:  # a failure of the store itself (disk full, directory removed): say so, once
+            log.exception("job %s could not be run", job)
+        finally:
+            with self._lock:
+                self._active.pop(job, None)
+
+    def _execute(self, job: str, work: Work, state: dict[str, Any]) -> None:
+        with self._lock:  # submit registers the job under this lock, possibly after the thread started
+            active = self._active[job]
+        active.started = time.monotonic()
+        where = self.directory / job
+
+        def should_stop() -> bool:
+            self._gate.wait()
+            if control.why is None:
+                if (where / CANCEL).exists():
+                    control.why = "cancelled"
+                elif self._closing:
+                    control.why = "the server shut down while it ran"
+                elif time.monotonic() - (active.started or 0.0) > self.seconds:
+                    control.why = f"time limit: it ran longer than {self.seconds:g} s (INITW_JOB_SECONDS)"
+            return control.why is not None
+
+        def report(progress: dict[str, Any]) -> None:
+            state["progress"] = progress
+            self._save(state)
+
+        control = Control(report, should_stop)
+        try:
+            blob = work(control)
+        except Exception as error:
+            if control.why == "cancelled":
+                self._finish(state, CANCELLED, "cancelled while it ran")
+            elif control.why is not None:
+                self._finish(state, FAILED, f"{control.why}; {error}")
+            elif isinstance(error, ValueError):  # the request's own fault (diverged, refused): say why
+                self._finish(state, FAILED, str(error))
+            else:
+                log.exception("job %s failed", job)
+                self._finish(
+                    state, FAILED, f"an unexpected error occurred ({type(error).__name__}); it has been logged"
+                )
+            return
+        if (where / CANCEL).exists():
+            self._finish(state, CANCELLED, "cancelled while it ran")
+            return
+        _write_atomically(where / ARTIFACT, blob)
+        digest = hashlib.sha256(blob).hexdigest()
+        self._save({**state, "status": DONE, "finished": _now(),
+                    "artifact": {"size": len(blob), "sha256": digest, "etag": f'"{digest[:40]}"'}})  # fmt: skip
+
+    def cancel(self, job: str) -> bool:
+        """Stop a queued or running job, or remove a finished one; False if there is no such job."""
+        with self._locked():
+            state = self.view(job)
+            if state is None:
+                return False
+            where = self.directory / job
+            if state["status"] not in UNFINISHED:
+                shutil.rmtree(where, ignore_errors=True)
+                return True
+            (where / CANCEL).touch()  # the owner, in any process, stops at its next check
+            with self._lock:
+                active = self._active.get(job)
+            if active is not None and active.future.cancel():  # still waiting here: it never runs
+                self._finish(state, CANCELLED, "cancelled before it started")
+                with self._lock:
+                    self._active.pop(job, None)
+            return True
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        if not self.directory.is_dir():
+            return
+        for where in self.directory.iterdir():
+            if not _ID.match(where.name):
+                continue
+            state = self.view(where.name)
+            if state is None:
+                try:
+                    stale = time.time() - where.stat().st_mtime > self.ttl_seconds  # never got a state
+                except OSError:
+                    continue
+            elif state["status"] in UNFINISHED:
+                continue
+            else:
+                ended = state.get("finished")
+                try:
+                    age = _age(ended) if ended else time.time() - (where / STATE).stat().st_mtime
+                except OSError:
+                    continue
+                stale = age > self.ttl_seconds
+            if stale:
+                shutil.rmtree(where, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Remove finished jobs older than the TTL (the app calls it at startup; submit calls it too).
+        A directory it cannot use is logged, not raised: the rest of the service still works."""
+        try:
+            with self._locked():
+                self._sweep()
+        except OSError as error:
+            log.warning("job directory %s: %s", self.directory, error)
+
+    def wait(self, job: str, timeout: float | None = None) -> None:
+        """Block until this process's run of the job ends (no-op if it is not running here)."""
+        with self._lock:
+            active = self._active.get(job)
+        if active is not None:
+            with contextlib.suppress(CancelledError):  # failures are in the state; _run never raises
+                active.future.result(timeout)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold running jobs at their next stop check (for tests: a job that stays running)."""
+        self._gate.clear()
+        try:
+            yield
+        finally:
+            self._gate.set()
+
+    def shutdown(self) -> None:
+        """Stop: waiting jobs fail (shut down before they ran), the running one at its next minibatch."""
+        with self._lock:
+            self._closing = True
+            waiting = [job for job, active in self._active.items() if active.future.cancel()]
+        for job in waiting:
+            state = self._read(job)
+            if state is not None:
+                self._finish(state, FAILED, "the server shut down before it ran")
+            with self._lock:
+                self._active.pop(job, None)
+        self._gate.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)

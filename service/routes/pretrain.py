@@ -1,0 +1,184 @@
+"""POST /pretrain, GET /pretrain/{id}, GET /pretrain/{id}/artifact, DELETE /pretrain/{id}:
+greedy layer-wise autoencoder pre-training as a job (service.jobs says what survives what).
+
+POST answers 202 with ``Location: /pretrain/{id}`` and the job's state when it creates the job or
+finds it queued or running, 200 with the state when the same request is already done (the
+artifact is ready: nothing is recomputed). A job that failed, was cancelled or was lost starts
+again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..core.artifact import canonical_json
+from ..core.dtypes import get_dtype
+from ..core.generate import algorithm
+from ..core.network import Network
+from ..core.pretrain import Training, cost, pretrain
+from ..core.write import file_bytes
+from ..jobs import DONE, Busy, Control, JobStore, Work
+from ..problems import ProblemError
+from ..representation import BINARY, IMMUTABLE, JSON, matches
+from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
+from .init import _problems
+
+router = APIRouter(tags=["pre-training"])
+CHUNK = 1 << 20
+STATE = {"description": "The job: status, progress (layer, epoch, losses so far), timestamps, artifact digest",
+         "content": {JSON: {"schema": {"type": "object"}}}}  # fmt: skip
+
+
+def _store(request: Request) -> JobStore:
+    return request.app.state.jobs
+
+
+def _known(request: Request, job: str) -> dict[str, Any]:
+    state = _store(request).view(job)
+    if state is None:
+        raise ProblemError(404, f"no pre-training job {job!r} (never created, deleted, or older than the TTL)",
+                           kind="unknown-job")  # fmt: skip
+    return state
+
+
+def _work(seed: int, dtype: str, text: str, net: Network, x: np.ndarray, training: Training) -> Work:
+    """The job's work: pre-train, then the safetensors file with the request and losses as metadata.
+    It holds the decoded rows, not the request (whose base64 copy of them would double the memory)."""
+
+    def work(control: Control) -> bytes:
+        epochs, layers = training.epochs, len(net.layers)
+        losses: list[list[float]] = []
+
+        def progress(layer: int, epoch: int, loss: float) -> None:
+            if epoch == 0:
+                losses.append([])
+            losses[layer].append(loss)
+            done = layer * epochs + epoch
+            control.report({"layer": layer, "epoch": epoch, "layers": layers, "epochs": epochs,
+                            "fraction": done / (layers * epochs), "losses": losses})  # fmt: skip
+
+        result = pretrain(net, seed, x, training, progress, control.should_stop)
+        stored = get_dtype(dtype)
+        tensors = {name: (stored.safetensors, values.shape, stored.round(values).tobytes())
+                   for name, values in result.tensors.items()}  # fmt: skip
+        metadata = {"algorithm": algorithm(), "seed": str(seed), "request": text, "format": "pt",
+                    "pretrain": canonical_json({"losses": result.losses})}  # fmt: skip
+        return file_bytes(tensors, metadata)
+
+    return work
+
+
+@router.post(
+    "/pretrain",
+    status_code=202,
+    summary="Greedy layer-wise autoencoder pre-training on your data: start a job (or find it)",
+    responses={
+        202: {**STATE, "headers": {"Location": {"description": "the job", "schema": {"type": "string"}}}},
+        200: {**STATE, "description": "The same request is already done: its state (the artifact is ready)"},
+        **_problems(400, 413, 415, 422, 503),
+    },
+)
+def post_pretrain(body: PretrainRequest, request: Request) -> Response:
+    """Each layer in turn is trained as a tied autoencoder (sigmoid by default, linear decoder,
+    mean squared error, Adam) on the previous layer's codes of your data, starting from the
+    core's bytes for ``layers.{i}.weight``; the file holds the pre-trained ``layers.{i}.weight``
+    and ``.bias``. Pinned arithmetic: the same file on every machine for a seed and a data set
+    (docs/ALGORITHM.md section 16). Bounded by INITW_PRETRAIN_BUDGET multiply-adds (413) and
+    INITW_JOB_SECONDS per job; at most INITW_JOB_QUEUE jobs wait per worker process (503)."""
+    settings = request.app.state.settings
+    budget = settings.pretrain_budget
+    net = to_network(body)
+    x, digest = training_data(body)
+    widths = [net.input_width] + [layer.width for layer in net.layers]
+    spent = cost(x.shape[0], widths, body.epochs)
+    if spent > budget:
+        raise ProblemError(
+            413,
+            f"pre-training this stack on {x.shape[0]} rows for {body.epochs} epochs costs about {spent:.3g} pinned "
+            f"multiply-adds; the budget is {budget:.3g} (INITW_PRETRAIN_BUDGET): use fewer rows, epochs or "
+            "narrower layers",
+            kind="over-budget",
+        )
+    described = {"algorithm": algorithm(), "procedure": "pretrain", "request": canonical(body, net, digest)}
+    work = _work(body.seed, body.dtype, canonical_json(described), net, x, body.training())
+    try:
+        state, _ = _store(request).submit(described, work, kind="pretrain")
+    except Busy as busy:
+        detail = f"{busy}: each worker process runs one job at a time and queues at most INITW_JOB_QUEUE more"
+        raise ProblemError(503, detail, kind="busy", headers={"Retry-After": str(busy.retry_after)}) from None
+    status = 200 if state["status"] == DONE else 202
+    return JSONResponse(state, status_code=status, headers={"Location": f"/pretrain/{state['id']}"})
+
+
+@router.get(
+    "/pretrain/{job}",
+    summary="A pre-training job: status, progress, losses per layer and epoch",
+    responses={200: STATE, **_problems(404)},
+)
+def get_pretrain(job: str, request: Request) -> Response:
+    """``status`` is queued, running, done, failed (with ``reason``; a job whose worker process
+    stopped reads as failed, reason "lost: ...") or cancelled. ``progress.losses[l][e]`` is layer
+    l's full-data reconstruction MSE after e epochs (e = 0: before training)."""
+    return JSONResponse(_known(request, job))
+
+
+@router.get(
+    "/pretrain/{job}/artifact",
+    summary="The pre-trained weights as a safetensors file, once the job is done",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The safetensors file",
+            "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        304: {"description": "Not modified (If-None-Match)"},
+        **_problems(404, 409),
+    },
+)
+def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The file holds ``layers.{i}.weight`` and ``layers.{i}.bias`` in the request's dtype; its
+    metadata the algorithm, the seed, the canonical request (``request``, the data named by its
+    SHA-256) and the losses (``pretrain``)."""
+    state = _known(request, job)
+    if state["status"] != DONE:
+        why = f": {state['reason']}" if state.get("reason") else ""
+        raise ProblemError(409, f"the job is {state['status']}{why}; its artifact exists once it is done",
+                           kind="job-not-done")  # fmt: skip
+    tag = state["artifact"]["etag"]
+    headers = {"ETag": tag, "Cache-Control": IMMUTABLE,
+               "Content-Disposition": f'attachment; filename="initw-pretrain-{job[:12]}.safetensors"'}  # fmt: skip
+    if matches(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
+    try:
+        handle = open(_store(request).artifact(job), "rb")  # noqa: SIM115  (closed by the stream)
+    except OSError:  # deleted or swept since the state was read
+        raise ProblemError(404, f"the artifact of job {job!r} is gone (deleted or older than the TTL)",
+                           kind="unknown-job") from None  # fmt: skip
+    headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+
+    def chunks() -> Iterator[bytes]:
+        with handle:  # an open file survives its removal: the client gets the whole file
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=BINARY, headers=headers)
+
+
+@router.delete(
+    "/pretrain/{job}",
+    status_code=204,
+    summary="Cancel a queued or running job, or delete a finished one",
+    responses={204: {"description": "Cancelled (it stops at its next minibatch) or deleted"}, **_problems(404)},
+)
+def delete_pretrain(job: str, request: Request) -> Response:
+    """A queued or running job becomes cancelled (a running one at its next minibatch, in whichever
+    worker process runs it); a finished one is removed with its artifact."""
+    if not _store(request).cancel(job):
+        raise ProblemError(404, f"no pre-training job {job!r}", kind="unknown-job")
+    return Response(status_code=204)

@@ -1,0 +1,294 @@
+"""The pre-training job API in process: POST /pretrain, GET /pretrain/{id}[/artifact], DELETE.
+
+Each test gets its own job directory and store. Waiting is on the store's future (``wait``) or,
+for states reached mid-run, on GET in a loop with a deadline; a job held by ``paused()`` stays
+running (at its first minibatch) until the block ends.
+"""
+
+import base64
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from safetensors.numpy import load, save
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.core.read import read
+from service.jobs import LOST, JobStore
+from service.settings import Settings
+
+DEADLINE = 30.0
+
+
+@pytest.fixture(scope="module")
+def digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    return (datasets.load_digits().data / 16.0).astype(np.float32)
+
+
+def upload(x):
+    return base64.b64encode(save({"data": np.ascontiguousarray(x)})).decode()
+
+
+def body(x, **changes):
+    request = {"seed": 0, "input_width": x.shape[1], "layers": [{"width": 16}, {"width": 8, "activation": "tanh"}],
+               "data": upload(x), "epochs": 2, "learning_rate": 0.01}  # fmt: skip
+    return {**request, **changes}
+
+
+@contextlib.contextmanager
+def served(tmp_path, **store):
+    app = create_app(Settings(pretrain_budget=1e10))
+    app.state.jobs = JobStore(tmp_path / "jobs", **{"seconds": 60.0, "ttl_seconds": 3600.0, "queue": 4, **store})
+    try:
+        with TestClient(app) as client:
+            yield client, app.state.jobs
+    finally:
+        app.state.jobs.shutdown()
+
+
+@pytest.fixture
+def api(tmp_path):
+    with served(tmp_path) as pair:
+        yield pair
+
+
+def until(client, url, condition):
+    """GET url until condition(state) holds, for at most DEADLINE seconds."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        state = client.get(url).json()
+        if condition(state):
+            return state
+        time.sleep(0.005)
+    raise AssertionError(f"{url} never reached the state: last {state}")
+
+
+def finished(client, store, response):
+    job = response.json()["id"]
+    store.wait(job, timeout=DEADLINE)
+    return client.get(f"/pretrain/{job}").json()
+
+
+def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
+    client, store = api
+    request = body(digits, layers=[{"width": 32}, {"width": 16}], epochs=5)
+    with store.paused():
+        r = client.post("/pretrain", json=request)
+        assert r.status_code == 202, r.text
+        job = r.json()["id"]
+        assert r.headers["location"] == f"/pretrain/{job}" and len(job) == 32
+        running = until(client, f"/pretrain/{job}", lambda s: s["status"] == "running" and s["progress"])
+        assert running["progress"]["layer"] == 0 and running["progress"]["epoch"] == 0
+        assert running["progress"]["layers"] == 2 and running["progress"]["epochs"] == 5
+        assert running["pid"] == os.getpid() and running["started"]
+        early = client.get(f"/pretrain/{job}/artifact")
+        assert early.status_code == 409 and early.headers["content-type"] == "application/problem+json"
+        assert "running" in early.json()["detail"]
+    store.wait(job, timeout=DEADLINE)
+    state = client.get(f"/pretrain/{job}").json()
+    assert state["status"] == "done" and state["finished"] and state["progress"]["fraction"] == 1.0
+    losses = state["progress"]["losses"]
+    assert [len(curve) for curve in losses] == [6, 6]
+    assert all(curve[-1] < 0.1 * curve[0] for curve in losses)  # measured 0.041x and 0.017x
+
+    r = client.get(f"/pretrain/{job}/artifact")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["etag"] == state["artifact"]["etag"] and len(r.content) == state["artifact"]["size"]
+    tensors = load(r.content)
+    assert {name: t.shape for name, t in tensors.items()} == {
+        "layers.0.weight": (32, 64), "layers.0.bias": (32,), "layers.1.weight": (16, 32), "layers.1.bias": (16,)
+    }  # fmt: skip
+    assert all(t.dtype == np.float32 for t in tensors.values())
+    _, metadata = read(r.content)
+    assert metadata["algorithm"] == "initw-v1" and metadata["seed"] == "0"
+    assert json.loads(metadata["pretrain"])["losses"] == losses
+    described = json.loads(metadata["request"])
+    assert described["procedure"] == "pretrain" and "data" not in json.dumps(described["request"]["layers"])
+    assert len(described["request"]["data"]["sha256"]) == 64
+    assert client.get(f"/pretrain/{job}/artifact", headers={"if-none-match": r.headers["etag"]}).status_code == 304
+
+    again = client.post("/pretrain", json=request)  # idempotent: the same job, already done
+    assert again.status_code == 200 and again.json()["id"] == job and again.json()["finished"] == state["finished"]
+
+
+def test_the_same_request_gives_the_same_bytes_in_another_store(tmp_path, digits):
+    files = []
+    for where, seed in (("a", 0), ("b", 0), ("c", 1)):
+        with served(tmp_path / where) as (client, store):
+            r = client.post("/pretrain", json=body(digits[:400], seed=seed))
+            assert finished(client, store, r)["status"] == "done"
+            files.append(client.get(f"/pretrain/{r.json()['id']}/artifact").content)
+    assert files[0] == files[1]
+    assert files[0] != files[2]
+
+
+def test_unknown_jobs_are_404_problems(api):
+    client, _ = api
+    for method, url in (("GET", "/pretrain/" + "0" * 32), ("GET", "/pretrain/" + "0" * 32 + "/artifact"),
+                        ("DELETE", "/pretrain/" + "0" * 32), ("GET", "/pretrain/..%2F..%2Fetc"),
+                        ("GET", "/pretrain/not-an-id/artifact")):  # fmt: skip
+        r = client.request(method, url)
+        assert r.status_code == 404, (method, url, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_stack_over_budget_is_refused_before_it_is_queued(api):
+    client, store = api
+    x = np.zeros((2, 4096), np.float32)
+    request = {"input_width": 4096, "layers": [{"width": 4096}], "data": upload(x), "epochs": 200}
+    r = client.post("/pretrain", json=request)
+    assert r.status_code == 413 and r.json()["type"].endswith("/over-budget")
+    assert "INITW_PRETRAIN_BUDGET" in r.json()["detail"]
+    assert not store.directory.exists() or not any(path.is_dir() for path in store.directory.iterdir())  # no job
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"data": "not base64!"}, "data"),
+        ({"data": base64.b64encode(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ").decode()}, "data"),
+        ({"data": upload(np.zeros((10, 7), np.float32))}, "data"),
+        ({"data": upload(np.zeros((1, 64), np.float32))}, "data"),
+        ({"data": upload(np.full((4, 64), np.nan, np.float32))}, "data"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"layers": [{"width": 8, "activation": "softmax"}]}, "layers.0.activation"),
+        ({"layers": [{"width": 8, "scheme": {"name": "uniform", "a": 1.0, "b": 0.0}}]}, "layers.0.scheme"),
+        ({"momentum": 0.9}, "momentum"),
+    ],
+)
+def test_bad_requests_are_422_problems_naming_the_field(api, digits, change, field):
+    client, _ = api
+    r = client.post("/pretrain", json=body(digits[:10], **change))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"].startswith(field)
+
+
+def test_a_running_job_can_be_cancelled_then_deleted_then_started_again(api, digits):
+    client, store = api
+    request = body(digits[:300])
+    with store.paused():
+        job = client.post("/pretrain", json=request).json()["id"]
+        until(client, f"/pretrain/{job}", lambda s: s["status"] == "running")
+        assert client.delete(f"/pretrain/{job}").status_code == 204
+    store.wait(job, timeout=DEADLINE)
+    state = client.get(f"/pretrain/{job}").json()
+    assert state["status"] == "cancelled" and state["reason"] == "cancelled while it ran"
+    assert client.get(f"/pretrain/{job}/artifact").status_code == 409
+    assert client.delete(f"/pretrain/{job}").status_code == 204  # finished: removed
+    assert client.get(f"/pretrain/{job}").status_code == 404
+    r = client.post("/pretrain", json=request)
+    assert r.status_code == 202 and r.json()["id"] == job
+    assert finished(client, store, r)["status"] == "done"
+
+
+OTHER_WORKER = r"""
+import sys
+from service.jobs import JobStore
+store = JobStore(sys.argv[1])
+print(store.view(sys.argv[2])["status"], store.cancel(sys.argv[2]))
+"""
+
+
+def test_another_worker_process_sees_the_job_and_can_cancel_it(api, digits):
+    client, store = api
+    with store.paused():
+        job = client.post("/pretrain", json=body(digits[:300])).json()["id"]
+        until(client, f"/pretrain/{job}", lambda s: s["status"] == "running")
+        other = [sys.executable, "-c", OTHER_WORKER, str(store.directory), job]
+        done = subprocess.run(other, capture_output=True, text=True, timeout=DEADLINE, check=True)
+        assert done.stdout.split() == ["running", "True"]
+    store.wait(job, timeout=DEADLINE)
+    assert client.get(f"/pretrain/{job}").json()["status"] == "cancelled"
+
+
+def test_a_queued_job_is_cancelled_at_once_and_a_full_queue_answers_503(tmp_path, digits):
+    with served(tmp_path, queue=1) as (client, store), store.paused():
+        first = client.post("/pretrain", json=body(digits[:300])).json()["id"]
+        until(client, f"/pretrain/{first}", lambda s: s["status"] == "running")
+        second = client.post("/pretrain", json=body(digits[:300], seed=1))
+        assert second.status_code == 202 and second.json()["status"] == "queued"
+        full = client.post("/pretrain", json=body(digits[:300], seed=2))
+        assert full.status_code == 503 and full.json()["type"].endswith("/busy")
+        assert 1 <= int(full.headers["retry-after"]) <= 60 and "INITW_JOB_QUEUE" in full.json()["detail"]
+        assert client.delete(f"/pretrain/{second.json()['id']}").status_code == 204
+        state = client.get(f"/pretrain/{second.json()['id']}").json()
+        assert state["status"] == "cancelled" and state["reason"] == "cancelled before it started"
+        assert client.post("/pretrain", json=body(digits[:300], seed=2)).status_code == 202  # room again
+
+
+def test_a_job_over_its_time_limit_fails_with_the_reason(tmp_path, digits):
+    with served(tmp_path, seconds=1e-9) as (client, store):
+        r = client.post("/pretrain", json=body(digits[:300]))
+        state = finished(client, store, r)
+        assert state["status"] == "failed"
+        assert state["reason"].startswith("time limit: it ran longer than 1e-09 s (INITW_JOB_SECONDS)")
+        assert "stopped at layer 0, epoch 1" in state["reason"]
+        artifact = client.get(f"/pretrain/{state['id']}/artifact")
+        assert artifact.status_code == 409 and "time limit" in artifact.json()["detail"]
+
+
+def test_shutdown_fails_the_running_and_the_waiting_jobs(tmp_path, digits):
+    with served(tmp_path) as (client, store):
+        with store.paused():
+            running = client.post("/pretrain", json=body(digits[:300])).json()["id"]
+            until(client, f"/pretrain/{running}", lambda s: s["status"] == "running")
+            waiting = client.post("/pretrain", json=body(digits[:300], seed=1)).json()["id"]
+            store.shutdown()  # releases the pause: the running job stops at its check
+        assert client.get(f"/pretrain/{running}").json()["reason"].startswith("the server shut down while it ran")
+        assert client.get(f"/pretrain/{waiting}").json()["reason"] == "the server shut down before it ran"
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_whose_worker_process_died_reads_as_lost_and_starts_again(api, digits):
+    client, store = api
+    request = body(digits[:300])
+    r = client.post("/pretrain", json=request)
+    job = finished(client, store, r)["id"]
+    path = store.directory / job / "state.json"
+    state = json.loads(path.read_text())
+    for owner in ({"pid": dead_pid()}, {"pid": os.getpid(), "pid_start": "1"}):  # gone; a reused pid
+        path.write_text(json.dumps({**state, **owner, "status": "running", "finished": None}))
+        lost = client.get(f"/pretrain/{job}").json()
+        assert lost["status"] == "failed" and lost["reason"] == LOST == "lost: the worker process that ran it stopped"
+    assert client.get(f"/pretrain/{job}/artifact").status_code == 409
+    again = client.post("/pretrain", json=request)
+    assert again.status_code == 202 and again.json()["status"] == "queued"
+    assert finished(client, store, again)["status"] == "done"
+
+
+def fake_job(store, job, status, finished_ago, pid=1):
+    where = store.directory / job
+    where.mkdir(parents=True)
+    stamp = (datetime.now(UTC) - timedelta(seconds=finished_ago)).isoformat()
+    state = {"id": job, "status": status, "pid": pid, "pid_start": None,
+             "finished": None if status in ("queued", "running") else stamp}  # fmt: skip
+    (where / "state.json").write_text(json.dumps(state))
+
+
+def test_finished_jobs_older_than_the_ttl_are_swept_on_post_and_at_startup(tmp_path, digits):
+    with served(tmp_path, ttl_seconds=3600.0) as (client, store):
+        fake_job(store, "a" * 32, "done", finished_ago=7200)
+        fake_job(store, "b" * 32, "failed", finished_ago=60)
+        fake_job(store, "c" * 32, "running", finished_ago=0)  # pid 1 is alive: never swept
+        client.post("/pretrain", json=body(digits[:10], epochs=1))
+        assert client.get("/pretrain/" + "a" * 32).status_code == 404
+        assert client.get("/pretrain/" + "b" * 32).status_code == 200
+        assert client.get("/pretrain/" + "c" * 32).json()["status"] == "running"
+        fake_job(store, "d" * 32, "cancelled", finished_ago=7200)
+        store.sweep()
+        assert client.get("/pretrain/" + "d" * 32).status_code == 404
