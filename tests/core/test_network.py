@@ -153,3 +153,28 @@ def test_weights_are_the_bytes_init_serves():
     weight = parameters(net, 7).weights[1]
     served = TensorSpec("layers.1.weight", (8, 8), "xavier_uniform", dtype="float32")
     np.testing.assert_array_equal(weight.astype(np.float32).reshape(-1), generate(served, 7))
+
+
+def test_relu_he_stays_critical_within_the_finite_width_spread(reports):
+    # diagnostics.md: the only ReLU critical point is He (chi1 = 1); one network's log q wanders
+    # like a random walk of step ~ sqrt(5 / n) per layer, so layer l is within 2 sqrt(5 l / n).
+    report = reports["relu_he"]
+    field = report["stack"]["mean_field"]
+    assert field["phase"] == "critical" and field["chi1"] == pytest.approx(1.0, abs=1e-9)
+    for row, predicted in zip(report["layers"], field["q"], strict=True):
+        assert abs(math.log(row["pre_variance"] / predicted)) < 2 * math.sqrt(5 * (row["layer"] + 1) / 256)
+    assert 0.1 < report["stack"]["gradient_ratio"] < 10  # measured 0.58 on the reference network
+
+
+def test_gelu_with_he_drifts_to_zero_as_the_mean_field_says(reports):
+    # diagnostics.md: GELU has no stable q* at sigma_b = 0; q drifts to the fixed point 0, where
+    # gelu(x) ~ x / 2 gives chi1 = 2 / 4 = 1/2 (ordered), and q10 ~ 0.52, q50 ~ 1e-10.
+    report = reports["gelu_he"]
+    field = report["stack"]["mean_field"]
+    assert field["phase"] == "ordered" and field["chi1"] == pytest.approx(0.5, abs=1e-6)
+    assert 0.52 / 2 < q(report, 10) < 0.52 * 2
+    assert q(report, 50) < 1e-6 and field["q"][49] < 1e-6
+    decreasing = [q(report, layer) for layer in range(5, 51)]
+    assert all(b < a for a, b in zip(decreasing, decreasing[1:], strict=False))
+    gradient = {v["check"]: v for v in report["verdicts"]}["gradient"]
+    assert gradient["band"] == "fail" and "vanishing" in gradient["reason"]
