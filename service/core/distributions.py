@@ -203,9 +203,18 @@ class TruncatedNormal(Distribution):
                 param="a",
                 allowed="bounds within 37 standard deviations of the mean",
             )
+        # width may be 0 (an interval too narrow for float64's Phi): v1 serves it, every p is then pa
         self.width = self.pb - self.pa
         self.z_low, self.z_high = lo, hi
-        moments = normal.truncated_moments(self.alpha, self.beta)
+        try:
+            moments = normal.truncated_moments(self.alpha, self.beta)
+        except normal.UnresolvedMoments:
+            raise InitError(
+                f"the truncation interval (in standard units {alpha} .. {beta}) is too narrow for its moments: "
+                "the variance of the truncated normal, computed as the algorithm specifies, is not positive",
+                param="b",
+                allowed="a wider interval [a, b] (wider than about 1e-7 standard deviations)",
+            ) from None
         m, s, a, b = self.mean, self.std, self.alpha, self.beta
         flip = self.mirrored
 

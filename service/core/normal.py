@@ -6,8 +6,18 @@ CPython's ``statistics.NormalDist.inv_cdf``, so on |p - 0.5| <= 0.425 the two ag
 
 Scalars that parametrize a distribution (Phi at truncation bounds, truncated-normal moments) are
 computed with Python's ``decimal`` to 100 digits (a series near the centre, a continued fraction in
-the tails), then rounded once to float64: they are the correctly rounded values, which any
-careful implementation reproduces. Beyond 39 standard deviations Phi and phi round to exactly 0.
+the tails), then rounded once to float64. Beyond 39 standard deviations Phi and phi round to
+exactly 0.
+
+Not quite everything is at 100 digits, and v1 is these bytes (docs/ALGORITHM.md section 7,
+"Erratum: the 28-digit exponents"): a unary minus, ``abs()`` and the plain operators ``+ - * / **``
+on Decimals round to the *thread's* context, which in the service is always the default
+(28 digits, ROUND_HALF_EVEN; nothing here sets it). So the exponent of e^(-...) in Phi and phi is
+rounded to 28 digits first, and the moments of very narrow intervals differ from the correctly
+rounded ones. Every such place is marked "28 digits" below. Do not "fix" them: that changes v1's
+bytes (a new version, initw-v2, may). Likewise Phi(x) for x >= 0 is 1 - Q(x) at 100 digits, a
+multiple of 1e-100 ("Erratum: Phi above 0"): the moments of intervals in the far upper tail are
+those of that Phi (see truncated_moments).
 """
 
 from __future__ import annotations
@@ -131,6 +141,7 @@ def _erfc_series(z: Decimal, ctx: decimal.Context) -> Decimal:
         if term == 0 or term.adjusted() < total.adjusted() - ctx.prec - 2:
             break
         total = ctx.add(total, term)
+    # 28 digits: -z2 rounds z^2 to the thread's context before exp (part of v1, see the module docstring)
     erf = ctx.multiply(ctx.divide(2, ctx.sqrt(_pi(ctx.prec))), ctx.multiply(ctx.exp(-z2), total))
     return ctx.subtract(1, erf)
 
@@ -140,7 +151,8 @@ def _erfc_fraction(z: Decimal, ctx: decimal.Context, terms: int) -> Decimal:
     the continued fraction evaluated backwards from ``terms`` levels."""
     t = z
     for k in range(terms, 0, -1):
-        t = ctx.add(z, ctx.divide(Decimal(k) / 2, t))
+        t = ctx.add(z, ctx.divide(Decimal(k) / 2, t))  # k / 2 at 28 digits: exact (k has few digits)
+    # 28 digits: the unary minus rounds z^2 to the thread's context before exp (part of v1)
     return ctx.divide(ctx.exp(-ctx.multiply(z, z)), ctx.multiply(ctx.sqrt(_pi(ctx.prec)), t))
 
 
@@ -153,6 +165,8 @@ def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
     while True:  # deepen until two depths agree to the working precision
         terms *= 2
         deeper = _erfc_fraction(z, ctx, terms)
+        # 28 digits: the difference, abs() and scaleb round to the thread's context (this only
+        # decides the depth at which the fraction stops)
         if abs(deeper - value) <= abs(deeper).scaleb(-(ctx.prec - 5)):
             return ctx.divide(deeper, 2)
         value = deeper
@@ -164,32 +178,43 @@ def _cdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
     if x >= SATURATION:
         return Decimal(1)
     tail = _upper_tail(Decimal(abs(x)), ctx)
+    # 100 digits: 1 - tail is a multiple of 1e-100, the tail mass beyond ~20 sigma mostly lost (part of v1)
     return tail if x < 0 else ctx.subtract(1, tail)
 
 
 def _pdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
     if abs(x) >= SATURATION:
         return Decimal(0)
-    d = Decimal(x)
+    d = Decimal(x)  # exact
+    # 28 digits: the unary minus rounds x^2 to the thread's context before exp (part of v1)
     density = ctx.exp(ctx.divide(-ctx.multiply(d, d), 2))
     return ctx.divide(density, ctx.sqrt(ctx.multiply(2, _pi(ctx.prec))))
 
 
 @lru_cache(maxsize=4096)
 def cdf(x: float) -> float:
-    """Phi(x), correctly rounded to float64 (exactly 0.0 below -39, 1.0 above 39)."""
+    """Phi(x) of docs/ALGORITHM.md section 7 (28-digit exponent; for x >= 0, 1 - Q at 100 digits), rounded
+    to float64 (exactly 0.0 below -39, 1.0 above 39)."""
     return float(_cdf_decimal(x, _context()))
 
 
 @lru_cache(maxsize=4096)
 def pdf(x: float) -> float:
-    """phi(x) = exp(-x*x/2)/sqrt(2*pi), correctly rounded to float64 (0.0 beyond +-39)."""
+    """phi(x) = exp(-s/2)/sqrt(2*pi), s = x*x rounded to 28 digits (docs/ALGORITHM.md section 7), rounded
+    once to float64 (0.0 beyond +-39)."""
     return float(_pdf_decimal(x, _context()))
+
+
+class UnresolvedMoments(ArithmeticError):
+    """A truncation interval whose moments docs/ALGORITHM.md section 7 leaves unresolved: Z = 0 or
+    m2 - m1^2 <= 0 on [alpha, beta] and, for alpha > 0, on its mirror image [-beta, -alpha] too
+    (in the first release of v1 these raised decimal.DivisionByZero or InvalidOperation)."""
 
 
 @dataclass(frozen=True)
 class TruncatedMoments:
-    """Moments of N(0, 1) truncated to [alpha, beta], each correctly rounded to float64."""
+    """Moments of N(0, 1) truncated to [alpha, beta] (docs/ALGORITHM.md section 7), each rounded once
+    to float64 (the kurtosis, for the diagnostics only, from a fourth moment at 28 digits)."""
 
     mass: float  # Phi(beta) - Phi(alpha)
     mean: float
@@ -199,14 +224,40 @@ class TruncatedMoments:
 
 @lru_cache(maxsize=1024)
 def truncated_moments(alpha: float, beta: float) -> TruncatedMoments:
-    """Raw moments by m_k = (k-1) m_(k-2) + (alpha^(k-1) phi(alpha) - beta^(k-1) phi(beta)) / Z."""
+    """Raw moments by m_k = (k-1) m_(k-2) + (alpha^(k-1) phi(alpha) - beta^(k-1) phi(beta)) / Z.
+
+    Computed on [alpha, beta] as written: that is v1, bytes served since its first release, also
+    where they are inexact. Phi(x) for x >= 0 is 1 - Q(x) rounded to 100 digits, so its tail mass
+    has only 100 digits absolute: beyond about 19 standard deviations the moments of an interval in
+    the upper tail lose correct digits (still v1), and beyond about 21.5 Z rounds to 0. Only if
+    Z = 0 or m2 - m1^2 <= 0 (where the first release raised decimal.DivisionByZero or
+    InvalidOperation: no bytes were served) and alpha > 0, the moments are those of the mirror
+    image [-beta, -alpha], the mean negated, where Phi keeps every digit. Otherwise, or if the
+    mirror is unresolved too, UnresolvedMoments (docs/ALGORITHM.md sections 7 and 8).
+    """
+    try:
+        return _moments(alpha, beta)
+    except UnresolvedMoments:
+        if not alpha > 0:
+            raise
+    mirror = _moments(-beta, -alpha)
+    return TruncatedMoments(mass=mirror.mass, mean=-mirror.mean, std=mirror.std, kurtosis=mirror.kurtosis)
+
+
+def _moments(alpha: float, beta: float) -> TruncatedMoments:
+    """The moments on [alpha, beta] exactly as the first release of v1 computed them; UnresolvedMoments
+    where that raised (Z = 0: the division by it; m2 - m1^2 <= 0: ctx.sqrt, or the kurtosis' division)."""
     ctx = _context()
     mass = ctx.subtract(_cdf_decimal(beta, ctx), _cdf_decimal(alpha, ctx))
+    if mass == 0:  # Phi is non-decreasing, so never negative: both bounds beyond +-39, or upper tail beyond ~21
+        raise UnresolvedMoments(f"Z = 0 on [{alpha!r}, {beta!r}]")
 
     def edge(v: float, power: int) -> Decimal:
         if abs(v) >= SATURATION:  # phi is 0 there (infinite bounds included)
             return Decimal(0)
-        return ctx.multiply(ctx.power(Decimal(v), power), _pdf_decimal(v, ctx))
+        # v^0 = 1, also at v = 0 (decimal: 0^0 is undefined; the first release raised on a bound of 0)
+        scale = Decimal(1) if power == 0 else ctx.power(Decimal(v), power)
+        return ctx.multiply(scale, _pdf_decimal(v, ctx))
 
     raw = [Decimal(1)]
     raw.append(ctx.divide(ctx.subtract(edge(alpha, 0), edge(beta, 0)), mass))
@@ -215,7 +266,9 @@ def truncated_moments(alpha: float, beta: float) -> TruncatedMoments:
         raw.append(ctx.add(ctx.multiply(k - 1, raw[k - 2]), boundary))
     m1, m2, m3, m4 = raw[1:]
     var = ctx.subtract(m2, ctx.multiply(m1, m1))
-    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
+    if not var > 0:  # ctx.sqrt would raise InvalidOperation (var < 0), the kurtosis DivisionByZero (var = 0)
+        raise UnresolvedMoments(f"m2 - m1^2 = {var:.3e} on [{alpha!r}, {beta!r}]")
+    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4  # 28 digits: plain operators (diagnostics only)
     mu4 = ctx.plus(mu4)
     return TruncatedMoments(
         mass=float(mass),

@@ -7,9 +7,10 @@ import pytest
 
 from service.core.generate import TensorSpec, algorithm
 from service.core.registry import REGISTRY
-from tests.golden.make_v1 import DTYPES, answer
+from tests.golden.make_v1 import DTYPES, answer, file_answer
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "v1.json").read_text())
+FILES = json.loads((Path(__file__).parents[1] / "golden" / "v1_files.json").read_text())
 
 
 def spec_of(case: dict) -> TensorSpec:
@@ -29,3 +30,17 @@ def test_golden_file_covers_every_scheme_in_every_dtype():
     covered = {(c["tensor"]["scheme"]["name"], c["tensor"]["dtype"]) for c in GOLDEN["cases"].values()}
     missing = {(name, dtype) for name in REGISTRY for dtype in DTYPES} - covered
     assert not missing, f"add golden cases (python -m tests.golden.make_v1) for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("case_id", sorted(FILES["cases"]))
+def test_golden_file_reproduces_byte_for_byte(case_id):
+    """The whole file, header included: its diagnostics carry the truncated normal's moments, which
+    reach no tensor without correct_variance (a change there changes v1's files, not its tensors)."""
+    case = FILES["cases"][case_id]
+    assert file_answer(case["seed"], spec_of(case)) == case
+
+
+def test_golden_files_are_cases_of_v1_json():
+    assert FILES["algorithm"] == "initw-v1"
+    for case_id, case in FILES["cases"].items():
+        assert GOLDEN["cases"][case_id]["tensor"] == case["tensor"], case_id

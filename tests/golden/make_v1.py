@@ -1,6 +1,9 @@
-"""Write tests/golden/v1.json: known answers for algorithm initw-v1. Append-only.
+"""Write tests/golden/v1.json and v1_files.json: known answers for algorithm initw-v1. Append-only.
 
     python -m tests.golden.make_v1          # add cases that are missing; never touch existing ones
+
+v1.json holds each case's stored tensor (SHA-256 and first values); v1_files.json the SHA-256 of the
+whole file the service serves for it, header included.
 
 Once a case is committed its bytes are the definition of v1: this script refuses to run if any
 committed case no longer reproduces, and never rewrites one. A new scheme adds cases; a better
@@ -13,6 +16,7 @@ import hashlib
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ import numpy as np
 from service.core.generate import TensorSpec, algorithm, generate
 
 PATH = Path(__file__).with_name("v1.json")
+FILES_PATH = Path(__file__).with_name("v1_files.json")  # whole files, header included (file_answer)
 SEED = 20261129
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -114,6 +119,50 @@ VARIANTS = [
 NAMES = [("name-unicode", "blocks.0.attn.wéight/🙂", 0), ("seed-max", "weight", 2**64 - 1), ("seed-zero", "weight", 0)]
 
 
+# Truncated normals where section 7's moments are least accurate, in float64 (every bit of the std
+# reaches the values with correct_variance; the bytes of the others pin the refusals: none): far
+# tails, where Phi(x) for x >= 0 is 1 - Q(x) rounded to 100 digits, so beyond about 19 standard
+# deviations the moments of an upper-tail interval carry few correct digits, and their mirror
+# images in the lower tail, where Phi keeps every digit; and narrow intervals, where the 28-digit
+# exponents reach the std. Every answer was computed by the first release of v1 (commit 11225cf),
+# which served all of them; the moments' mirror fallback (section 7) applies to none of them.
+TAIL_STARTS = (8.0, 12.0, 15.0, 17.0, 19.0, 20.0, 20.5, 21.0)
+TAIL_WIDTHS = (0.5, 1.0, 3.0)
+NARROW_CENTRES = (0.0, 3.0, -5.0)
+NARROW_WIDTHS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+# Bounds one to three binary64 steps apart, where Phi(beta') - Phi(alpha') is 0 in float64 (every p
+# is pa, section 8) but the moments resolve: served, never refused.
+ZERO_WIDTH = ((0.1, 0.10000000000000002), (-0.001, -0.0009999999999999998), (0.002, 0.0020000000000000005))
+
+
+def truncation_cases() -> list[tuple[str, dict]]:
+    """(id, params) of the far-tail and narrow-interval truncated normals, in declaration order."""
+    out: list[tuple[str, dict]] = []
+    for start in TAIL_STARTS:
+        for width in TAIL_WIDTHS:
+            for lo, hi in ((start, start + width), (-(start + width), -start)):
+                span = f"{lo:g}..{hi:g}"
+                out.append((f"truncated_normal-tail-sigma-{span}", {"a": lo, "b": hi, "bounds": "sigma"}))
+                corrected = {"std": 0.02, "a": lo, "b": hi, "bounds": "sigma", "correct_variance": True}
+                out.append((f"truncated_normal-tail-corrected-{span}", corrected))
+                absolute = {"mean": 0.5, "std": 0.25, "a": 0.5 + 0.25 * lo, "b": 0.5 + 0.25 * hi}
+                out.append((f"truncated_normal-tail-absolute-{span}", absolute))
+    for centre in NARROW_CENTRES:
+        for width in NARROW_WIDTHS:
+            lo = centre - width / 2
+            hi = lo + width
+            span = f"{centre:g}w{width:g}"
+            out.append((f"truncated_normal-narrow-sigma-{span}", {"a": lo, "b": hi, "bounds": "sigma"}))
+            corrected = {"std": 0.02, "a": lo, "b": hi, "bounds": "sigma", "correct_variance": True}
+            out.append((f"truncated_normal-narrow-corrected-{span}", corrected))
+    for lo, hi in ZERO_WIDTH:
+        span = f"{lo!r}..{hi!r}"
+        out.append((f"truncated_normal-zero-width-sigma-{span}", {"a": lo, "b": hi, "bounds": "sigma"}))
+        corrected = {"std": 0.02, "a": lo, "b": hi, "bounds": "sigma", "correct_variance": True}
+        out.append((f"truncated_normal-zero-width-corrected-{span}", corrected))
+    return out
+
+
 def cases() -> list[tuple[str, int, TensorSpec]]:
     out = []
     for case_id, shape, scheme, params, layout in BASE:
@@ -124,6 +173,8 @@ def cases() -> list[tuple[str, int, TensorSpec]]:
             out.append((f"{case_id}/{dtype}", SEED, TensorSpec("weight", shape, scheme, params, dtype, layout)))
     for case_id, name, seed in NAMES:
         out.append((f"{case_id}/float32", seed, TensorSpec(name, (16, 16), "normal", {}, "float32")))
+    for case_id, params in truncation_cases():
+        out.append((f"{case_id}/float64", SEED, TensorSpec("weight", (16, 16), "truncated_normal", params, "float64")))
     return out
 
 
@@ -141,6 +192,25 @@ def answer(seed: int, spec: TensorSpec) -> dict:
     }
 
 
+def file_answer(seed: int, spec: TensorSpec) -> dict:
+    """The SHA-256 of the whole safetensors file POST /init serves for this one tensor, header
+    (request, diagnostics) included: what v1.json's tensor answers cannot see."""
+    from service.core.artifact import Request, build
+
+    with warnings.catch_warnings():  # as served: numpy's RuntimeWarnings (a zero-width interval's
+        warnings.simplefilter("ignore", RuntimeWarning)  # diagnostics divide by 0) are not errors there
+        data = build(Request(seed, (spec,))).to_bytes()
+    return {"seed": seed, "tensor": spec.canonical(), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+FILE_GROUPS = ("truncated_normal-tail-", "truncated_normal-narrow-", "truncated_normal-zero-width-")
+
+
+def file_cases() -> list[tuple[str, int, TensorSpec]]:
+    """Whole files of v1_files.json: the truncated normals above (their headers carry the moments)."""
+    return [case for case in cases() if case[0].startswith(FILE_GROUPS)]
+
+
 def render(golden: dict) -> str:
     """One case per line, so a diff shows exactly which cases were added."""
     lines = [f' "{case_id}": {json.dumps(case, ensure_ascii=False)}' for case_id, case in golden["cases"].items()]
@@ -148,22 +218,33 @@ def render(golden: dict) -> str:
     return head + ', "cases": {\n' + ",\n".join(lines) + "\n}}\n"
 
 
+def spec_of(case: dict) -> TensorSpec:
+    tensor = dict(case["tensor"])
+    scheme = dict(tensor.pop("scheme"))
+    return TensorSpec(scheme=scheme.pop("name"), params=scheme, **tensor)
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"algorithm": algorithm(), "cases": {}}
+
+
 def main() -> int:
-    existing = json.loads(PATH.read_text()) if PATH.exists() else {"algorithm": algorithm(), "cases": {}}
-    for case_id, case in existing["cases"].items():
-        spec = TensorSpec(**{k: v for k, v in case["tensor"].items() if k != "scheme"},
-                          scheme=case["tensor"]["scheme"]["name"],
-                          params={k: v for k, v in case["tensor"]["scheme"].items() if k != "name"})  # fmt: skip
-        if answer(case["seed"], spec) != case:
-            print(f"committed case {case_id} no longer reproduces: v1 is broken, refusing to write", file=sys.stderr)
-            return 1
-    added = 0
-    for case_id, seed, spec in cases():
-        if case_id not in existing["cases"]:
-            existing["cases"][case_id] = answer(seed, spec)
-            added += 1
-    PATH.write_text(render(existing))
-    print(f"{added} cases added, {len(existing['cases'])} in {PATH.name}")
+    files = ((PATH, answer, cases), (FILES_PATH, file_answer, file_cases))
+    loaded = [_load(path) for path, _, _ in files]
+    for (path, make, _), existing in zip(files, loaded, strict=True):
+        for case_id, case in existing["cases"].items():
+            if make(case["seed"], spec_of(case)) != case:
+                message = f"committed case {case_id} of {path.name} no longer reproduces: v1 is broken"
+                print(message + ", refusing to write", file=sys.stderr)
+                return 1
+    for (path, make, wanted), existing in zip(files, loaded, strict=True):
+        added = 0
+        for case_id, seed, spec in wanted():
+            if case_id not in existing["cases"]:
+                existing["cases"][case_id] = make(seed, spec)
+                added += 1
+        path.write_text(render(existing))
+        print(f"{added} cases added, {len(existing['cases'])} in {path.name}")
     return 0
 
 

@@ -129,6 +129,16 @@ def test_get_takes_scheme_parameters_as_query_parameters(client):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "shape"
 
 
+@pytest.mark.parametrize("path", ["/init", "/diagnostics"])
+def test_a_truncation_interval_too_narrow_for_its_moments_is_a_422_not_a_500(client, path):
+    # docs/ALGORITHM.md sections 7 and 8: m2 - m1^2 <= 0 (it was decimal.InvalidOperation)
+    scheme = {"name": "truncated_normal", "a": -20.0, "b": -19.99999999, "bounds": "sigma"}
+    r = client.post(path, json={"seed": 0, "shape": [4, 4], "scheme": scheme})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    (error,) = r.json()["errors"]
+    assert error["field"] == "scheme.b" and "wider" in error["allowed"]
+
+
 def test_post_with_a_matching_if_none_match_is_a_412(client):
     tag = client.post("/init", json=SHORTHAND).headers["etag"]
     r = client.post("/init", json=SHORTHAND, headers={"if-none-match": tag})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..distributions import Constant, Normal, TruncatedNormal, Uniform
 from ..errors import InitError
-from ..normal import truncated_moments
 from ..registry import Context, Elementwise, Param, scheme
 
 MEAN = Param("mean", "float", 0.0, "mean of the normal distribution")
@@ -112,5 +111,5 @@ def truncated_normal(
             raise InitError(
                 f"a must be less than b, got a={a}, b={b}", param="b", allowed=f"a number greater than a={a}"
             )
-        std = std / truncated_moments(a, b).std
+        std = std / TruncatedNormal.sigma(0.0, 1.0, a, b).theory.std  # validates [a, b] first: a resolvable mass
     return Elementwise(TruncatedNormal.sigma(mean, std, a, b))
