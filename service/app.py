@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 
 from . import __version__
+from .admission import Admission, MemoryBudget
 from .core.artifact import Request, build
 from .core.generate import TensorSpec
 from .core.parallel import keep_freed_memory
@@ -37,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_warm_up)
+        # A fresh store per start: an app started again after a shutdown takes jobs again.
+        app.state.jobs = JobStore(settings.job_dir or None, seconds=settings.job_seconds,
+                                  ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue)  # fmt: skip
         await run_in_threadpool(app.state.jobs.sweep)  # finished jobs older than the TTL
         app.state.ready = True
         yield
@@ -53,12 +58,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
-    app.state.jobs = JobStore(settings.job_dir or None, seconds=settings.job_seconds,
-                              ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue)  # fmt: skip
     for module in (init, network, pretrain, schemes, health):
         app.include_router(module.router)
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.state.budget = MemoryBudget(settings.memory_budget_bytes, settings.queue_seconds)
+    app.add_middleware(Admission, budget=app.state.budget, send_seconds=settings.send_seconds)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, seconds=settings.body_seconds)
     app.add_middleware(HeadWithoutBody)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:  # off by default: browsers on other origins may not read the answers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
+            allow_headers=["Content-Type", "Accept", "If-None-Match", "Range", "If-Range"],
+            expose_headers=["ETag", "Repr-Digest", "Content-Length", "Content-Range", "Retry-After", "Location"],
+            max_age=600,
+        )
     install_openapi(app)
     return app
 

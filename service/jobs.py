@@ -57,7 +57,7 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"
 STATE, ARTIFACT, CANCEL = "state.json", "artifact.safetensors", "cancel"
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}")
 log = logging.getLogger("initw")
 
 
@@ -147,7 +147,7 @@ class JobStore:
     # --- reading -----------------------------------------------------------------------------
 
     def _dir(self, job: str) -> Path | None:
-        return self.directory / job if _ID.match(job) else None  # never a path from the client
+        return self.directory / job if _ID.fullmatch(job) else None  # never a path from the client
 
     def _read(self, job: str) -> dict[str, Any] | None:
         where = self._dir(job)
@@ -318,7 +318,7 @@ class JobStore:
         if not self.directory.is_dir():
             return
         for where in self.directory.iterdir():
-            if not _ID.match(where.name):
+            if not _ID.fullmatch(where.name):
                 continue
             state = self.view(where.name)
             if state is None:

@@ -1,5 +1,5 @@
-"""Pure-ASGI guards in front of the app: request bodies must be JSON and not too large; HEAD
-responses carry no body.
+"""Pure-ASGI guards in front of the app: request bodies must be JSON, not too large and not too
+slow to arrive; HEAD responses carry no body.
 
 Starlette's own limit answers 413 in text/plain before any handler runs; this one answers with
 problem+json, checks Content-Length up front and counts chunked bodies as they arrive (an
@@ -8,18 +8,27 @@ exception raised from inside the app's body reading would surface as a 400).
 
 from __future__ import annotations
 
+import anyio
 from starlette.datastructures import Headers
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import problem
 
 
+def _routed(scope: Scope) -> bool:
+    """Whether a route takes this method at this path; if none does, the router's 404 or 405 (with
+    Allow) comes first: no body of a request that cannot be served is read or judged."""
+    router = getattr(scope.get("app"), "router", None)
+    return router is None or any(route.matches(scope)[0] is Match.FULL for route in router.routes)
+
+
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, seconds: float = 30.0):
+        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") or not _routed(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -33,21 +42,35 @@ class BodyGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        # Bodies are small (a request, not data): read it whole, counting, then replay it.
+        # Bodies are small (a request, not data): read it whole, counting, then replay it. A body
+        # that trickles in (or stops short of its Content-Length) would hold a connection forever.
         chunks: list[bytes] = []
         received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
+        with anyio.move_on_after(self.seconds) as reading:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunks.append(message.get("body", b""))
+                received += len(chunks[-1])
+                if received > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+                if not message.get("more_body", False):
+                    break
+        if reading.cancelled_caught:
+            detail = (
+                f"the request body did not arrive within {self.seconds:g} s ({received:,} bytes came; "
+                f"INITW_BODY_SECONDS): send it whole, at once"
+            )
+            await problem(408, detail, kind="body-timeout", headers={"Connection": "close"})(scope, receive, send)
+            return
         body = b"".join(chunks)
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+            # json.loads would guess UTF-16 or UTF-32 from a BOM or NUL bytes; JSON is UTF-8 (RFC 8259).
+            detail = "the body is not valid JSON: a UTF-16/UTF-32 byte order mark or NUL bytes; send UTF-8 (RFC 8259)"
+            await problem(400, detail, kind="malformed-json")(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -13,6 +13,7 @@ import numpy as np
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 190, 40, 50
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+_HALF_MAX = float(np.finfo(np.float64).max) / 2
 
 
 def _num(value: float) -> str:
@@ -117,6 +118,7 @@ def propagation_svg(report: dict, title: str = "Signal propagation") -> str:
         series.append(("mean-field q", predicted, COLORS[0], True))
     positive = [v for _, values, _, _ in series for v in values if v > 0 and math.isfinite(v)]
     lo, hi = (min(positive), max(positive)) if positive else (1e-3, 1.0)
+    lo, hi = max(lo, 1e-300), min(hi, 1e300)  # powers of ten around them stay within float64
     lo, hi = 10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))
     if lo == hi:
         lo, hi = lo / 10, hi * 10
@@ -130,12 +132,14 @@ def propagation_svg(report: dict, title: str = "Signal propagation") -> str:
 def histogram_svg(values: np.ndarray, cdf, title: str, bins: int = 60) -> str:
     """Histogram (density) of ``values`` against the intended density (the CDF's differences)."""
     finite = values[np.isfinite(values)]
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)  # all inf: an empty plot
+    lo, hi = (min(max(v, -_HALF_MAX), _HALF_MAX) for v in (lo, hi))  # hi - lo must stay finite for the bins
     if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
+        pad = max(abs(lo) * 1e-3, 0.5)  # at 1e300, +-0.5 would not move the edges
+        lo, hi = lo - pad, hi + pad
     edges = np.linspace(lo, hi, bins + 1)
     counts, _ = np.histogram(finite, bins=edges)
-    density = counts / (finite.size * np.diff(edges))
+    density = counts / (max(finite.size, 1) * np.diff(edges))
     series: list[tuple[str, str, bool]] = [("values", COLORS[0], False)]
     intended = None
     if cdf is not None:

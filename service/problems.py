@@ -4,6 +4,7 @@ input the field path and what it allows. Nothing leaves the service as a bare 50
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .core.errors import InitError
 
@@ -70,16 +72,19 @@ def field_error(path: str, message: str, allowed: str | None = None) -> FieldErr
 def _path(loc: tuple[Any, ...], body: Any) -> str:
     """Dotted path of a pydantic error location, without 'body'/'query' and union tags.
 
-    A discriminated union puts the tag (a scheme or layer name) into the location; it is not a
-    field of the request, so walking the body tells it apart.
+    A union puts the tag of the member that failed (a scheme or layer name, "int" or "list[int]"
+    for ``3`` vs ``[3, 3]``) into the location; it is not a field of the request, so walking the
+    body tells it apart: only objects have named fields.
     """
     parts: list[str] = []
     node = body
     for item in loc:
         if item in ("body", "query") and not parts:
             continue
+        if isinstance(item, str) and node is not None and not isinstance(node, dict):
+            continue  # a union member's tag under a list or a scalar ("int", "list[int]"): no field
         if isinstance(node, dict) and isinstance(item, str) and item not in node:
-            if item in (node.get("name"), node.get("type")) or "[" in item:
+            if item in (node.get("name"), node.get("type"), node.get("preset")) or "[" in item:
                 continue
         parts.append(str(item))
         if isinstance(node, dict):
@@ -140,13 +145,43 @@ async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
     return problem(exc.status, exc.detail, request, kind=exc.kind, errors=exc.errors, headers=exc.headers)
 
 
+def _unparsable(exc: StarletteHTTPException) -> str | None:
+    """What FastAPI's bare 400 "There was an error parsing the body" hides: it raises it, from the
+    cause, for a body json.loads refuses other than by JSONDecodeError (those are validation errors)."""
+    if exc.status_code != 400 or exc.__cause__ is None:
+        return None
+    if isinstance(exc.__cause__, RecursionError):
+        return "the body is not valid JSON: arrays or objects are nested too deeply to parse"
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 (RFC 8259)"
+    if "integer string conversion" in str(exc.__cause__):
+        return f"the body is not valid JSON: a number has more than {sys.get_int_max_str_digits()} digits"
+    return "the body is not valid JSON"
+
+
 async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    unparsable = _unparsable(exc)
+    if unparsable is not None:
+        return problem(400, unparsable, request, kind="malformed-json")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404:
         detail = f"no such resource: {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem(exc.status_code, detail, request, headers=getattr(exc, "headers", None))
+        headers = {**(headers or {}), "Allow": _allow(request)}
+    return problem(exc.status_code, detail, request, headers=headers)
+
+
+def _allow(request: Request) -> str:
+    """Every method some route takes at the path (RFC 9110 15.5.6): the router's 405 names only the
+    first matching route's, and GET /init, HEAD /init and POST /init are separate routes."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

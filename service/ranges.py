@@ -10,7 +10,20 @@ import re
 from collections.abc import Iterable, Iterator
 
 MAX_RANGES = 32
-_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_SPEC = re.compile(r"^[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")  # ASCII digits only (RFC 9110 DIGIT)
+_BEYOND = 10**20  # stands in for longer digit strings: more than any representation's size
+
+
+def _int(digits: str) -> int:
+    """A position; int() refuses strings of more than 4300 digits, and past 20 only "huge" matters."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else _BEYOND
+
+
+def _order(digits: str) -> tuple[int, str]:
+    """Sorts digit strings of any length as the numbers they spell."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
 
 
 class Unsatisfiable(Exception):
@@ -35,15 +48,15 @@ def parse(header: str | None, size: int) -> list[tuple[int, int]] | None:
             return None
         first, last = match.group(1), match.group(2)
         if first == "":  # suffix: the last N bytes
-            length = int(last)
+            length = _int(last)
             if length == 0:
                 continue
             ranges.append((max(size - length, 0), size))
             continue
-        start = int(first)
-        if last != "" and int(last) < start:
+        start = _int(first)
+        if last != "" and _order(last) < _order(first):
             return None
-        end = size - 1 if last == "" else min(int(last), size - 1)
+        end = size - 1 if last == "" else min(_int(last), size - 1)
         if start < size:
             ranges.append((start, end + 1))
     if len(ranges) > MAX_RANGES:

@@ -34,6 +34,8 @@ def _ranges(accept: str) -> list[tuple[str, float]]:
                     q = float(value)
                 except ValueError:
                     q = 0.0
+                if not 0.0 <= q <= 1.0:  # nan, inf and out-of-range weights (RFC 9110 12.4.2) count as 0
+                    q = 0.0
         if media:
             ranges.append((media.lower(), q))
     return ranges

@@ -58,3 +58,25 @@ class Settings(BaseSettings):
     job_queue: int = Field(
         4, ge=0, le=1000, description="jobs that may wait behind the running one, per worker process (503 beyond)"
     )
+    memory_budget_bytes: int = Field(
+        1 << 30,
+        ge=1 << 20,
+        description="memory the requests of one worker process may hold at once (estimated before they start); "
+        "a request that does not fit waits up to INITW_QUEUE_SECONDS, then gets 503 with Retry-After",
+    )
+    queue_seconds: float = Field(
+        5.0, ge=0, description="longest wait for room in the memory budget before a 503 with Retry-After"
+    )
+    body_seconds: float = Field(
+        30.0, gt=0, description="a request body must arrive whole within this time (408 beyond: slow bodies)"
+    )
+    send_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="a response whose client reads nothing for this long is abandoned: the connection closes "
+        "and the request's memory is released (a stalled reader cannot hold the budget)",
+    )
+    grace_seconds: float = Field(
+        30.0, ge=0, description="after SIGTERM, in-flight responses have this long to finish before the process exits"
+    )
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS ('*' for any); empty: CORS off")

@@ -1,6 +1,8 @@
 """The container files, checked without a Docker engine: the Dockerfile and docker-compose.yml run the
 README's command (``python -m service serve``) as a non-root user, install the project with pip from
 its own pyproject.toml, and share one health check on /healthz that works with only the standard library.
+docker-compose.yml runs several replicas of that image behind nginx (deploy/nginx/, tested for real in
+tests/e2e/test_balancer.py), which alone publishes port 8000.
 """
 
 from __future__ import annotations
@@ -83,10 +85,15 @@ def compose() -> dict[str, Any]:
     return document
 
 
-def compose_service() -> dict[str, Any]:
+def compose_service(name: str = "initw") -> dict[str, Any]:
     services = compose()["services"]
-    assert list(services) == ["initw"]
-    return services["initw"]
+    assert sorted(services) == ["initw", "nginx"]
+    return services[name]
+
+
+def interpolated(value: Any) -> str:
+    """A compose value with ``${VAR:-default}`` / ``${VAR-default}`` replaced by its default."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", str(value))
 
 
 # ----------------------------------------------------------------------------- Dockerfile
@@ -155,22 +162,57 @@ def test_dockerfile_healthcheck_asks_healthz_with_python() -> None:
 # ----------------------------------------------------------------------------- docker-compose.yml
 
 
-def test_compose_builds_the_dockerfile_and_publishes_8000() -> None:
+def test_compose_builds_the_dockerfile_into_several_replicas() -> None:
     service = compose_service()
     build = service["build"]
     context, dockerfile = (build, "Dockerfile") if isinstance(build, str) else (build["context"], build["dockerfile"])
     assert (ROOT / context / dockerfile).resolve() == (ROOT / "Dockerfile").resolve()
-    assert service["ports"] == ["8000:8000"]
+    # Replicas cannot share a host port: nginx publishes 8000, each replica only exposes it.
+    assert "ports" not in service
+    assert [str(port) for port in service["expose"]] == ["8000"]
+    assert int(interpolated(service["deploy"]["replicas"])) >= 2
+    assert "container_name" not in service  # a fixed name would allow only one replica
     assert service["read_only"] is True
+    assert service["tmpfs"] == ["/tmp"]  # the only writable place: tempfile and INITW_JOB_DIR's default
     assert service["restart"] == "unless-stopped"
     assert "command" not in service and "entrypoint" not in service  # the image's CMD: python -m service serve
+    assert "user" not in service  # the image's non-root USER
+
+
+def test_compose_nginx_publishes_8000_and_renders_the_deploy_template() -> None:
+    nginx = compose_service("nginx")
+    image = nginx["image"]
+    assert re.fullmatch(r"nginx:1\.(2[7-9]|[3-9]\d)(\.\d+)?(-alpine)?", image), image  # `resolve` needs >= 1.27.3
+    assert nginx["ports"] == ["8000:8000"]
+    assert "build" not in nginx and "command" not in nginx  # the official image's entrypoint renders templates
+    assert nginx["depends_on"]["initw"]["condition"] == "service_healthy"
+    mounts = {target: source for source, target, *_ in (volume.split(":") for volume in nginx["volumes"])}
+    templates = mounts["/etc/nginx/templates"]
+    assert (ROOT / templates).resolve() == (ROOT / "deploy" / "nginx" / "templates").resolve()
+    assert list((ROOT / templates).glob("*.template")), "nothing for the image to render"
+    environment = nginx["environment"]
+    assert environment["NGINX_LISTEN"] == "8000"
+    assert "initw:8000" in environment["NGINX_UPSTREAM_SERVERS"]  # the compose service name: every replica
+    cache = environment["NGINX_CACHE_DIR"]
+    assert any(cache == target or cache.startswith(target + "/") for target in mounts), "cache not on a volume"
+    for key, value in environment.items():
+        assert "$" not in str(value), key  # compose would interpolate it
+    check = nginx["healthcheck"]["test"]
+    assert check[0] == "CMD" and any("/readyz" in word for word in check)
+
+
+def test_compose_stops_gracefully() -> None:
+    grace = Settings.model_fields["grace_seconds"].default
+    for name in ("initw", "nginx"):
+        period = compose_service(name)["stop_grace_period"]
+        assert int(period.removesuffix("s")) > grace, name  # in-flight responses finish before SIGKILL
 
 
 def test_compose_environment_is_settings_with_their_defaults() -> None:
     environment = compose_service()["environment"]
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
-    assert environment["INITW_WORKERS"] == "2"
+    assert environment["INITW_WORKERS"] == "1"  # one per container: replicas scale, drains refuse at once
     fields = Settings.model_fields
     for key, value in environment.items():
         assert key.startswith("INITW_"), key
@@ -178,8 +220,7 @@ def test_compose_environment_is_settings_with_their_defaults() -> None:
         assert name in fields, f"{key} is not a setting"
         if name not in ("host", "workers"):
             assert str(value) == str(fields[name].default), key
-    for name in ("max_elements", "max_diagnostics_elements", "json_max_bytes", "max_body_bytes"):
-        assert f"INITW_{name.upper()}" in environment
+    assert {f"INITW_{name.upper()}" for name in fields} <= set(environment), "a setting is missing"
 
 
 def test_compose_healthcheck_mirrors_the_dockerfile() -> None:
@@ -248,10 +289,25 @@ def test_readme_documents_the_same_serve_command() -> None:
     assert " ".join(SERVE) in (ROOT / "README.md").read_text()
 
 
+def _optional(tree: ast.AST) -> set[int]:
+    """ids of the import nodes guarded by ``try: ... except ImportError`` (optional extras)."""
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers
+        ):
+            guarded.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return guarded
+
+
 def _third_party_imports() -> set[str]:
     names: set[str] = set()
     for path in (ROOT / "service").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        optional = _optional(tree)
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

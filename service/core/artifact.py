@@ -120,10 +120,15 @@ def sample_runs(numel: int) -> list[tuple[int, int]]:
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The diagnostics kept in the file's header: moments, extremes and the verdicts."""
     keep = ("mean", "std", "min", "max", "mean_z", "std_ratio", "verdict", "sample")
-    out = {key: report[key] for key in keep if key in report}
-    out["expected_std"] = report["expected"]["std"]
+    out = {key: _finite(report[key]) for key in keep if key in report}
+    out["expected_std"] = _finite(report["expected"]["std"])
     out["verdicts"] = [{"check": v["check"], "band": v["band"], "reason": v["reason"]} for v in report["verdicts"]]
     return out
+
+
+def _finite(value: Any) -> Any:
+    """The header is canonical JSON, which has no inf or NaN (moments of values near 1e308): null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def diagnose_stored(spec: TensorSpec, stored: np.ndarray) -> dict[str, Any]:
@@ -257,6 +262,31 @@ def build(request: Request, diagnose: bool = False) -> Artifact:
         else:
             summaries[spec.name] = header_summary(spec, request.seed, values)
     return Artifact(request, summaries, stored, reports if diagnose else None)
+
+
+# Bytes per element, measured with tracemalloc (tests/core/test_artifact.py checks the bound):
+# generating a piece holds its words, floats and transforms (far-tail truncated normal ~50 B);
+# a scheme without random access builds its whole tensor in float64 with a QR or a shuffle
+# (orthogonal ~53 B, sparse ~39 B).
+PIECE_BYTES_PER_ELEMENT = 64
+WHOLE_BYTES_PER_ELEMENT = 64
+BASE_WORKING_BYTES = 8 << 20  # header samples, summaries, the interpreter's share of a request
+
+
+def working_bytes(request: Request, held: bool, copies: float = 2.0) -> int:
+    """Most memory serving ``request`` holds at once, as an upper bound to reserve before starting.
+
+    Held in memory, the file costs ``copies`` times its size (the tensors and the body; more for
+    a JSON representation); streamed, one piece at a time. Tensors without random access are
+    built whole whichever way the file is served.
+    """
+    generated = [t for t in request.tensors if t.name not in request.kept]
+    widest = max((t.numel for t in generated), default=0)
+    working = BASE_WORKING_BYTES + min(widest, STREAM_ELEMENTS) * PIECE_BYTES_PER_ELEMENT
+    working += sum(t.numel * WHOLE_BYTES_PER_ELEMENT for t in generated if not t.plan.random_access)
+    if held:
+        working += math.ceil(copies * request.nbytes)
+    return working
 
 
 def plan(request: Request) -> Artifact:

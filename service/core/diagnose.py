@@ -33,6 +33,17 @@ GRAM_BUDGET = 1 << 20  # sampled_rows^2 * row_length multiply-adds for the coher
 ORTHOGONALITY_TOLERANCE = {"float64": 1e-12, "float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2}
 
 
+def _fsum(values: Any) -> float:
+    """math.fsum; inf or nan where the exact sum leaves float64 (values near 1e308, or whose squares
+    or fourth powers overflow), where fsum raises: such a tensor has no representable moments."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):  # "intermediate overflow", or inf + -inf
+        with np.errstate(all="ignore"):
+            return float(np.sum(values))
+
+
 def ks_pvalue(statistic: float, n: int) -> float:
     """Asymptotic Kolmogorov p-value with Stephens' small-sample correction, pinned exp."""
     if n == 0:
@@ -148,7 +159,7 @@ class Accumulator:
             self._block(n - self.pending.size, self.pending)
             self.pending = np.empty(0)
         theory = self.theory
-        s1, s2, s3, s4 = (math.fsum(b[i] for b in self.blocks) for i in range(4))
+        s1, s2, s3, s4 = (_fsum(b[i] for b in self.blocks) for i in range(4))
         mean_d = s1 / n
         var = max(s2 / n - mean_d * mean_d, 0.0)
         std = math.sqrt(var)
@@ -170,8 +181,11 @@ class Accumulator:
             "outside_bounds": self.outside,
             "fraction_outside_bounds": self.outside / n,
         }
-        central4 = s4 / n - 4 * mean_d * s3 / n + 6 * mean_d**2 * s2 / n - 3 * mean_d**4
-        report["excess_kurtosis"] = central4 / (var * var) - 3.0 if var > 0 else None
+        try:
+            central4 = s4 / n - 4 * mean_d * s3 / n + 6 * mean_d**2 * s2 / n - 3 * mean_d**4
+        except OverflowError:  # float ** raises where * would give inf: |mean| beyond about 1e77
+            central4 = math.nan
+        report["excess_kurtosis"] = central4 / (var * var) - 3.0 if var * var > 0 else None  # var^2 may underflow
         verdicts: list[dict[str, Any]] = []
         self._moment_tests(report, verdicts, n, mean, std)
         self._ks_test(report, verdicts)
@@ -237,8 +251,8 @@ class Accumulator:
     def _row_tests(self, report: dict, verdicts: list) -> None:
         assert self.units is not None
         norms = np.sqrt(self.norm_sq)
-        norm_mean = math.fsum(norms.tolist()) / norms.size
-        norm_var = math.fsum(((norms - norm_mean) ** 2).tolist()) / norms.size
+        norm_mean = _fsum(norms.tolist()) / norms.size
+        norm_var = _fsum(((norms - norm_mean) ** 2).tolist()) / norms.size
         report["rows"] = {
             "count": self.units.count,
             "norm_mean": norm_mean,

@@ -26,7 +26,7 @@ from .activations import ACTIVATIONS
 from .errors import InitError
 from .generate import TensorSpec, generate
 from .network import Network
-from .pinned import dot_rows, tree_sum
+from .pinned import MATMUL_BLOCK, dot_rows, tree_sum
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ def _variance(h: np.ndarray) -> float:
     mean = float(tree_sum(flat)) / flat.size
     centered = flat - mean
     return float(tree_sum(centered * centered)) / flat.size
+
+
+def memory(net: Network, batch: int) -> int:
+    """Upper bound on the bytes LSUV holds: the stack's pass (``Network.memory``) and the pinned
+    matmul's products (``pinned.matmul``: rows of the batch at a time, ~2^22 products or one
+    row's fan_in x width), with the tree's first level beside them."""
+    widths = [net.input_width] + [layer.width for layer in net.layers]
+    block = max(min(batch, max(1, MATMUL_BLOCK // (a * b))) * a * b for a, b in zip(widths, widths[1:], strict=False))
+    return net.memory(batch, exact_jacobian=False) + 2 * 8 * block
 
 
 def lsuv(

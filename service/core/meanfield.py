@@ -70,6 +70,8 @@ def fixed_point(activation: str, sigma_w2: float, sigma_b2: float, q0: float = 1
         chi = math.inf
         return Phase(None, chi, "chaotic", None)
     chi = sigma_w2 * slope(activation, q)
+    if not chi > 0:  # no weight variance (all-zero weights): the gradient vanishes within one layer
+        return Phase(q if q > 1e-300 else 0.0, 0.0, "ordered", 0.0)
     phase = "critical" if abs(math.log(chi)) < 1e-3 else ("ordered" if chi < 1 else "chaotic")
     depth = None if phase == "critical" else 1.0 / abs(math.log(chi))
     return Phase(q if q > 1e-300 else 0.0, chi, phase, depth)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import meanfield
 from .activations import ACTIVATIONS
+from .distributions import Theory
 from .errors import InitError
 from .generate import TensorSpec, generate
 
@@ -42,6 +43,16 @@ class Layer:
 class Network:
     input_width: int
     layers: tuple[Layer, ...]
+
+    def memory(self, batch: int, exact_jacobian: bool) -> int:
+        """Upper bound on the bytes a forward/backward pass holds (tests/core/test_network.py
+        measures it): each weight in its stored dtype and float64, a few copies of every
+        layer's activations for the backward pass, and the Jacobian's rows or probes."""
+        widths = [self.input_width] + [layer.width for layer in self.layers]
+        weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+        activations = batch * sum(widths)
+        jacobian = widths[0] * max(widths) if exact_jacobian else (PROBES + 2) * max(widths)
+        return 8 * (2 * weights + 8 * activations + 4 * jacobian) + (8 << 20)
 
     def cost(self, batch: int, exact_jacobian: bool) -> int:
         """Multiply-adds of a forward and backward pass and the Jacobian estimate."""
@@ -168,7 +179,10 @@ def jacobian(net: Network, params: Parameters, caches: list[_Cache], seed: int, 
     ratio of singular values when exact) of dx_L/dx_0 at the batch's first sample."""
     n = net.input_width
     if exact:
-        s = np.linalg.svd(_jvp(net, params, caches, np.eye(n), 0), compute_uv=False)
+        jac = _jvp(net, params, caches, np.eye(n), 0)
+        if not np.isfinite(jac).all():  # the signal left float64 on its way through the stack: no SVD
+            return {"method": "exact", "m1": math.inf, "spread": None, "s_max": math.inf, "ratio_1_99": None}
+        s = np.linalg.svd(jac, compute_uv=False)
         s2 = s * s
         m1 = float(s2.mean())
         lo, hi = np.percentile(s, [1, 99])
@@ -238,6 +252,14 @@ def layer_statistics(net: Network, caches: list[_Cache], grads: list[np.ndarray]
     return rows
 
 
+def _second_moment(theory: Theory) -> float:
+    """E[w^2] = std^2 + mean^2 of a scheme; inf beyond float64 (float ** raises where * gives inf)."""
+    try:
+        return theory.std**2 + theory.mean**2
+    except OverflowError:
+        return math.inf
+
+
 def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     """Predicted pre-activation variance per layer, gradient factor chi per layer, and for a
     homogeneous plain stack its fixed point and phase."""
@@ -245,11 +267,10 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     m, qs, chis = input_second_moment, [], []
     for index, layer in enumerate(net.layers):
         theory = layer.weight.plan.theory
-        sigma_w2 = widths[index] * (theory.std**2 + theory.mean**2)
+        sigma_w2 = widths[index] * _second_moment(theory)
         sigma_b2 = 0.0
         if layer.bias is not None:
-            bias = layer.bias.plan.theory
-            sigma_b2 = bias.std**2 + bias.mean**2
+            sigma_b2 = _second_moment(layer.bias.plan.theory)
         q = 1.0 if layer.norm is not None else sigma_w2 * m + sigma_b2
         slope = meanfield.slope(layer.activation, q)
         # Backward through W^T sums over the layer's width: the gradient variance scales by
@@ -262,7 +283,8 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     report: dict[str, Any] = {"q": qs, "chi": chis}
     plain = all(layer.norm is None and not layer.residual for layer in net.layers)
     if plain:
-        report["log_gradient_ratio"] = float(sum(math.log(c) for c in chis if c > 0))
+        # chi = 0 (all-zero weights) kills the gradient: log 0 = -inf, not a factor of 1 left out.
+        report["log_gradient_ratio"] = float(sum(math.log(c) if c > 0 else -math.inf for c in chis if c == c))
     first = net.layers[0]
 
     def kind(layer: Layer) -> tuple[Any, ...]:
@@ -271,10 +293,10 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     same = all(kind(layer) == kind(first) for layer in net.layers[1:])
     if plain and same and len(net.layers) > 1:
         theory = net.layers[1].weight.plan.theory
-        sigma_w2 = widths[1] * (theory.std**2 + theory.mean**2)
+        sigma_w2 = widths[1] * _second_moment(theory)
         sigma_b2 = 0.0
         if first.bias is not None:
-            sigma_b2 = first.bias.plan.theory.std**2 + first.bias.plan.theory.mean**2
+            sigma_b2 = _second_moment(first.bias.plan.theory)
         phase = meanfield.fixed_point(first.activation, sigma_w2, sigma_b2, q0=qs[0])
         report.update(q_star=phase.q_star, chi1=phase.chi1, phase=phase.phase, depth_scale=phase.depth_scale)
     return report

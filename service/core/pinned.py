@@ -114,6 +114,9 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.take(a, 0, axis=axis)
 
 
+MATMUL_BLOCK = 1 << 22  # products per block of matmul: the block's rows change no result, only memory
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pinned ``a @ b`` for 2-D float64 arrays: entry (i, j) is tree_sum over k of a[i, k] * b[k, j].
 
@@ -123,7 +126,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     k = a.shape[1]
     out = np.empty((a.shape[0], b.shape[1]))
-    rows = max(1, (1 << 22) // max(1, k * b.shape[1]))  # bound the temporary to ~32 MiB
+    rows = max(1, MATMUL_BLOCK // max(1, k * b.shape[1]))  # bound the temporary to ~32 MiB
     for i in range(0, a.shape[0], rows):
         block = a[i : i + rows].T[:, :, None] * b[:, None, :]
         out[i : i + rows] = tree_sum(block, axis=0)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from http import HTTPStatus
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+
+from ..admission import SCOPE_KEY, Reservation
+from ..representation import Remembered
+from ..settings import Settings
 
 
 def get(router: APIRouter, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -21,3 +27,48 @@ def get(router: APIRouter, path: str, **options: Any) -> Callable[[Callable[...,
         return endpoint
 
     return register
+
+
+# Dependencies are async: no thread-pool hop for a lookup.
+async def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def remembered_of(request: Request) -> Remembered:
+    return request.app.state.remembered
+
+
+def reservation_of(request: Request) -> Reservation:
+    """The request's share of the memory budget (service.admission)."""
+    return request.scope[SCOPE_KEY]
+
+
+async def _reservation(request: Request) -> Reservation:
+    return reservation_of(request)
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+RememberedDep = Annotated[Remembered, Depends(remembered_of)]
+ReservationDep = Annotated[Reservation, Depends(_reservation)]
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Error responses for the OpenAPI document (service.openapi sets their problem+json schema)."""
+    return {code: {"description": _WHY.get(code, HTTPStatus(code).phrase)} for code in codes}
+
+
+_WHY = {
+    408: "Request Timeout: the body did not arrive within INITW_BODY_SECONDS",
+    503: "Service Unavailable: no room in the memory budget (or job queue) after a wait; retry after Retry-After",
+}
+
+
+def finite(value: Any) -> Any:
+    """JSON has no inf or NaN: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value

@@ -17,18 +17,21 @@ from . import get
 router = APIRouter(tags=["operations"])
 
 
+# Async on purpose: probes answer on the event loop even when every worker thread is busy
+# generating or waiting for room in the memory budget.
 @get(router, "/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get(
     router,
     "/readyz",
-    summary="Readiness: warmed up and able to generate",
+    summary="Readiness: warmed up and able to generate; this process's memory budget (bytes reserved now, "
+    "the most reserved at once, requests refused with 503)",
     responses={503: {"description": "Warming up"}},
 )
-def readyz(request: Request) -> Any:
+async def readyz(request: Request) -> Any:
     if not getattr(request.app.state, "ready", False):
         return JSONResponse(
             {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": "warming up"},
@@ -36,7 +39,16 @@ def readyz(request: Request) -> Any:
             media_type=PROBLEM,
             headers={"Retry-After": "1"},
         )
-    return {"status": "ready"}
+    budget = request.app.state.budget
+    return {
+        "status": "ready",
+        "memory_budget": {
+            "bytes": budget.total,
+            "in_use": budget.in_use,
+            "peak": budget.peak,
+            "refused": budget.refused,
+        },
+    }
 
 
 @get(router, "/version", summary="Service, algorithm and library versions")

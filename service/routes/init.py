@@ -6,16 +6,18 @@ import base64
 import hashlib
 import json
 import math
-from http import HTTPStatus
+from collections import Counter
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.datastructures import QueryParams
 
 from .. import ranges
-from ..core.artifact import Artifact, build, plan, sample_runs, tensor_bytes
+from ..admission import Reservation
+from ..core.artifact import Artifact, build, plan, sample_runs, tensor_bytes, working_bytes
 from ..core.artifact import Request as CoreRequest
 from ..core.diagnose import diagnose
 from ..core.errors import InitError
@@ -37,23 +39,12 @@ from ..representation import (
 )
 from ..settings import Settings
 from ..spec.request import InitRequest, to_request
-from . import get
+from . import RememberedDep, ReservationDep, SettingsDep, finite, get, problem_responses
 
 router = APIRouter(tags=["weights"])
 
 
-async def settings_of(request: Request) -> Settings:  # async: no thread-pool hop for a lookup
-    return request.app.state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(settings_of)]
-
-
-async def remembered_of(request: Request) -> Remembered:
-    return request.app.state.remembered
-
-
-RememberedDep = Annotated[Remembered, Depends(remembered_of)]
+INDEX = r"^[0-9]{1,20}$"  # what _index accepts, stated in the contract
 SHARD = {
     "tensor": "shard: the tensor to send raw (needed when the request has several)",
     "start": "shard: first element (C order) of the raw little-endian slice",
@@ -64,19 +55,17 @@ SHARD = {
 def _index(text: str | None, field: str) -> int | None:
     if text is None:
         return None
-    if not text.isdigit():
-        raise ProblemError(422, f"{field} must be a non-negative integer, got {text!r}", kind="invalid-request",
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:  # int() takes "²" (500) and "٣" too
+        raise ProblemError(422, f"{field} must be a non-negative integer, got {text[:40]!r}", kind="invalid-request",
                            errors=[field_error(field, "must be a non-negative integer", ">= 0")])  # fmt: skip
     return int(text)
 
 
+JSON_COPIES = 6.0  # tensors, file, base64 (4/3), JSON text and its bytes (2 x 4/3)
+
+
 class SafetensorsResponse(StreamingResponse):
     media_type = BINARY
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """Error responses for the OpenAPI document (service.openapi sets their problem+json schema)."""
-    return {code: {"description": HTTPStatus(code).phrase} for code in codes}
 
 
 ARTIFACT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -93,7 +82,7 @@ ARTIFACT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "Cache-Control": {"description": IMMUTABLE, "schema": {"type": "string"}},
         },
     },
-    **_problems(400, 406, 413, 415, 422),
+    **problem_responses(400, 406, 413, 415, 422, 503),
 }
 
 
@@ -112,9 +101,12 @@ def _headers(tag: str, media: str) -> dict[str, str]:
     return {"ETag": tag, "Cache-Control": IMMUTABLE, "Vary": "Accept"}
 
 
-def _binary_response(request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered) -> Response:
-    """The file: from the cache, from memory (one pass, up to INITW_MEMORY_BYTES), or streamed in
-    bounded memory with its digest from the cache or a first pass (HEAD skips that pass)."""
+def _binary_response(
+    request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered, reservation: Reservation
+) -> Response:
+    """The file: from the cache, from memory (one pass, up to INITW_MEMORY_BYTES and if it fits the
+    memory budget), or streamed in bounded memory with its digest from the cache or a first pass
+    (HEAD skips that pass)."""
     headers = {
         **_headers(tag, BINARY),
         "Accept-Ranges": "bytes",
@@ -125,7 +117,11 @@ def _binary_response(request: CoreRequest, tag: str, method: str, settings: Sett
         headers["Initw-Transfer"] = ", ".join(f"{key}={count}" for key, count in counts.items())
     body = memory.body(tag)
     if body is None:
-        held = request.nbytes <= settings.memory_bytes
+        held = (
+            request.nbytes <= settings.memory_bytes
+            and working_bytes(request, held=True) <= settings.memory_budget_bytes
+        )
+        reservation.reserve(working_bytes(request, held), "this file")
         artifact = build(request) if held else plan(request)
         digest = memory.digest(tag)
         if digest is None and (held or method != "HEAD"):
@@ -146,7 +142,9 @@ def _binary_response(request: CoreRequest, tag: str, method: str, settings: Sett
     return Response(b"" if method == "HEAD" else body, headers=headers, media_type=BINARY)
 
 
-def _json_response(request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered) -> Response:
+def _json_response(
+    request: CoreRequest, tag: str, method: str, settings: Settings, memory: Remembered, reservation: Reservation
+) -> Response:
     """The JSON representation (full diagnostics and the file in base64), within its size cap."""
     content = memory.body(tag)
     if content is None:
@@ -157,6 +155,8 @@ def _json_response(request: CoreRequest, tag: str, method: str, settings: Settin
                 f"base64 JSON (INITW_JSON_MAX_BYTES); ask for {BINARY} (the default) to download the file",
                 kind="json-too-large",
             )
+        # The tensors, the file, its base64 and the JSON text around it.
+        reservation.reserve(working_bytes(request, held=True, copies=JSON_COPIES), "this JSON representation")
         artifact = build(request, diagnose=True)
         if artifact.size > settings.json_max_bytes:
             raise ProblemError(
@@ -174,14 +174,16 @@ def _json_response(request: CoreRequest, tag: str, method: str, settings: Settin
     return Response(content, headers=headers, media_type=JSON)
 
 
-def _respond(request: CoreRequest, media: str, method: str, settings: Settings, memory: Remembered) -> Response:
+def _respond(
+    request: CoreRequest, media: str, method: str, settings: Settings, memory: Remembered, reservation: Reservation
+) -> Response:
     tag = etag(request, media)
     if media == BINARY:
-        return _binary_response(request, tag, method, settings, memory)
-    return _json_response(request, tag, method, settings, memory)
+        return _binary_response(request, tag, method, settings, memory, reservation)
+    return _json_response(request, tag, method, settings, memory, reservation)
 
 
-def _partial(request: CoreRequest, header: str, if_range: str | None, settings: Settings) -> Response | None:
+def _partial(request: CoreRequest, header: str, if_range: str | None, reservation: Reservation) -> Response | None:
     """A 206 (or 416) for a Range request on the file; None to send the whole file instead."""
     tag = etag(request, BINARY)
     if if_range is not None and if_range.strip() != tag:
@@ -198,6 +200,7 @@ def _partial(request: CoreRequest, header: str, if_range: str | None, settings: 
                            headers={"Content-Range": f"bytes */{size}"}) from None  # fmt: skip
     if wanted is None:
         return None
+    reservation.reserve(working_bytes(request, held=False), "these ranges")
     headers = {**_headers(tag, BINARY), "Accept-Ranges": "bytes"}
     if len(wanted) == 1:
         first, stop = wanted[0]
@@ -227,7 +230,9 @@ def _one_tensor(request: CoreRequest, name: str | None) -> TensorSpec:
     return request.tensor(name)
 
 
-def _shard(request: CoreRequest, tensor: str | None, start: int | None, stop: int | None, method: str) -> Response:
+def _shard(
+    request: CoreRequest, tensor: str | None, start: int | None, stop: int | None, method: str, reservation: Reservation
+) -> Response:
     """Raw little-endian elements [start, stop) of one tensor: parts of a huge tensor, made by any
     number of clients or servers, that concatenate to the whole."""
     spec = _one_tensor(request, tensor)
@@ -251,6 +256,7 @@ def _shard(request: CoreRequest, tensor: str | None, start: int | None, stop: in
     }
     if method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=BINARY)
+    reservation.reserve(working_bytes(request, held=False), "this shard")
     return SafetensorsResponse(tensor_bytes(spec, request.seed, first * itemsize, last * itemsize), headers=headers)
 
 
@@ -280,37 +286,27 @@ def describe_artifact(artifact: Artifact, tag: str) -> dict[str, Any]:
         "artifact": {"media_type": BINARY, "size": artifact.size, "sha256": artifact.sha256.hex(),
                      "etag": etag(artifact.request, BINARY)},
         "tensors": tensors,
-        "diagnostics": _finite(artifact.diagnostics),
+        "diagnostics": finite(artifact.diagnostics),
         "safetensors_base64": base64.b64encode(artifact.to_bytes()).decode("ascii"),
     }  # fmt: skip
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no inf or NaN: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 @router.post(
     "/init",
     summary="Initialize tensors: a safetensors file (default) or its JSON description",
     response_class=SafetensorsResponse,
-    responses={**ARTIFACT_RESPONSES, **_problems(412)},
+    responses={**ARTIFACT_RESPONSES, **problem_responses(408, 412)},
 )
 def post_init(
     body: InitRequest,
     settings: SettingsDep,
     memory: RememberedDep,
+    reservation: ReservationDep,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     tensor: Annotated[str | None, Query(description=SHARD["tensor"])] = None,
-    start: Annotated[str | None, Query(description=SHARD["start"])] = None,
-    stop: Annotated[str | None, Query(description=SHARD["stop"])] = None,
+    start: Annotated[str | None, Query(description=SHARD["start"], pattern=INDEX)] = None,
+    stop: Annotated[str | None, Query(description=SHARD["stop"], pattern=INDEX)] = None,
 ) -> Response:
     """Generate every tensor of the body from its seed. The same body gives the same bytes,
     header included, in any process on any machine; its ETag is derived from the canonical request.
@@ -318,14 +314,14 @@ def post_init(
     media = negotiate(accept)
     request = _checked(body, settings, settings.max_elements, "POST /init")
     if (tensor, start, stop) != (None, None, None):
-        return _shard(request, tensor, _index(start, "start"), _index(stop, "stop"), "POST")
+        return _shard(request, tensor, _index(start, "start"), _index(stop, "stop"), "POST", reservation)
     if matches(if_none_match, etag(request, media)):
         raise ProblemError(
             412,
             "If-None-Match matched: a POST cannot answer 304; use GET /init for caching",
             kind="precondition-failed",
         )
-    return _respond(request, media, "POST", settings, memory)
+    return _respond(request, media, "POST", settings, memory, reservation)
 
 
 QUERY_FIELDS = ("shape", "scheme", "seed", "dtype", "layout", "name", "fan_in", "fan_out", *SHARD)
@@ -338,6 +334,19 @@ def _number(text: str, kind: str) -> Any:
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+def _single(query: QueryParams) -> dict[str, str]:
+    """The query string as a dict; a parameter given twice is refused, not resolved (the first? the
+    last? caches and proxies disagree)."""
+    counts = Counter(key for key, _ in query.multi_items())
+    repeated = [key for key, count in counts.items() if count > 1]
+    if repeated:
+        errors = [field_error(key if key in QUERY_FIELDS else f"scheme.{key}", "given more than once", "one value")
+                  for key in repeated]  # fmt: skip
+        raise ProblemError(422, "; ".join(f"{e.field}: {e.message}" for e in errors), kind="invalid-request",
+                           errors=errors)  # fmt: skip
+    return dict(query)
 
 
 def _from_query(query: dict[str, str]) -> dict[str, Any]:
@@ -390,7 +399,20 @@ def _from_query(query: dict[str, str]) -> dict[str, Any]:
     "/init",
     summary="One tensor from query parameters: the cache-friendly form (ETag, 304, HEAD)",
     response_class=SafetensorsResponse,
-    responses={**ARTIFACT_RESPONSES, 304: {"description": "Not Modified: the ETag matched"}},
+    responses={
+        **ARTIFACT_RESPONSES,
+        206: {
+            "description": "Partial Content: the byte ranges of the file a Range header asks for, one as is, "
+            "several as multipart/byteranges",
+            "content": {
+                BINARY: {"schema": {"type": "string", "format": "binary"}},
+                "multipart/byteranges": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "headers": {"Content-Range": {"description": "the range sent (one range)", "schema": {"type": "string"}}},
+        },
+        304: {"description": "Not Modified: the ETag matched"},
+        **problem_responses(416),
+    },
 )
 def get_init(
     request: Request,
@@ -406,20 +428,21 @@ def get_init(
     name: Annotated[str | None, Query(description="tensor name (default weight)")] = None,
     fan_in: Annotated[str | None, Query(description="fan_in override")] = None,
     fan_out: Annotated[str | None, Query(description="fan_out override")] = None,
-    start: Annotated[str | None, Query(description=SHARD["start"])] = None,
-    stop: Annotated[str | None, Query(description=SHARD["stop"])] = None,
+    start: Annotated[str | None, Query(description=SHARD["start"], pattern=INDEX)] = None,
+    stop: Annotated[str | None, Query(description=SHARD["stop"], pattern=INDEX)] = None,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header()] = None,
     memory: RememberedDep = None,  # type: ignore[assignment]
+    reservation: ReservationDep = None,  # type: ignore[assignment]
 ) -> Response:
     """The same artifact as POST /init with the one-tensor shorthand, addressable by URL, so any
     HTTP cache can serve repeats. Scheme parameters are query parameters (`&gain=2&mode=fan_out`).
     Range requests (single or multiple byte ranges) generate only the elements they cover;
     ``&start=&stop=`` returns a shard of raw little-endian elements."""
     media = negotiate(accept)
-    raw = _from_query(dict(request.query_params))
+    raw = _from_query(_single(request.query_params))
     try:
         body = InitRequest.model_validate(raw)
     except ValidationError as error:
@@ -429,15 +452,15 @@ def get_init(
         ) from None
     core = _checked(body, settings, settings.max_elements, "GET /init")
     if start is not None or stop is not None:
-        return _shard(core, None, _index(start, "start"), _index(stop, "stop"), request.method)
+        return _shard(core, None, _index(start, "start"), _index(stop, "stop"), request.method, reservation)
     tag = etag(core, media)
     if matches(if_none_match, tag):
         return Response(status_code=304, headers=_headers(tag, media))
     if range_ and media == BINARY and request.method == "GET":
-        partial = _partial(core, range_, if_range, settings)
+        partial = _partial(core, range_, if_range, reservation)
         if partial is not None:
             return partial
-    return _respond(core, media, request.method, settings, memory)
+    return _respond(core, media, request.method, settings, memory, reservation)
 
 
 @router.post(
@@ -449,12 +472,13 @@ def get_init(
             "against its intended density",
             "content": {JSON: {"schema": {"type": "object"}}, SVG: {"schema": {"type": "string"}}},
         },
-        **_problems(400, 406, 413, 415, 422),
+        **problem_responses(400, 406, 408, 413, 415, 422, 503),
     },
 )
 def post_diagnostics(
     body: InitRequest,
     settings: SettingsDep,
+    reservation: ReservationDep,
     accept: Annotated[str | None, Header()] = None,
     tensor: Annotated[str | None, Query(description="the tensor to plot (needed with several)")] = None,
 ) -> Response:
@@ -462,6 +486,7 @@ def post_diagnostics(
     are generated chunk by chunk, so memory stays bounded however large they are."""
     media = negotiate(accept, (JSON, SVG))
     request = _checked(body, settings, settings.max_diagnostics_elements, "POST /diagnostics")
+    reservation.reserve(working_bytes(request, held=False), "these diagnostics")
     if media == SVG:
         spec = _one_tensor(request, tensor)
         runs = sample_runs(spec.numel)
@@ -475,4 +500,4 @@ def post_diagnostics(
         "request": request.canonical(),
         "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
     }
-    return Response(json.dumps(_finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)
+    return Response(json.dumps(finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)

@@ -16,13 +16,15 @@ from ..core.dtypes import get_dtype
 from ..core.generate import TensorSpec, algorithm, generate
 from ..core.lsuv import Settings as LsuvSettings
 from ..core.lsuv import lsuv
+from ..core.lsuv import memory as lsuv_memory
 from ..core.network import EXACT_JACOBIAN_WIDTH, diagnose_network
 from ..core.write import file_bytes
 from ..plots import propagation_svg
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, SVG, negotiate, repr_digest
 from ..spec.network import LsuvRequest, NetworkRequest, input_batch, to_network
-from .init import SafetensorsResponse, _finite, _problems
+from . import finite, problem_responses, reservation_of
+from .init import SafetensorsResponse
 
 router = APIRouter(tags=["diagnostics"])
 
@@ -35,7 +37,7 @@ router = APIRouter(tags=["diagnostics"])
             "description": "The report (JSON), or with Accept: image/svg+xml the signal-propagation plot",
             "content": {JSON: {"schema": {"type": "object"}}, SVG: {"schema": {"type": "string"}}},
         },
-        **_problems(400, 406, 413, 415, 422),
+        **problem_responses(400, 406, 408, 413, 415, 422, 503),
     },
 )
 def post_network(body: NetworkRequest, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
@@ -61,12 +63,13 @@ def post_network(body: NetworkRequest, request: Request, accept: Annotated[str |
             "(INITW_NETWORK_BUDGET): use a smaller batch, fewer or narrower layers, or jacobian='probes'",
             kind="over-budget",
         )
+    reservation_of(request).reserve(net.memory(batch, exact), "this stack")
     report = diagnose_network(net, body.seed, x0, batch, "exact" if exact else "probes")
     if media == SVG:
         depth = len(net.layers)
         title = f"{depth} layers, widest {widest}: {report['verdicts'][1]['reason']}"
         return Response(propagation_svg(report, title), media_type=SVG)
-    return Response(json.dumps(_finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)
+    return Response(json.dumps(finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)
 
 
 @router.post(
@@ -82,7 +85,7 @@ def post_network(body: NetworkRequest, request: Request, accept: Annotated[str |
                 JSON: {"schema": {"type": "object"}},
             },
         },
-        **_problems(400, 406, 413, 415, 422),
+        **problem_responses(400, 406, 408, 413, 415, 422, 503),
     },
 )
 def post_lsuv(body: LsuvRequest, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
@@ -116,6 +119,7 @@ def post_lsuv(body: LsuvRequest, request: Request, accept: Annotated[str | None,
     tag = '"' + hashlib.sha256(f"{media}\n{text}".encode()).hexdigest()[:40] + '"'
     cached = memory.body(tag)
     if cached is None:
+        reservation_of(request).reserve(lsuv_memory(net, x0.shape[0]), "this stack")
         weights, report = lsuv(
             net, body.seed, x0, LsuvSettings(body.tolerance, body.max_iterations, body.target_variance)
         )
@@ -132,7 +136,7 @@ def post_lsuv(body: LsuvRequest, request: Request, accept: Annotated[str | None,
             described = {"algorithm": algorithm(), "seed": body.seed, "lsuv": report,
                          "artifact": {"size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
                          "safetensors_base64": base64.b64encode(blob).decode("ascii")}  # fmt: skip
-            cached = json.dumps(_finite(described), sort_keys=True, separators=(",", ":")).encode()
+            cached = json.dumps(finite(described), sort_keys=True, separators=(",", ":")).encode()
         memory.remember(tag, hashlib.sha256(cached).digest(), cached)
     headers = {
         "ETag": tag,

@@ -27,7 +27,7 @@ from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches
 from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
-from .init import _problems
+from . import problem_responses
 
 router = APIRouter(tags=["pre-training"])
 CHUNK = 1 << 20
@@ -81,7 +81,7 @@ def _work(seed: int, dtype: str, text: str, net: Network, x: np.ndarray, trainin
     responses={
         202: {**STATE, "headers": {"Location": {"description": "the job", "schema": {"type": "string"}}}},
         200: {**STATE, "description": "The same request is already done: its state (the artifact is ready)"},
-        **_problems(400, 413, 415, 422, 503),
+        **problem_responses(400, 408, 413, 415, 422, 503),
     },
 )
 def post_pretrain(body: PretrainRequest, request: Request) -> Response:
@@ -119,7 +119,7 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
 @router.get(
     "/pretrain/{job}",
     summary="A pre-training job: status, progress, losses per layer and epoch",
-    responses={200: STATE, **_problems(404)},
+    responses={200: STATE, **problem_responses(404)},
 )
 def get_pretrain(job: str, request: Request) -> Response:
     """``status`` is queued, running, done, failed (with ``reason``; a job whose worker process
@@ -138,7 +138,7 @@ def get_pretrain(job: str, request: Request) -> Response:
             "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
         },
         304: {"description": "Not modified (If-None-Match)"},
-        **_problems(404, 409),
+        **problem_responses(404, 409),
     },
 )
 def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
@@ -174,7 +174,7 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
     "/pretrain/{job}",
     status_code=204,
     summary="Cancel a queued or running job, or delete a finished one",
-    responses={204: {"description": "Cancelled (it stops at its next minibatch) or deleted"}, **_problems(404)},
+    responses={204: {"description": "Cancelled (it stops at its next minibatch) or deleted"}, **problem_responses(404)},
 )
 def delete_pretrain(job: str, request: Request) -> Response:
     """A queued or running job becomes cancelled (a running one at its next minibatch, in whichever

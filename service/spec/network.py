@@ -8,31 +8,41 @@ import hashlib
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from ..core.activations import NAMES as ACTIVATION_NAMES
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.network import Layer, Network, layer_tensors
 from ..core.read import read
-from .fields import Dim, Dtype, Seed
+from .fields import Dtype, Seed, strict_float, strict_int
 from .schemes import SchemeSpec, scheme_params
 
 MAX_DEPTH = 1000
 MAX_WIDTH = 8192
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH), BeforeValidator(strict_int)]
+Repeat = Annotated[int, Field(ge=1, le=MAX_DEPTH), BeforeValidator(strict_int)]
+MAX_BATCH = 4096
+Batch = Annotated[int, Field(ge=2, le=MAX_BATCH), BeforeValidator(strict_int)]
+
+
+def _depth(layers: list[NetworkLayer] | list[LsuvLayer]) -> None:
+    depth = sum(layer.repeat for layer in layers)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the stack has {depth} layers; at most {MAX_DEPTH}")
 
 
 class NetworkLayer(BaseModel):
     """One layer (or ``repeat`` identical ones): x' = [x +] phi(norm(W x + b))."""
 
     model_config = ConfigDict(extra="forbid")
-    width: Dim = Field(description=f"units, at most {MAX_WIDTH}")
+    width: Width = Field(description=f"units, at most {MAX_WIDTH}")
     activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
     scheme: SchemeSpec = Field(description="init of the weight, shaped [width, fan_in] (torch layout)")
     bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
     norm: Literal["batchnorm", "layernorm"] | None = Field(None, description="normalization before the activation")
     residual: StrictBool = Field(False, description="add the layer's input to its output (equal widths)")
-    repeat: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = Field(1, description="identical layers in a row")
+    repeat: Repeat = Field(1, description="identical layers in a row")
 
 
 class NetworkRequest(BaseModel):
@@ -52,9 +62,9 @@ class NetworkRequest(BaseModel):
     )
     seed: Seed = 0
     dtype: Dtype = Field("float32", description="dtype the weights are generated in (as POST /init would)")
-    input_width: Dim
+    input_width: Width = Field(description=f"features of the input, at most {MAX_WIDTH}")
     layers: list[NetworkLayer] = Field(min_length=1, max_length=100)
-    batch: Annotated[int, Field(ge=2, le=4096)] = Field(256, description="synthetic N(0, 1) inputs")
+    batch: Batch = Field(256, description="synthetic N(0, 1) inputs")
     input: str | None = Field(
         None, description="base64 safetensors with a tensor 'input' [batch, input_width]: your data instead of N(0, 1)"
     )
@@ -64,9 +74,7 @@ class NetworkRequest(BaseModel):
 
     @model_validator(mode="after")
     def _fits(self) -> NetworkRequest:
-        depth = sum(layer.repeat for layer in self.layers)
-        if depth > MAX_DEPTH:
-            raise ValueError(f"the stack has {depth} layers; at most {MAX_DEPTH}")
+        _depth(self.layers)
         return self
 
 
@@ -74,10 +82,6 @@ def to_network(body: NetworkRequest) -> Network:
     """The core Network; InitError with the body's field path if a scheme refuses its tensor."""
     layers, fan_in, index = [], body.input_width, 0
     for position, spec in enumerate(body.layers):
-        if spec.width > MAX_WIDTH or body.input_width > MAX_WIDTH:
-            where = f"layers.{position}.width" if spec.width > MAX_WIDTH else "input_width"
-            raise InitError(f"width {max(spec.width, body.input_width)} is too wide", param=where,
-                            allowed=f"at most {MAX_WIDTH}")  # fmt: skip
         if spec.residual and spec.width != fan_in:
             raise InitError(f"a residual layer needs its input width ({fan_in}) to equal its width ({spec.width})",
                             param=f"layers.{position}.residual", allowed="false, or equal widths")  # fmt: skip
@@ -129,19 +133,26 @@ def uploaded_matrix(encoded: str, field: str, width: int) -> tuple[np.ndarray, s
 
 
 def input_batch(body: NetworkRequest) -> np.ndarray | None:
-    """The client's batch (tensor 'input' of the upload) as float64; None if absent."""
-    return None if body.input is None else uploaded_matrix(body.input, "input", body.input_width)[0]
+    """The client's batch (tensor 'input' of the upload) as float64; None if absent. At most
+    MAX_BATCH rows, as ``batch``: the diagnostics compare every pair of rows (batch^2 memory)."""
+    if body.input is None:
+        return None
+    x = uploaded_matrix(body.input, "input", body.input_width)[0]
+    if x.shape[0] > MAX_BATCH:
+        raise InitError(f"input has {x.shape[0]:,} rows; at most {MAX_BATCH:,}", param="input",
+                        allowed=f"a tensor [2 .. {MAX_BATCH} rows, {body.input_width}]")  # fmt: skip
+    return x
 
 
 class LsuvLayer(BaseModel):
     """One plain layer (or ``repeat`` of them) for LSUV: the weight starts orthogonal."""
 
     model_config = ConfigDict(extra="forbid")
-    width: Dim = Field(description=f"units, at most {MAX_WIDTH}")
+    width: Width = Field(description=f"units, at most {MAX_WIDTH}")
     activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
     bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
     residual: StrictBool = False
-    repeat: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1
+    repeat: Repeat = 1
 
 
 class LsuvRequest(BaseModel):
@@ -150,13 +161,20 @@ class LsuvRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: Seed = 0
     dtype: Dtype = "float32"
-    input_width: Dim
+    input_width: Width = Field(description=f"features of the input, at most {MAX_WIDTH}")
     layers: list[LsuvLayer] = Field(min_length=1, max_length=100)
-    batch: Annotated[int, Field(ge=2, le=4096)] = Field(256, description="synthetic N(0, 1) inputs")
+    batch: Batch = Field(256, description="synthetic N(0, 1) inputs")
     input: str | None = Field(None, description="base64 safetensors with a tensor 'input' [batch, input_width]")
-    tolerance: Annotated[float, Field(gt=0, le=1)] = Field(0.1, description="stop when |variance - target| < tolerance")
-    max_iterations: Annotated[int, Field(ge=1, le=100)] = 10
-    target_variance: Annotated[float, Field(gt=0, le=100)] = 1.0
+    tolerance: Annotated[float, Field(gt=0, le=1), BeforeValidator(strict_float)] = Field(
+        0.1, description="stop when |variance - target| < tolerance"
+    )
+    max_iterations: Annotated[int, Field(ge=1, le=100), BeforeValidator(strict_int)] = 10
+    target_variance: Annotated[float, Field(gt=0, le=100), BeforeValidator(strict_float)] = 1.0
+
+    @model_validator(mode="after")
+    def _fits(self) -> LsuvRequest:
+        _depth(self.layers)  # as NetworkRequest does: as_network() must not fail
+        return self
 
     def as_network(self) -> NetworkRequest:
         """The same stack as a network request whose weights are orthogonal."""

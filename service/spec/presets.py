@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from .fields import Dim
+from .fields import Dim, strict_float, strict_int
 from .layers import Planned
 
 
@@ -32,11 +32,11 @@ class Gpt2(_Preset):
     """GPT-2 / nanoGPT, scaled residual projections."""
 
     preset: Literal["gpt2"]
-    n_layer: Annotated[int, Field(ge=1, le=128)] = 12
+    n_layer: Annotated[int, Field(ge=1, le=128), BeforeValidator(strict_int)] = 12
     n_embd: Dim = 768
     vocab_size: Dim = 50257
     block_size: Dim = 1024
-    std: Annotated[float, Field(gt=0, le=1)] = 0.02
+    std: Annotated[float, Field(gt=0, le=1), BeforeValidator(strict_float)] = 0.02
     bias: StrictBool = True
 
 
@@ -55,7 +55,7 @@ class FixupMlp(_Preset):
     preset: Literal["fixup_mlp"]
     input_width: Dim
     width: Dim
-    blocks: Annotated[int, Field(ge=1, le=1000)]
+    blocks: Annotated[int, Field(ge=1, le=1000), BeforeValidator(strict_int)]
     output_width: Dim
 
 

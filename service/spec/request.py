@@ -100,8 +100,8 @@ class Origin:
     scheme_field: str = "scheme"  # the field holding its scheme, relative to the prefix
 
     def path(self, param: str | None) -> str:
-        if param is None:
-            return self.prefix or "body"
+        if param is None or self.prefix == "model":
+            return self.prefix or "body"  # a preset's tensors come from the model's fields together
         if param.startswith("scheme"):
             param = self.scheme_field + param[len("scheme") :]
         elif self.prefix.startswith("layers."):

@@ -178,3 +178,39 @@ def test_gelu_with_he_drifts_to_zero_as_the_mean_field_says(reports):
     assert all(b < a for a, b in zip(decreasing, decreasing[1:], strict=False))
     gradient = {v["check"]: v for v in report["verdicts"]}["gradient"]
     assert gradient["band"] == "fail" and "vanishing" in gradient["reason"]
+
+
+@pytest.mark.parametrize(
+    ("depth", "batch", "width", "jacobian"),
+    [(4, 64, 768, "exact"), (4, 64, 768, "probes"), (3, 512, 512, "exact"), (30, 64, 128, "probes")],
+)
+def test_memory_bounds_the_measured_peak(depth, batch, width, jacobian):
+    import tracemalloc
+
+    net = stack("tanh", "xavier_normal", depth=depth, width=width)
+    tracemalloc.start()
+    try:
+        diagnose_network(net, 5, None, batch, jacobian)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    bound = net.memory(batch, jacobian == "exact")
+    assert peak <= bound <= 4 * peak + (16 << 20)
+
+
+@pytest.mark.parametrize(("depth", "batch", "width"), [(3, 64, 256), (2, 4, 1024), (10, 128, 64)])
+def test_lsuv_memory_bounds_the_measured_peak(depth, batch, width):
+    import tracemalloc
+
+    from service.core import lsuv
+
+    net = stack("relu", "orthogonal", depth=depth, width=width)
+    x0 = np.random.default_rng(0).standard_normal((batch, width))
+    tracemalloc.start()
+    try:
+        lsuv.lsuv(net, 5, x0, lsuv.Settings(max_iterations=3))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    bound = lsuv.memory(net, batch)
+    assert peak <= bound <= 4 * peak + (16 << 20)

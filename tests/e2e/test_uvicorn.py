@@ -12,11 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +24,11 @@ import pytest
 import safetensors.numpy
 from safetensors import safe_open
 
-ROOT = Path(__file__).resolve().parents[2]
-READY_DEADLINE = 60.0  # seconds for a server to answer GET /readyz with 200
-STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+from . import servers as servers_module
+
+# The process helpers live in servers.py; these names stay importable from here.
+from .servers import READY_DEADLINE, ROOT, STOP_GRACE, Server, free_port, stop, wait_ready  # noqa: F401
+
 BINARY = "application/octet-stream"
 JSON = "application/json"
 PROBLEM = "application/problem+json"
@@ -92,79 +89,10 @@ GET_AS_POST = {"seed": 3, "shape": [64, 32], "scheme": {"name": "kaiming_uniform
 # ----------------------------------------------------------------------------- server processes
 
 
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-    client: httpx.Client = field(init=False)
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")[-8000:]
-
-    def died(self) -> str:
-        return f"server {self.name} exited with {self.proc.returncode}; its stderr:\n{self.stderr()}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(name: str, directory: Path, hash_seed: str) -> Server:
     """``python -m service serve`` on a free loopback port, with no INITW_* from the caller's environment
     except a 1 MiB body limit, so the corpus can exceed it cheaply."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("INITW_")}
-    env["PYTHONHASHSEED"] = hash_seed
-    env["INITW_MAX_BODY_BYTES"] = str(1 << 20)
-    log = directory / f"{name}.stderr"
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    return Server(name, proc, f"http://127.0.0.1:{port}", log)
-
-
-def wait_ready(server: Server) -> None:
-    """Poll GET /readyz until it answers 200; fail with the server's stderr if it exits or the deadline passes."""
-    deadline = time.monotonic() + READY_DEADLINE
-    with httpx.Client(base_url=server.url, timeout=5.0) as probe:
-        while True:
-            if server.proc.poll() is not None:
-                pytest.fail(f"before it was ready: {server.died()}")
-            try:
-                if probe.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server {server.name} not ready after {READY_DEADLINE:.0f} s; stderr:\n{server.stderr()}")
-            time.sleep(0.05)  # the polling interval, not a wait for anything in particular
-    server.client = httpx.Client(base_url=server.url, timeout=30.0)
-
-
-def stop(server: Server) -> bool:
-    """Terminate (then kill) the process; True if it was still running."""
-    client = getattr(server, "client", None)
-    if client is not None:
-        client.close()
-    running = server.proc.poll() is None
-    if running:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
-    return running
+    return servers_module.start(name, directory, hash_seed, env={"INITW_MAX_BODY_BYTES": str(1 << 20)})
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +146,8 @@ def test_operations_endpoints(servers: list[Server]) -> None:
         health = server.client.get("/healthz")
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         ready = server.client.get("/readyz")
-        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert ready.json()["memory_budget"]["bytes"] == 1 << 30  # the embedded default
         version = server.client.get("/version")
         assert version.status_code == 200
         assert set(version.json()) >= {"service", "algorithm", "numpy", "python"}

@@ -9,7 +9,12 @@ from service.app import create_app
 
 def test_health_ready_and_version(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    budget = ready["memory_budget"]
+    assert budget["bytes"] == client.app.state.settings.memory_budget_bytes
+    assert budget["in_use"] == 0 <= budget["refused"]  # nothing else is in flight
+    assert budget["peak"] <= budget["bytes"]
     version = client.get("/version").json()
     assert version["service"] == __version__ and version["algorithm"] == "initw-v1"
     assert version["numpy"] == np.__version__

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from service.app import create_app
 from service.core.read import read
-from service.jobs import LOST, JobStore
+from service.jobs import LOST
 from service.settings import Settings
 
 DEADLINE = 30.0
@@ -45,13 +45,13 @@ def body(x, **changes):
 
 @contextlib.contextmanager
 def served(tmp_path, **store):
-    app = create_app(Settings(pretrain_budget=1e10))
-    app.state.jobs = JobStore(tmp_path / "jobs", **{"seconds": 60.0, "ttl_seconds": 3600.0, "queue": 4, **store})
-    try:
-        with TestClient(app) as client:
-            yield client, app.state.jobs
-    finally:
-        app.state.jobs.shutdown()
+    """The app with its job store in ``tmp_path`` (made by the lifespan, as in the service)."""
+    store = {"seconds": 60.0, "ttl_seconds": 3600.0, "queue": 4, **store}
+    settings = Settings(pretrain_budget=1e10, job_dir=str(tmp_path / "jobs"), job_seconds=store["seconds"],
+                        job_ttl_seconds=store["ttl_seconds"], job_queue=store["queue"])  # fmt: skip
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield client, app.state.jobs
 
 
 @pytest.fixture
@@ -292,3 +292,12 @@ def test_finished_jobs_older_than_the_ttl_are_swept_on_post_and_at_startup(tmp_p
         fake_job(store, "d" * 32, "cancelled", finished_ago=7200)
         store.sweep()
         assert client.get("/pretrain/" + "d" * 32).status_code == 404
+
+
+def test_an_app_started_again_after_a_shutdown_takes_jobs_again(tmp_path, digits):
+    app = create_app(Settings(pretrain_budget=1e10, job_dir=str(tmp_path / "jobs")))
+    for seed in (1, 2):  # each start makes a fresh store; the first's shutdown closed its own
+        with TestClient(app) as client:
+            r = client.post("/pretrain", json=body(digits[:50], seed=seed, epochs=1))
+            assert r.status_code in (200, 202), r.text
+            until(client, r.headers["location"], lambda state: state["status"] == "done")

@@ -12,6 +12,23 @@ from ..errors import InitError
 from ..registry import Context, Param, Placed, Whole, scheme
 from .matrix import orthogonal_matrix
 
+# Plans are made before a request's element count is checked: what they hold in memory is bounded
+# here, from the dimensions alone. These bounds refuse no tensor v1 ever served (an eye with
+# MAX_POSITIONS diagonal entries has at least 2^44 elements; hadamard_identity's matrix is at most
+# its tensor, refused beyond MAX_WHOLE_ELEMENTS anyway). Dirac's ones can be as many as its
+# elements (shape [n, 1, 1], groups n): its bound is the default INITW_MAX_ELEMENTS (2^32), which
+# no dirac v1 served under the default settings exceeds; beyond it the int64 positions alone
+# would take 32 GiB, a crash, not a file.
+MAX_POSITIONS = 1 << 22  # eye: int64 positions of the diagonal entries (a few copies)
+MAX_DIRAC_ONES = 1 << 32
+MAX_FLAT = (1 << 63) - 1  # the largest flat element index an int64 position holds
+MAX_MATRIX = 1 << 25  # hadamard_identity's [out, in] float64 matrix, as generate.MAX_WHOLE_ELEMENTS
+
+
+def _at_most(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise InitError(f"{what}: {count:,} is more than {limit:,}", param="shape", allowed=f"at most {limit:,}")
+
 
 def _sparse_theory(value: float, count: int, numel: int, label: str) -> Theory:
     """Theory of a tensor holding ``count`` entries equal to ``value`` and zeros elsewhere."""
@@ -36,6 +53,7 @@ def eye(ctx: Context, gain: float) -> Placed:
     linear layers; IRNN (Le, Jaitly & Hinton, 2015) uses it for recurrent weights.
     """
     rows, cols = ctx.shape
+    _at_most(min(rows, cols), MAX_POSITIONS, "eye holds its diagonal's positions in memory; diagonal entries")
     diagonal = np.arange(min(rows, cols))
     theory = _sparse_theory(gain, diagonal.size, rows * cols, f"eye (gain {gain:g})")
     return Placed(diagonal * (cols + 1), gain, theory, {"exact": "eye"})
@@ -65,11 +83,13 @@ def dirac(ctx: Context, groups: int) -> Placed:
         )
     per_group = out_ch // groups
     width = min(per_group, in_ch)
+    _at_most(groups * width, MAX_DIRAC_ONES, "dirac holds the positions of its ones in memory; ones (groups x width)")
     out_index = (np.arange(groups)[:, None] * per_group + np.arange(width)[None, :]).reshape(-1)
     in_index = np.tile(np.arange(width), groups)
     centre = [np.full(out_index.size, k // 2) for k in spatial]
     index = (out_index, in_index, *centre) if torch else (*centre, in_index, out_index)
     theory = _sparse_theory(1.0, groups * width, ctx.numel, f"dirac (groups {groups})")
+    _at_most(ctx.numel, MAX_FLAT, "dirac places its ones by flat int64 index; elements")  # ravel_multi_index's limit
     return Placed(np.ravel_multi_index(index, ctx.shape), 1.0, theory, {"exact": "dirac"})
 
 
@@ -118,10 +138,10 @@ def delta_orthogonal(ctx: Context, gain: float) -> Whole:
     return Whole(build, theory, {"exact": "delta_orthogonal", "gain": gain})
 
 
-def _sylvester(size: int) -> np.ndarray:
-    """The Sylvester-Hadamard matrix of order ``size`` (a power of two), entries +-1."""
-    index = np.arange(size)
-    return np.where(np.bitwise_count(index[:, None] & index[None, :]) % 2 == 1, -1.0, 1.0)
+def _sylvester(rows: int, cols: int) -> np.ndarray:
+    """The first rows and columns of a Sylvester-Hadamard matrix (of any order >= both), entries +-1:
+    H[i, j] = (-1)^popcount(i & j), so the order never has to be built."""
+    return np.where(np.bitwise_count(np.arange(rows)[:, None] & np.arange(cols)[None, :]) % 2 == 1, -1.0, 1.0)
 
 
 @scheme(
@@ -147,11 +167,12 @@ def hadamard_identity(ctx: Context, gain: float) -> Whole:
     out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
     spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
     centre: tuple[Any, ...] = tuple(k // 2 for k in spatial)
+    _at_most(out_ch * in_ch, MAX_MATRIX, "hadamard_identity builds its [out, in] matrix in memory; out x in")
     if out_ch <= in_ch:
         matrix = np.eye(out_ch, in_ch)
     else:
         size = 1 << (out_ch - 1).bit_length()
-        matrix = _sylvester(size)[:out_ch, :in_ch] * (1.0 / math.sqrt(size))
+        matrix = _sylvester(out_ch, in_ch) * (1.0 / math.sqrt(size))
     if gain != 1.0:
         matrix = matrix * gain
 

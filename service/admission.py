@@ -1,0 +1,132 @@
+"""Backpressure: one memory budget shared by the requests of a worker process.
+
+Before generating anything, a request reserves the memory it will hold at most (an upper bound
+from ``service.core.artifact.working_bytes`` and its kin). When the budget has no room, it waits
+up to ``queue_seconds`` and is then refused with 503 and ``Retry-After``: the process sheds load
+instead of running out of memory. A request larger than the whole budget waits until it is
+alone, so every request the element caps allow can still be served.
+
+Reservations belong to the request, not to the code that made them: the ASGI middleware gives
+them back when the response has been sent, or the client went away, or the handler failed, so no
+path can leak one. Waiting happens in the handler's worker thread (handlers are sync).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import ProblemError
+
+log = logging.getLogger("initw")
+
+SCOPE_KEY = "initw.reservation"
+MIB = 1 << 20
+
+
+class MemoryBudget:
+    """``total`` bytes, reserved and given back by requests; thread-safe."""
+
+    def __init__(self, total: int, wait_seconds: float):
+        self.total, self.wait_seconds = total, wait_seconds
+        self.in_use = 0
+        self.peak = 0  # most bytes reserved at once since start (for /readyz and the tests)
+        self.refused = 0
+        self._room = threading.Condition()
+
+    def reserve(self, nbytes: int, what: str) -> int:
+        """Take ``nbytes`` (at most the whole budget) or raise a 503 problem after waiting."""
+        nbytes = min(max(nbytes, 0), self.total)
+        deadline = time.monotonic() + self.wait_seconds
+        with self._room:
+            while self.in_use + nbytes > self.total:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._room.wait(left):
+                    if self.in_use + nbytes <= self.total:
+                        break  # room appeared as the wait timed out
+                    self.refused += 1
+                    raise self._busy(nbytes, what)
+            self.in_use += nbytes
+            self.peak = max(self.peak, self.in_use)
+        return nbytes
+
+    def give_back(self, nbytes: int) -> None:
+        with self._room:
+            self.in_use -= nbytes
+            self._room.notify_all()
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: about one queue wait, at least a second."""
+        return max(1, math.ceil(self.wait_seconds))
+
+    def _busy(self, nbytes: int, what: str) -> ProblemError:
+        seconds = self.retry_after()
+        return ProblemError(
+            503,
+            f"the service is busy: {what} needs about {nbytes / MIB:,.0f} MiB of this process's "
+            f"{self.total / MIB:,.0f} MiB memory budget (INITW_MEMORY_BUDGET_BYTES) and "
+            f"{self.in_use / MIB:,.0f} MiB stayed reserved for {self.wait_seconds:g} s; retry after {seconds} s",
+            kind="busy",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+class Reservation:
+    """What one request reserved; given back whole by ``Admission`` when the request ends."""
+
+    def __init__(self, budget: MemoryBudget):
+        self.budget, self.nbytes = budget, 0
+        self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int, what: str) -> None:
+        taken = self.budget.reserve(nbytes, what)
+        with self._lock:
+            self.nbytes += taken
+
+    def release(self) -> None:
+        with self._lock:
+            taken, self.nbytes = self.nbytes, 0
+        if taken:
+            self.budget.give_back(taken)
+
+
+class Stalled(Exception):
+    """The client read nothing for ``send_seconds``."""
+
+
+class Admission:
+    """Pure-ASGI middleware: a fresh ``Reservation`` per HTTP request, released when it ends.
+
+    A client that stops reading would hold its reservation as long as it keeps the connection
+    open (the server's send waits for the socket to drain): a send that waits ``send_seconds``
+    abandons the response, which closes the connection and ends the request.
+    """
+
+    def __init__(self, app: ASGIApp, budget: MemoryBudget, send_seconds: float = 60.0):
+        self.app, self.budget, self.send_seconds = app, budget, send_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        reservation = Reservation(self.budget)
+        scope[SCOPE_KEY] = reservation
+
+        async def send_or_give_up(message: Message) -> None:
+            with anyio.move_on_after(self.send_seconds) as sending:
+                await send(message)
+            if sending.cancelled_caught:
+                raise Stalled
+
+        try:
+            await self.app(scope, receive, send_or_give_up)
+        except Stalled:
+            log.warning("%s %s: the client read nothing for %g s; response abandoned",
+                        scope["method"], scope["path"], self.send_seconds)  # fmt: skip
+        finally:
+            reservation.release()

@@ -1,0 +1,346 @@
+"""A small typed Python client for initw: verified downloads and safe retries.
+
+    from service.client import Client
+
+    body = {"seed": 0, "shape": [256, 784], "scheme": "xavier_uniform"}
+    with Client("http://127.0.0.1:8000") as initw:
+        tensors = initw.init(body)                    # {"weight": (256, 784) float32 array}
+        same = initw.get_init([256, 784], "xavier_uniform", seed=0)
+        done = initw.init_to_file(body, "w.safetensors")  # streamed to disk, verified, then renamed
+        print(done.size, done.sha256)
+
+Every artifact is checked against its ``Content-Length`` (bytes received) and its RFC 9530
+``Repr-Digest`` (SHA-256); a body that is short, cut off or corrupt raises :class:`IntegrityError`,
+and ``init_to_file`` never leaves a partial file under the target name. Every call is idempotent
+(the service is deterministic and ``POST /init`` has no side effect), so connection errors, broken
+or corrupt bodies, 408, 429, 502, 503 and 504 are retried with exponential backoff and jitter,
+waiting at least ``Retry-After`` (capped at ``max_wait``); other errors raise :class:`ProblemError`
+at once, with the RFC 9457 fields of the answer (``status``, ``type``, ``title``, ``detail``, ``errors``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.utils
+import hashlib
+import json
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import numpy as np
+
+from .core.errors import InitError
+from .core.read import read
+
+try:  # bfloat16 and fp8 as numpy dtypes, when installed
+    import ml_dtypes
+except ImportError:  # pragma: no cover - without it bfloat16 is widened (exactly) to float32
+    ml_dtypes = None  # type: ignore[assignment]
+
+__all__ = [
+    "Client",
+    "ClientError",
+    "Download",
+    "IntegrityError",
+    "NetworkError",
+    "ProblemError",
+    "Progress",
+    "to_arrays",
+]
+
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+_NUMPY = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+          "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+          "F8_E5M2": "u1", "F8_E4M3": "u1"}  # fmt: skip
+_EXTENDED = {"BF16": "bfloat16", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn"}
+_DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+_sleep = time.sleep  # tests replace it
+Progress = Callable[[int, int | None], None]
+
+
+class ClientError(Exception):
+    """Anything that went wrong; ``attempts`` is how many times the call was sent."""
+
+    attempts: int = 1
+
+
+class NetworkError(ClientError):
+    """The server could not be reached, or the connection failed before an answer arrived."""
+
+
+class IntegrityError(ClientError):
+    """A body that is short, cut off, or disagrees with its Content-Length or Repr-Digest."""
+
+
+class ProblemError(ClientError):
+    """An HTTP error answer, with its RFC 9457 problem fields."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ):
+        self.status, self.title, self.detail, self.type = status, title, detail, type
+        self.errors, self.retry_after = errors or [], retry_after
+        super().__init__(f"{status} {title}: {detail}")
+
+    @property
+    def fields(self) -> list[str]:
+        """The paths of the invalid fields, e.g. ['tensors.0.scheme.std']."""
+        return [str(error.get("field")) for error in self.errors]
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> ProblemError:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = None
+        if not isinstance(problem, dict):
+            problem = {"detail": response.text[:500]}
+        return cls(
+            response.status_code,
+            str(problem.get("title") or response.reason_phrase),
+            str(problem.get("detail", "")),
+            type=str(problem.get("type", "about:blank")),
+            errors=problem.get("errors"),
+            retry_after=_seconds(response.headers.get("retry-after")),
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    response: httpx.Response
+    content: bytes  # empty when the body went to a file
+    size: int
+    sha256: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Download:
+    """A verified file on disk."""
+
+    path: Path
+    size: int
+    sha256: str  # hex
+    etag: str | None
+    attempts: int
+
+
+def _seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
+
+
+def _verify(response: httpx.Response, received: int, sha256: bytes, required: bool) -> None:
+    length = response.headers.get("content-length")
+    if length is not None and length != str(received):
+        raise IntegrityError(f"received {received:,} bytes, Content-Length says {length}")
+    found = _DIGEST.search(response.headers.get("repr-digest", ""))
+    if found is None:
+        if required:
+            raise IntegrityError("the response has no Repr-Digest sha-256 to check the body against")
+        return
+    if base64.b64decode(found.group(1)) != sha256:
+        raise IntegrityError(
+            f"the body's SHA-256 is {base64.b64encode(sha256).decode()}, Repr-Digest says "
+            f"{found.group(1)}: corrupted on the way"
+        )
+
+
+def to_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as numpy arrays (bfloat16 and fp8 need ml_dtypes; without
+    it bfloat16 becomes float32, exactly, and fp8 their uint8 bit patterns)."""
+    try:
+        stored, _ = read(blob)
+    except InitError as error:
+        raise IntegrityError(str(error)) from None
+    arrays = {}
+    while stored:  # popping frees each tensor's bytes once it is converted
+        name, tensor = stored.popitem()
+        if tensor.dtype in _EXTENDED and ml_dtypes is not None:
+            values = np.frombuffer(tensor.data, dtype=getattr(ml_dtypes, _EXTENDED[tensor.dtype]))
+        elif tensor.dtype == "BF16":
+            values = (np.frombuffer(tensor.data, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            values = np.frombuffer(tensor.data, dtype=_NUMPY[tensor.dtype])
+        arrays[name] = values.reshape(tensor.shape).copy()  # writable, independent of the download
+    return dict(sorted(arrays.items()))
+
+
+class Client:
+    """initw over HTTP. ``timeout``: seconds to wait for a connection (at most 10) and between bytes;
+    ``retries``: how many times a failed call may be repeated; ``backoff``: the first wait, doubled
+    each time (times 0.5 to 1.5 at random); ``max_wait``: the longest wait, Retry-After included;
+    ``transport``: an httpx transport to send through (tests: httpx.MockTransport)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.retries, self.backoff, self.max_wait = retries, backoff, max_wait
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            headers={"Accept-Encoding": "identity"},
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------------- the API
+
+    def init(self, body: dict[str, Any]) -> dict[str, np.ndarray]:
+        """POST /init: the tensors of ``body``, verified, as numpy arrays."""
+        return to_arrays(self._fetch("POST", "/init", json=body).content)
+
+    def get_init(self, shape: Sequence[int] | str, scheme: str, seed: int = 0, **params: Any) -> dict[str, np.ndarray]:
+        """GET /init, the cacheable one-tensor form; scheme parameters, dtype, name... as keywords."""
+        dims = shape if isinstance(shape, str) else ",".join(str(d) for d in shape)
+        query = {"shape": dims, "scheme": scheme, "seed": str(seed)}
+        query.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()})
+        return to_arrays(self._fetch("GET", "/init", params=query).content)
+
+    def init_to_file(
+        self, body: dict[str, Any], path: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> Download:
+        """POST /init streamed into a temporary file next to ``path``, renamed to ``path`` only once
+        its length and digest are verified. ``progress(received, total)`` is called per chunk."""
+        target = Path(path)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                answer = self._fetch("POST", "/init", json=body, file=file, progress=progress)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return Download(target, answer.size, answer.sha256, answer.response.headers.get("etag"), answer.attempts)
+
+    def schemes(self) -> list[dict[str, Any]]:
+        """GET /schemes: every scheme with its aliases and parameters."""
+        return json.loads(self._fetch("GET", "/schemes", artifact=False).content)["schemes"]
+
+    def diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /diagnostics: per-tensor statistics and verdicts, without the bytes."""
+        return json.loads(self._fetch("POST", "/diagnostics", json=body, artifact=False).content)
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz: the process answers."""
+        return json.loads(self._fetch("GET", "/healthz", artifact=False).content)
+
+    def ready(self) -> bool:
+        """GET /readyz, once: True when ready; False while warming up, overloaded or unreachable."""
+        try:
+            return self._fetch("GET", "/readyz", artifact=False, retry=False).response.status_code == 200
+        except ClientError:
+            return False
+
+    # ------------------------------------------------------------------------- sending, verifying, retrying
+
+    def _fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        artifact: bool = True,
+        retry: bool = True,
+        file: IO[bytes] | None = None,
+        progress: Progress | None = None,
+        **kwargs: Any,
+    ) -> _Answer:
+        """One verified answer (its body in memory, or in ``file``), retried while that is safe and useful."""
+        attempt = 1
+        while True:
+            try:
+                if file is not None:
+                    file.seek(0)
+                    file.truncate()
+                return self._once(method, path, artifact, file, progress, attempt, **kwargs)
+            except ClientError as error:
+                error.attempts = attempt
+                retryable = not isinstance(error, ProblemError) or error.status in RETRY_STATUSES
+                if not (retry and retryable and attempt <= self.retries):
+                    raise
+                _sleep(self._wait(attempt, error))
+                attempt += 1
+
+    def _wait(self, attempt: int, error: ClientError) -> float:
+        """Exponential backoff with jitter, at least Retry-After, at most max_wait."""
+        wait = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        if isinstance(error, ProblemError) and error.retry_after is not None:
+            wait = max(wait, error.retry_after)
+        return min(wait, self.max_wait)
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        artifact: bool,
+        file: IO[bytes] | None,
+        progress: Progress | None,
+        attempt: int,
+        **kwargs: Any,
+    ) -> _Answer:
+        try:
+            with self._http.stream(method, path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ProblemError.of(response)
+                length = response.headers.get("content-length")
+                total = int(length) if length is not None and length.isdigit() else None
+                sha256, received, chunks = hashlib.sha256(), 0, []
+                try:
+                    for chunk in response.iter_bytes():  # as sent: Accept-Encoding is identity
+                        sha256.update(chunk)
+                        received += len(chunk)
+                        if file is None:
+                            chunks.append(chunk)
+                        else:
+                            file.write(chunk)
+                        if progress is not None:
+                            progress(received, total)
+                except httpx.TransportError as error:  # RemoteProtocolError on a short body, read timeouts
+                    raise IntegrityError(
+                        f"the body broke off after {received:,} of {total or '?'} bytes: {error}"
+                    ) from error
+                _verify(response, received, sha256.digest(), required=artifact)
+                return _Answer(response, b"".join(chunks), received, sha256.hexdigest(), attempt)
+        except httpx.TransportError as error:  # before any answer: refused, reset, timed out
+            raise NetworkError(f"{method} {path}: {type(error).__name__}: {error}") from error
