@@ -1,4 +1,5 @@
-"""Command line: ``python -m service serve`` runs the API; ``python -m service openapi`` prints its contract."""
+"""Command line: ``python -m service serve`` runs the API; ``python -m service openapi`` prints its contract;
+``init``, ``diagnose`` and ``schemes`` (service.cli) write files, print diagnostics and the catalogue."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import signal
 import sys
 
+from . import cli
 from .settings import Settings
 
 
@@ -24,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--workers", type=int, default=settings.workers, help="worker processes (INITW_WORKERS)")
     commands.add_parser("openapi", help="print the OpenAPI document (the contract in openapi.json)")
+    cli.register(commands)
     args = parser.parse_args(argv)
+    if args.command in cli.COMMANDS:
+        return cli.run(args)
     if args.command == "openapi":
         from .app import app
         from .openapi import text

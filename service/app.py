@@ -19,7 +19,7 @@ from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
 from .problems import HANDLERS
 from .representation import Remembered
-from .routes import health, init, network, pretrain, schemes
+from .routes import health, init, network, playground, pretrain, schemes
 from .settings import Settings
 
 DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
@@ -54,11 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         generate_unique_id_function=lambda route: route.name,
+        # No 307 from /x/ to /x: /pretrain/..%2F would be sent to /pretrain/.., which clients resolve to /.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
-    for module in (init, network, pretrain, schemes, health):
+    for module in (init, network, pretrain, schemes, health, playground):
         app.include_router(module.router)
     app.state.budget = MemoryBudget(settings.memory_budget_bytes, settings.queue_seconds)
     app.add_middleware(Admission, budget=app.state.budget, send_seconds=settings.send_seconds)

@@ -13,3 +13,10 @@ def test_docs_propagation_svg_is_current(client):
     assert r.text == (DOCS / "propagation.svg").read_text(), "regenerate docs/propagation.svg from REQUEST"
     readme = (DOCS.parent / "README.md").read_text()
     assert "![signal propagation](docs/propagation.svg)" in readme and '"repeat": 50' in readme
+
+
+def test_readme_shows_the_playground_screenshot_the_browser_test_takes():
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "](docs/playground.png)" in readme
+    png = (DOCS / "playground.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a real screenshot, not a placeholder

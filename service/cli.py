@@ -1,0 +1,622 @@
+"""The command line beside ``serve``: ``init``, ``diagnose`` and ``schemes``.
+
+    python -m service init --shape 4096,4096 --scheme xavier_uniform --seed 0 -o w.safetensors
+    python -m service init --shape 64,3,3,3 --scheme kaiming_normal --param mode=fan_out -o conv.safetensors --local
+    python -m service init --body net.json -o net.safetensors            # a full POST /init body ('-': stdin)
+    python -m service diagnose --shape 512,512 --scheme orthogonal --local
+    python -m service schemes [NAME] [--url URL] [--json]
+
+``init`` and ``diagnose`` ask a server (``--url``, else ``$INITW_URL``, else http://127.0.0.1:8000)
+through :mod:`service.client` (verified against Content-Length and Repr-Digest, retried, streamed to
+disk), or with ``--local`` compute the same bytes in this process: the body is validated exactly as
+the service validates it (``InitRequest``, ``to_request``, the element caps of ``Settings``), and
+the file is streamed piece by piece (bounded memory) into a temporary file next to the target,
+hashed as it is written, and renamed once whole. ``schemes`` reads the registry (the one the service
+serves) unless ``--url`` names a server.
+
+Exit status: 0 done; 1 a local failure (a file that cannot be written); 2 invalid input, with the
+field paths and messages the service gives in its 422 problems (any 4xx from a server but 408 and
+429 counts as this); 3 the server cannot be reached or failed (5xx, 408, 429, once retries are
+spent); 4 a download that does not match its Content-Length or Repr-Digest; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import Client, ClientError
+    from .core.artifact import Request as CoreRequest
+    from .core.registry import Param
+
+__all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "ProgressBar", "register", "run"]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+EXIT_FAILED, EXIT_INVALID, EXIT_SERVER, EXIT_INTEGRITY, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+COMMANDS = ("init", "diagnose", "schemes")
+PROGRESS_DELAY = 0.5  # seconds: without --progress, a bar appears only for artifacts that take longer
+PROGRESS_INTERVAL = 0.1  # seconds between redraws
+
+
+@dataclass
+class CliError(Exception):
+    """A failure to report on stderr (one line, then one line per invalid field) and its exit status."""
+
+    code: int
+    message: str
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"field", "message", "allowed"?}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _invalid(detail: str, errors: list[dict[str, Any]] | None = None) -> CliError:
+    """Invalid input (exit 2); with field errors the headline is short and the fields follow."""
+    return CliError(EXIT_INVALID, "invalid request" if errors else detail, errors or [])
+
+
+def _field(path: str, message: str, allowed: str | None = None) -> dict[str, Any]:
+    """One invalid field, as the service's problem ``errors[]`` names it."""
+    error = {"field": path or "body", "message": message}
+    if allowed is not None:
+        error["allowed"] = allowed
+    return error
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``init``, ``diagnose`` and ``schemes`` to the subcommands of ``python -m service``."""
+    init = commands.add_parser(
+        "init",
+        help="write a safetensors file of seeded initial weights (from a server, or --local)",
+        description="Write the file POST /init serves for this request: from a server (verified, retried, "
+        "streamed to disk) or computed in this process with --local. Same request, same bytes.",
+    )
+    _request_arguments(init)
+    init.add_argument("-o", "--output", required=True, metavar="PATH", help="the file to write (replaced when whole)")
+    init.add_argument("--json", action="store_true", help="print {path, size, sha256, ...} as JSON on stdout")
+    init.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: when stderr is a terminal and the file takes a while)",
+    )
+    _source_arguments(init)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="print the diagnostics JSON of a request (POST /diagnostics), from a server or --local",
+        description="Print what POST /diagnostics answers for this request: per-tensor statistics against "
+        "theory and verdicts, without the bytes.",
+    )
+    _request_arguments(diagnose)
+    _source_arguments(diagnose)
+
+    schemes = commands.add_parser(
+        "schemes",
+        help="list the schemes (names, aliases, parameters), or describe one",
+        description="The scheme catalogue (GET /schemes), read from the registry; --url asks a server instead.",
+    )
+    schemes.add_argument("name", nargs="?", help="a scheme name or alias: its formula and parameters")
+    schemes.add_argument("--json", action="store_true", help="print the catalogue entries as JSON")
+    _source_arguments(schemes, server_default=False)
+
+
+def _request_arguments(parser: argparse.ArgumentParser) -> None:
+    """The request, as flags (the one-tensor shorthand) and/or a full POST /init body."""
+    group = parser.add_argument_group("the request (flags set the body's top-level fields)")
+    group.add_argument("--shape", metavar="DIMS", help="comma-separated dimensions, e.g. 4096,4096")
+    group.add_argument("--scheme", metavar="NAME", help="a scheme name or alias (python -m service schemes)")
+    group.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scheme parameter, typed by the registry (float, int, bool: true/false, str); repeatable",
+    )
+    group.add_argument("--seed", metavar="N", help="0 .. 2^64-1 (default 0)")
+    group.add_argument("--dtype", help="float32 (default), float64, float16, bfloat16")
+    group.add_argument("--layout", help="torch (default), keras, jax")
+    group.add_argument("--name", help="the tensor's name (default weight)")
+    group.add_argument("--fan-in", dest="fan_in", metavar="N", help="fan_in override")
+    group.add_argument("--fan-out", dest="fan_out", metavar="N", help="fan_out override")
+    group.add_argument(
+        "--body", metavar="FILE", help="a JSON POST /init body ('-' for stdin), e.g. several tensors or layers"
+    )
+
+
+def _source_arguments(parser: argparse.ArgumentParser, server_default: bool = True) -> None:
+    where = parser.add_mutually_exclusive_group()
+    default = f"$INITW_URL, else {DEFAULT_URL}" if server_default else "none: the local registry"
+    where.add_argument("--url", help=f"the initw server to ask (default: {default})")
+    where.add_argument("--local", action="store_true", help="compute in this process, no server")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a connection or a byte")
+    parser.add_argument("--retries", type=int, default=3, help="times a failed call may be repeated (default 3)")
+
+
+def _url(args: argparse.Namespace, server_default: bool = True) -> str | None:
+    """The server to ask, or None for the local computation."""
+    if args.local:
+        return None
+    if args.url:
+        return str(args.url)
+    return (os.environ.get("INITW_URL") or DEFAULT_URL) if server_default else None
+
+
+# ----------------------------------------------------------------------------- the body
+
+
+def _read_body(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _invalid(f"cannot read --body {source}: {error}") from None
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _invalid(f"--body {source}: the body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise _invalid(f"--body {source}: the body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _kinds(scheme: Any) -> dict[str, str]:
+    """The registry's parameter kinds of a scheme (by name or alias); none for an unknown scheme,
+    whose name the validation reports."""
+    from .core import schemes as _registered  # noqa: F401  (importing them registers every scheme)
+    from .core.errors import InitError
+    from .core.registry import get_scheme
+
+    name = scheme.get("name") if isinstance(scheme, dict) else scheme
+    try:
+        params: tuple[Param, ...] = get_scheme(str(name)).params
+    except InitError:
+        return {}
+    return {p.name: p.kind for p in params}
+
+
+def _typed(text: str, kind: str) -> Any:
+    """A parameter's text as its registry kind, as GET /init reads query parameters."""
+    if kind == "bool":
+        return {"true": True, "false": False}[text.strip().lower()]
+    if kind == "int":
+        return int(text, 10)
+    if kind == "float":
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
+    return text
+
+
+def request_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The POST /init body the arguments describe: ``--body`` (if any), then each flag given sets its
+    top-level field (``--shape`` and ``--scheme`` make the one-tensor shorthand). Text that is not of
+    its field's type is refused with the field path GET /init would name."""
+    body = _read_body(args.body) if args.body else {}
+    errors: list[dict[str, Any]] = []
+    for key in ("dtype", "layout", "name"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    for key in ("seed", "fan_in", "fan_out"):
+        text = getattr(args, key)
+        if text is not None:
+            try:
+                body[key] = int(text, 10)
+            except ValueError:
+                errors.append(_field(key, f"must be an integer, got {text!r}"))
+    if args.shape is not None:
+        try:
+            body["shape"] = [int(d, 10) for d in args.shape.split(",") if d.strip() != ""]
+        except ValueError:
+            errors.append(_field("shape", f"must be comma-separated integers, got {args.shape!r}"))
+    if args.scheme is not None:
+        body["scheme"] = args.scheme
+    if args.param:
+        scheme = body.get("scheme")
+        if scheme is None:
+            errors.append(_field("scheme", "--param needs a scheme: give --scheme NAME"))
+        else:
+            scheme = dict(scheme) if isinstance(scheme, dict) else {"name": scheme}
+            kinds = _kinds(scheme)
+            for item in args.param:
+                key, sep, text = item.partition("=")
+                key = key.strip()
+                if not sep or not key:
+                    errors.append(_field("scheme", f"--param takes KEY=VALUE, got {item!r}"))
+                    continue
+                kind = kinds.get(key, "str")
+                try:
+                    scheme[key] = _typed(text, kind)
+                except (KeyError, ValueError):
+                    errors.append(_field(f"scheme.{key}", f"must be a {kind}, got {text!r}"))
+            body["scheme"] = scheme
+    if errors:
+        raise _invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+    return body
+
+
+def validate(body: dict[str, Any], limit: int, what: str) -> CoreRequest:
+    """The core Request of ``body``, validated as the service validates it: the same 422 field paths
+    and messages, and the same element cap (413 on the server)."""
+    from pydantic import ValidationError
+
+    from .core.errors import InitError
+    from .problems import field_error, validation_errors
+    from .spec.request import InitRequest, to_request
+
+    try:
+        parsed = InitRequest.model_validate(body)
+    except ValidationError as error:
+        found = [e.model_dump(exclude_none=True) for e in validation_errors(error.errors(), body)]
+        raise _invalid("; ".join(f"{e['field']}: {e['message']}" for e in found[:5]), found) from None
+    try:
+        request = to_request(parsed)
+    except InitError as error:
+        found = [field_error(error.param or "body", str(error), error.allowed).model_dump(exclude_none=True)]
+        raise _invalid(f"{found[0]['field']}: {error}", found) from None
+    if request.numel > limit:
+        raise _invalid(f"the request asks for {request.numel:,} elements; at most {limit:,} per request ({what})")
+    return request
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from .settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise _invalid(f"invalid INITW_* setting: {error}") from None
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line progress bar on ``stream``: percentage, bar, bytes and rate, redrawn in place at
+    most every PROGRESS_INTERVAL seconds. ``forced`` draws from the first byte; otherwise the bar
+    appears only once PROGRESS_DELAY seconds have passed, so small files print nothing."""
+
+    def __init__(self, stream: IO[str], label: str, forced: bool = False, width: int = 30):
+        self.stream, self.label, self.forced, self.width = stream, label, forced, width
+        self.start = time.monotonic()
+        self.drawn_at = -math.inf
+        self.shown = 0  # characters of the last line drawn (0: nothing drawn yet)
+        self.last: tuple[int, int | None] = (0, None)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        """Record progress (the signature of service.client's ``progress``); redraw when due."""
+        self.last = (done, total)
+        now = time.monotonic()
+        if not self.forced and now - self.start < PROGRESS_DELAY:
+            return
+        if now - self.drawn_at >= PROGRESS_INTERVAL:
+            self._draw(now)
+
+    def close(self) -> None:
+        """Draw the final state and end the line (only if a bar is showing, or it was forced)."""
+        if self.shown or self.forced:
+            self._draw(time.monotonic())
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def abandon(self) -> None:
+        """End a bar that is showing where it stands, so that an error message starts on its own line."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _draw(self, now: float) -> None:
+        done, total = self.last
+        elapsed = max(now - self.start, 1e-9)
+        rate = f"{_mib(done / elapsed)} MiB/s"
+        if total:
+            fraction = min(done / total, 1.0)
+            filled = int(fraction * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            line = f"{self.label} {fraction * 100:5.1f}% [{bar}] {_mib(done)}/{_mib(total)} MiB {rate}"
+        else:
+            line = f"{self.label} {_mib(done)} MiB {rate}"
+        self.stream.write("\r" + line + " " * max(self.shown - len(line), 0))
+        self.stream.flush()
+        self.shown, self.drawn_at = len(line), now
+
+
+def _mib(count: float) -> str:
+    return f"{count / (1 << 20):.1f}"
+
+
+def _progress(args: argparse.Namespace, label: str) -> ProgressBar | None:
+    """The bar ``--progress`` forces, ``--no-progress`` refuses, and a terminal on stderr gets by default."""
+    if args.progress is False or (args.progress is None and not sys.stderr.isatty()):
+        return None
+    return ProgressBar(sys.stderr, label, forced=bool(args.progress))
+
+
+# ----------------------------------------------------------------------------- the commands
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file written whole: where, its size and SHA-256, and where its bytes came from."""
+
+    path: Path
+    size: int
+    sha256: str  # hex
+    etag: str | None
+    source: str  # "local" or the server's URL
+    seconds: float
+    attempts: int = 1
+
+    def line(self) -> str:
+        return f"{self.path}: {self.size:,} bytes, sha256 {self.sha256} ({self.source}, {self.seconds:.2f} s)"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "size": self.size,
+            "sha256": self.sha256,
+            "etag": self.etag,
+            "source": self.source,
+            "seconds": round(self.seconds, 3),
+            "attempts": self.attempts,
+        }
+
+
+def _target(output: str) -> Path:
+    target = Path(output)
+    if target.is_dir():
+        raise _invalid(f"--output {output} is a directory; name a file")
+    if not target.parent.is_dir():
+        raise _invalid(f"--output {output}: the directory {target.parent} does not exist")
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int | None], None] | None) -> Written:
+    """The artifact of ``request`` (the bytes POST /init serves) streamed piece by piece into a
+    temporary file next to ``target``, hashed as it is written, then renamed to ``target``."""
+    from .core.artifact import plan
+    from .representation import BINARY, etag
+
+    started = time.monotonic()
+    artifact = plan(request)  # generates only the header's samples; read() generates the rest piece by piece
+    total = artifact.size
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    digest, written = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as file:
+            for chunk in artifact.read():
+                file.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(written, total)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return Written(target, written, digest.hexdigest(), etag(request, BINARY), "local", time.monotonic() - started)
+
+
+def _client(args: argparse.Namespace, url: str) -> Client:
+    """A service.client Client (verified downloads, retries) with the command's timeout and retries."""
+    from .client import Client
+
+    return Client(url, timeout=args.timeout, retries=max(args.retries, 0))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``init``: write the file, print one summary line (or JSON)."""
+    body = request_body(args)
+    target = _target(args.output)
+    url = _url(args)
+    request = None
+    if url is None:
+        request = validate(body, _settings().max_elements, "INITW_MAX_ELEMENTS")
+    bar = _progress(args, target.name)
+    try:
+        if request is not None:
+            result = write_local(request, target, bar)
+        else:
+            started = time.monotonic()
+            with _client(args, str(url)) as client:
+                done = client.init_to_file(body, target, progress=bar)
+            result = Written(
+                done.path, done.size, done.sha256, done.etag, str(url), time.monotonic() - started, done.attempts
+            )
+    except BaseException:
+        if bar is not None:
+            bar.abandon()
+        raise
+    if bar is not None:
+        bar.close()
+    with contextlib.suppress(OSError):  # a temporary file is private (0600); the result is an ordinary file
+        os.chmod(target, 0o666 & ~_umask())
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(result.line(), file=sys.stderr)
+    return 0
+
+
+def diagnostics_local(request: CoreRequest) -> dict[str, Any]:
+    """What POST /diagnostics answers (its JSON, parsed): each tensor generated chunk by chunk."""
+    from .core.diagnose import diagnose
+    from .core.generate import algorithm
+    from .routes import finite
+
+    report = {
+        "algorithm": algorithm(),
+        "seed": request.seed,
+        "request": request.canonical(),
+        "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
+    }
+    # The service's text: no inf/NaN (null), then parsed back, so both sources print alike.
+    return json.loads(json.dumps(finite(report), sort_keys=True, separators=(",", ":")))
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """``diagnose``: the diagnostics JSON on stdout."""
+    body = request_body(args)
+    url = _url(args)
+    if url is None:
+        settings = _settings()
+        request = validate(body, settings.max_diagnostics_elements, "INITW_MAX_DIAGNOSTICS_ELEMENTS")
+        report = diagnostics_local(request)
+    else:
+        with _client(args, url) as client:
+            report = client.diagnostics(body)
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def _catalogue(args: argparse.Namespace) -> list[dict[str, Any]]:
+    url = _url(args, server_default=False)
+    if url is None:
+        from .core.catalogue import catalogue
+
+        return catalogue()
+    with _client(args, url) as client:
+        entries: list[dict[str, Any]] = client.schemes()
+        return entries
+
+
+def _find(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    for entry in entries:
+        if name == entry["name"] or name in entry.get("aliases", []):
+            return entry
+    raise _invalid(f"no scheme named {name!r}; python -m service schemes lists them")
+
+
+def _param_text(param: dict[str, Any]) -> str:
+    default = "(required)" if param.get("required") else f"= {param.get('default')!r}"
+    return f"{param['name']}: {param['type']} {default}"
+
+
+def _describe_text(entry: dict[str, Any]) -> str:
+    aliases = f" (aliases: {', '.join(entry['aliases'])})" if entry.get("aliases") else ""
+    lines = [f"{entry['name']}{aliases}", "", entry.get("formula", "")]
+    if entry.get("description"):
+        lines += ["", entry["description"]]
+    dims = entry.get("dimensions")
+    rank = "any"
+    if dims:
+        rank = str(dims["min"]) if dims["min"] == dims["max"] else f"{dims['min']} to {dims['max']}"
+    lines += ["", f"random access: {'yes' if entry.get('random_access') else 'no'}; dimensions: {rank}"]
+    params = entry.get("parameters", [])
+    if not params:
+        lines.append("parameters: none")
+    else:
+        lines.append("parameters (--param KEY=VALUE):")
+        for p in params:
+            lines.append(f"  {_param_text(p)}; {p.get('allowed', '')}")
+            if p.get("description"):
+                lines.append(f"      {p['description']}")
+    return "\n".join(lines)
+
+
+def cmd_schemes(args: argparse.Namespace) -> int:
+    """``schemes``: every scheme (name, aliases, parameters), or one scheme in detail."""
+    entries = _catalogue(args)
+    if args.name is not None:
+        entry = _find(entries, args.name)
+        print(json.dumps(entry, indent=2) if args.json else _describe_text(entry))
+        return 0
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    width = max(len(e["name"]) for e in entries) + 2
+    aliases = {e["name"]: ", ".join(e.get("aliases", [])) or "-" for e in entries}
+    alias_width = max(len(a) for a in aliases.values()) + 2
+    print(f"{'scheme':<{width}}{'aliases':<{alias_width}}parameters")
+    for e in entries:
+        params = ", ".join(_param_text(p) for p in e.get("parameters", [])) or "-"
+        print(f"{e['name']:<{width}}{aliases[e['name']]:<{alias_width}}{params}")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": cmd_init,
+    "diagnose": cmd_diagnose,
+    "schemes": cmd_schemes,
+}
+
+
+# ----------------------------------------------------------------------------- errors and exit statuses
+
+
+def _from_client(error: ClientError) -> CliError:
+    """A service.client error as a CliError with its exit status."""
+    from .client import RETRY_STATUSES, IntegrityError, NetworkError, ProblemError
+
+    tries = f" (after {error.attempts} attempts)" if error.attempts > 1 else ""
+    if isinstance(error, ProblemError):
+        code = EXIT_INVALID if 400 <= error.status < 500 and error.status not in RETRY_STATUSES else EXIT_SERVER
+        errors = [e for e in error.errors if isinstance(e, dict)]
+        detail = "" if errors else f": {error.detail}"
+        return CliError(code, f"{error.status} {error.title}{detail}{tries}", errors)
+    if isinstance(error, IntegrityError):
+        return CliError(EXIT_INTEGRITY, f"integrity check failed{tries}: {error}")
+    if isinstance(error, NetworkError):
+        return CliError(EXIT_SERVER, f"cannot reach the server{tries}: {error}")
+    return CliError(EXIT_SERVER, f"{type(error).__name__}{tries}: {error}")
+
+
+def _report(error: CliError, stream: IO[str]) -> None:
+    """``initw: error: ...``, then the invalid fields one per line: ``  field: message (allowed: ...)``."""
+    stream.write(f"initw: error: {error.message}\n")
+    for e in error.errors:
+        allowed = f" (allowed: {e['allowed']})" if e.get("allowed") else ""
+        stream.write(f"  {e.get('field')}: {e.get('message')}{allowed}\n")
+    stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one of COMMANDS; failures are reported in a few lines on stderr (never a traceback for
+    them) and mapped to the exit statuses in this module's docstring."""
+    from .client import ClientError
+
+    try:
+        return HANDLERS[args.command](args)
+    except CliError as error:
+        _report(error, sys.stderr)
+        return error.code
+    except ClientError as error:
+        failure = _from_client(error)
+        _report(failure, sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninitw: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (| head): nothing left to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except OSError as error:  # writing the output file: disk full, permissions
+        _report(CliError(EXIT_FAILED, str(error)), sys.stderr)
+        return EXIT_FAILED
