@@ -23,7 +23,7 @@ from service import cli
 from service.__main__ import main
 from service.core.catalogue import catalogue
 from service.core.registry import REGISTRY
-from tests.e2e.servers import ROOT, Server, free_port, start, stop, wait_ready
+from tests.e2e.servers import ROOT, Server, free_port, serving
 
 BODY: dict[str, Any] = {
     "seed": 11,
@@ -78,12 +78,8 @@ CASES: dict[str, tuple[list[str], dict[str, Any]]] = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = start("cli", tmp_path_factory.mktemp("cli-server"))
-    try:
-        wait_ready(started)
+    with serving("cli", tmp_path_factory.mktemp("cli-server")) as started:
         yield started
-    finally:
-        stop(started)
 
 
 @pytest.fixture

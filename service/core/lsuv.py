@@ -43,6 +43,13 @@ def _variance(h: np.ndarray) -> float:
     return float(tree_sum(centered * centered)) / flat.size
 
 
+def cost(net: Network, batch: int, iterations: int) -> int:
+    """Pinned multiply-adds, at most: every layer's product on the batch, once per iteration and
+    once more for the output that feeds the next layer."""
+    widths = [net.input_width] + [layer.width for layer in net.layers]
+    return batch * sum(a * b for a, b in zip(widths, widths[1:], strict=False)) * (iterations + 1)
+
+
 def memory(net: Network, batch: int) -> int:
     """Upper bound on the bytes LSUV holds: the stack's pass (``Network.memory``) and the pinned
     matmul's products (``pinned.matmul``: rows of the batch at a time, ~2^22 products or one

@@ -15,6 +15,7 @@ from ..core.artifact import canonical_json
 from ..core.dtypes import get_dtype
 from ..core.generate import TensorSpec, algorithm, generate
 from ..core.lsuv import Settings as LsuvSettings
+from ..core.lsuv import cost as lsuv_cost
 from ..core.lsuv import lsuv
 from ..core.lsuv import memory as lsuv_memory
 from ..core.network import EXACT_JACOBIAN_WIDTH, diagnose_network
@@ -101,8 +102,7 @@ def post_lsuv(body: LsuvRequest, request: Request, accept: Annotated[str | None,
     if x0 is None:
         x0 = generate(TensorSpec("input", (body.batch, body.input_width), "normal", dtype="float64"), body.seed)
         x0 = x0.reshape(body.batch, body.input_width)
-    widths = [net.input_width] + [layer.width for layer in net.layers]
-    cost = x0.shape[0] * sum(a * b for a, b in zip(widths, widths[1:], strict=False)) * (body.max_iterations + 1)
+    cost = lsuv_cost(net, x0.shape[0], body.max_iterations)
     if cost > settings.lsuv_budget:
         raise ProblemError(
             413,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.servers import ROOT, Server, start, stop, wait_ready
+from tests.e2e.servers import ROOT, Server, serving
 
 NODE = shutil.which("node")
 JS = ROOT / "clients" / "js"
@@ -42,12 +42,8 @@ BODIES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start("js", tmp_path_factory.mktemp("js-client"))
-    try:
-        wait_ready(running)
+    with serving("js", tmp_path_factory.mktemp("js-client")) as running:
         yield running
-    finally:
-        stop(running)
 
 
 def node(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,9 @@ port, started the way the README and the Dockerfile do, polled until ready, stop
     wait_ready(server)          # server.client: an httpx.Client on server.url
     ...
     stop(server)                # SIGTERM, then SIGKILL after STOP_GRACE seconds
+
+    with serving("A", tmp_path) as server:   # the same three steps, for a fixture
+        ...
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,3 +107,14 @@ def stop(server: Server) -> bool:
             server.proc.kill()
             server.proc.wait()
     return running
+
+
+@contextmanager
+def serving(name: str, directory: Path, env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """A ready server for the duration of the block, stopped afterwards whatever happens."""
+    server = start(name, directory, env=env)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        stop(server)

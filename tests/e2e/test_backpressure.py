@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .servers import Server, start, stop, wait_ready
+from .servers import Server, serving
 
 MIB = 1 << 20
 BUDGET = 1 << 30
@@ -46,12 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "INITW_SEND_SECONDS": "2",
         "INITW_JOB_DIR": str(directory / "jobs"),
     }
-    server = start("budget", directory, env=env)
-    try:
-        wait_ready(server)
+    with serving("budget", directory, env=env) as server:
         yield server
-    finally:
-        stop(server)
 
 
 def budget_of(server: Server) -> dict[str, int]:

@@ -34,7 +34,7 @@ import pytest
 
 from service.client import Client, Download, IntegrityError, NetworkError, Progress, to_arrays
 
-from .servers import Server, start, stop, wait_ready
+from .servers import Server, serving, start, stop, wait_ready
 
 MiB = 1 << 20
 BODY = {"seed": 5, "shape": [512, 512], "scheme": {"name": "truncated_normal", "std": 0.02}}  # a 1 MiB file
@@ -158,12 +158,8 @@ def _close(sock: socket.socket) -> None:
 
 @pytest.fixture(scope="module")
 def integrity_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start("integrity", tmp_path_factory.mktemp("integrity"))
-    try:
-        wait_ready(server)
+    with serving("integrity", tmp_path_factory.mktemp("integrity")) as server:
         yield server
-    finally:
-        stop(server)
 
 
 @pytest.fixture(scope="module")

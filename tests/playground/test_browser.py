@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.servers import Server, start, stop, wait_ready
+from tests.e2e.servers import Server, serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -81,12 +81,8 @@ def chromium() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start("playground", tmp_path_factory.mktemp("playground-server"))
-    try:
-        wait_ready(running)
+    with serving("playground", tmp_path_factory.mktemp("playground-server")) as running:
         yield running
-    finally:
-        stop(running)
 
 
 class Page:
