@@ -8,14 +8,18 @@
         same = initw.get_init([256, 784], "xavier_uniform", seed=0)
         done = initw.init_to_file(body, "w.safetensors")  # streamed to disk, verified, then renamed
         print(done.size, done.sha256)
+        job = initw.wait(initw.pretrain(pretrain_body).id)   # a job: POST, then poll until done
+        weights = initw.job_artifact(job.id)
 
-Every artifact is checked against its ``Content-Length`` (bytes received) and its RFC 9530
-``Repr-Digest`` (SHA-256); a body that is short, cut off or corrupt raises :class:`IntegrityError`,
-and ``init_to_file`` never leaves a partial file under the target name. Every call is idempotent
-(the service is deterministic and ``POST /init`` has no side effect), so connection errors, broken
-or corrupt bodies, 408, 429, 502, 503 and 504 are retried with exponential backoff and jitter,
-waiting at least ``Retry-After`` (capped at ``max_wait``); other errors raise :class:`ProblemError`
-at once, with the RFC 9457 fields of the answer (``status``, ``type``, ``title``, ``detail``, ``errors``).
+Every artifact (``init``, ``lsuv``, ``job_artifact`` and their ``*_to_file``) is checked against its
+``Content-Length`` (bytes received) and its SHA-256: the RFC 9530 ``Repr-Digest``, or for a job's
+artifact the digest in the job's state; a body that is short, cut off or corrupt raises
+:class:`IntegrityError`, and ``*_to_file`` never leaves a partial file under the target name. Every
+call is safe to repeat (the service is deterministic, most calls change nothing, and ``pretrain`` and
+``cancel`` say why they are safe), so connection errors, broken or corrupt bodies, 408, 429, 502, 503
+and 504 are retried with exponential backoff and jitter, waiting at least ``Retry-After`` (capped at
+``max_wait``); other errors raise :class:`ProblemError` at once, with the RFC 9457 fields of the
+answer (``status``, ``type``, ``title``, ``detail``, ``errors``).
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, TypedDict, overload
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -51,6 +56,10 @@ __all__ = [
     "ClientError",
     "Download",
     "IntegrityError",
+    "JobArtifact",
+    "JobError",
+    "JobState",
+    "JobTimeout",
     "NetworkError",
     "ProblemError",
     "Progress",
@@ -63,7 +72,9 @@ _NUMPY = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", 
           "F8_E5M2": "u1", "F8_E4M3": "u1"}  # fmt: skip
 _EXTENDED = {"BF16": "bfloat16", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn"}
 _DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
-_sleep = time.sleep  # tests replace it
+_SVG = "image/svg+xml"
+_UNFINISHED = ("queued", "running")
+_sleep, _clock = time.sleep, time.monotonic  # tests replace them
 Progress = Callable[[int, int | None], None]
 
 
@@ -79,6 +90,19 @@ class NetworkError(ClientError):
 
 class IntegrityError(ClientError):
     """A body that is short, cut off, or disagrees with its Content-Length or Repr-Digest."""
+
+
+class JobError(ClientError):
+    """A job that did not end done (failed, cancelled, or lost with its worker), or whose artifact
+    was asked for before it was done; ``state`` is the job as last seen."""
+
+    def __init__(self, message: str, state: JobState):
+        super().__init__(message)
+        self.state = state
+
+
+class JobTimeout(JobError):
+    """``wait`` gave up: the job was still queued or running at the deadline (it goes on)."""
 
 
 class ProblemError(ClientError):
@@ -141,6 +165,33 @@ class Download:
     attempts: int
 
 
+class JobArtifact(TypedDict):
+    size: int
+    sha256: str  # hex
+    etag: str
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A pre-training job as the server described it; ``raw`` holds the whole answer (request, kind...)."""
+
+    id: str
+    status: str  # queued, running, done, failed (reason "lost: ..." when its worker stopped), cancelled
+    progress: dict[str, Any] | None  # layer, epoch, layers, epochs, fraction, losses[layer][epoch]
+    reason: str | None  # why it failed or was cancelled
+    artifact: JobArtifact | None  # once done
+    created: str  # ISO 8601 UTC timestamps
+    started: str | None
+    finished: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> JobState:
+        get = state.get
+        return cls(str(state["id"]), str(state["status"]), get("progress"), get("reason"), get("artifact"),
+                   str(state["created"]), get("started"), get("finished"), state)  # fmt: skip
+
+
 def _seconds(value: str | None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date."""
     if not value:
@@ -152,20 +203,26 @@ def _seconds(value: str | None) -> float | None:
     return None
 
 
-def _verify(response: httpx.Response, received: int, sha256: bytes, required: bool) -> None:
+def _verify(response: httpx.Response, received: int, sha256: bytes, required: bool, expected: str | None) -> None:
+    """Length against Content-Length; SHA-256 against Repr-Digest and ``expected`` (hex, known
+    beforehand: a job's state), whichever are there; ``required``: one of the two must be."""
     length = response.headers.get("content-length")
     if length is not None and length != str(received):
         raise IntegrityError(f"received {received:,} bytes, Content-Length says {length}")
     found = _DIGEST.search(response.headers.get("repr-digest", ""))
-    if found is None:
-        if required:
-            raise IntegrityError("the response has no Repr-Digest sha-256 to check the body against")
-        return
-    if base64.b64decode(found.group(1)) != sha256:
+    if found is not None and base64.b64decode(found.group(1)) != sha256:
         raise IntegrityError(
             f"the body's SHA-256 is {base64.b64encode(sha256).decode()}, Repr-Digest says "
             f"{found.group(1)}: corrupted on the way"
         )
+    if expected is not None and expected != sha256.hex():
+        raise IntegrityError(f"the body's SHA-256 is {sha256.hex()}, {expected} was expected: corrupted on the way")
+    if required and found is None and expected is None:
+        raise IntegrityError("the response has no Repr-Digest sha-256 to check the body against")
+
+
+def _job_path(job: str, rest: str = "") -> str:
+    return f"/pretrain/{quote(job, safe='')}{rest}"  # an id is 32 hex digits; anything else stays one segment
 
 
 def to_arrays(blob: bytes) -> dict[str, np.ndarray]:
@@ -239,31 +296,106 @@ class Client:
     ) -> Download:
         """POST /init streamed into a temporary file next to ``path``, renamed to ``path`` only once
         its length and digest are verified. ``progress(received, total)`` is called per chunk."""
-        target = Path(path)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                answer = self._fetch("POST", "/init", json=body, file=file, progress=progress)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        return Download(target, answer.size, answer.sha256, answer.response.headers.get("etag"), answer.attempts)
+        return self._to_file(path, progress, "POST", "/init", json=body)
+
+    def lsuv(self, body: dict[str, Any]) -> dict[str, np.ndarray]:
+        """POST /init/lsuv: the LSUV-scaled ``layers.{i}.weight`` and ``.bias``, verified, as numpy arrays."""
+        return to_arrays(self._fetch("POST", "/init/lsuv", json=body).content)
+
+    def lsuv_to_file(
+        self, body: dict[str, Any], path: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> Download:
+        """POST /init/lsuv to a verified file, as ``init_to_file``."""
+        return self._to_file(path, progress, "POST", "/init/lsuv", json=body)
 
     def schemes(self) -> list[dict[str, Any]]:
         """GET /schemes: every scheme with its aliases and parameters."""
-        return json.loads(self._fetch("GET", "/schemes", artifact=False).content)["schemes"]
+        return self._json("GET", "/schemes")["schemes"]
 
     def diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /diagnostics: per-tensor statistics and verdicts, without the bytes."""
-        return json.loads(self._fetch("POST", "/diagnostics", json=body, artifact=False).content)
+        return self._json("POST", "/diagnostics", json=body)
+
+    def histogram(self, body: dict[str, Any], tensor: str | None = None) -> str:
+        """POST /diagnostics as an SVG histogram of one tensor (``tensor`` names it when there are several)."""
+        return self._svg("POST", "/diagnostics", json=body, params={} if tensor is None else {"tensor": tensor})
+
+    @overload
+    def network(self, body: dict[str, Any], *, svg: Literal[False] = False) -> dict[str, Any]: ...
+    @overload
+    def network(self, body: dict[str, Any], *, svg: Literal[True]) -> str: ...
+    @overload
+    def network(self, body: dict[str, Any], *, svg: bool) -> dict[str, Any] | str: ...
+    def network(self, body: dict[str, Any], *, svg: bool = False) -> dict[str, Any] | str:
+        """POST /diagnostics/network: per-layer propagation, mean field, Jacobian and verdicts, or
+        with ``svg=True`` the signal-propagation plot."""
+        if svg:
+            return self._svg("POST", "/diagnostics/network", json=body)
+        return self._json("POST", "/diagnostics/network", json=body)
+
+    # ------------------------------------------------------------------------- pre-training jobs
+
+    def pretrain(self, body: dict[str, Any]) -> JobState:
+        """POST /pretrain: start the job (202), or find it queued, running or done (200).
+
+        Retrying this POST is safe although it starts work: the job's id is the SHA-256 of the
+        canonical request (service/jobs.py), and the server looks the id up before it creates
+        anything, so a retry whose first answer was lost finds the job that attempt created instead
+        of starting a second one; only a failed, cancelled or lost job is started again. A 503 (the
+        queue is full) created nothing. Behind several replicas this needs the per-client affinity
+        of deploy/ (a job lives in the replica that runs it)."""
+        return JobState.of(self._json("POST", "/pretrain", json=body))
+
+    def job(self, job: str) -> JobState:
+        """GET /pretrain/{job}: its state now (ProblemError 404 once deleted or swept)."""
+        return JobState.of(self._json("GET", _job_path(job)))
+
+    def wait(self, job: str, *, timeout: float | None = 600.0, poll: float = 0.5) -> JobState:
+        """Poll the job every ``poll`` seconds until it is done; raises JobError if it failed or was
+        cancelled, JobTimeout (the job goes on) if it is unfinished after ``timeout`` seconds (None:
+        no limit; the server stops a job after INITW_JOB_SECONDS, but it may queue before that)."""
+        deadline = None if timeout is None else _clock() + timeout
+        while True:
+            state = self.job(job)
+            if state.status == "done":
+                return state
+            if state.status not in _UNFINISHED:
+                raise JobError(f"job {job} is {state.status}: {state.reason}", state)
+            left = float("inf") if deadline is None else deadline - _clock()
+            if left <= 0:
+                raise JobTimeout(f"job {job} is still {state.status} after {timeout:g} s", state)
+            _sleep(min(poll, left))
+
+    def job_artifact(self, job: str) -> dict[str, np.ndarray]:
+        """GET /pretrain/{job}/artifact as numpy arrays, verified against the digest in the job's
+        state; JobError if the job is not done."""
+        return to_arrays(self._fetch("GET", _job_path(job, "/artifact"), expected=self._digest(job)).content)
+
+    def job_artifact_to_file(
+        self, job: str, path: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> Download:
+        """The job's artifact to a verified file, as ``init_to_file``."""
+        return self._to_file(path, progress, "GET", _job_path(job, "/artifact"), expected=self._digest(job))
+
+    def cancel(self, job: str) -> None:
+        """DELETE /pretrain/{job}: a queued or running job is cancelled, a finished one removed.
+        Retried like the rest: a retry after a lost answer cancels again (no change) or removes the
+        job the first attempt cancelled, and its 404 (the first attempt removed it) counts as done."""
+        try:
+            self._fetch("DELETE", _job_path(job), artifact=False)
+        except ProblemError as error:
+            if error.status != 404 or error.attempts == 1:
+                raise
+
+    # ------------------------------------------------------------------------- operations
+
+    def version(self) -> dict[str, Any]:
+        """GET /version: the service, algorithm (initw-v1), numpy and Python versions."""
+        return self._json("GET", "/version")
 
     def health(self) -> dict[str, Any]:
         """GET /healthz: the process answers."""
-        return json.loads(self._fetch("GET", "/healthz", artifact=False).content)
+        return self._json("GET", "/healthz")
 
     def ready(self) -> bool:
         """GET /readyz, once: True when ready; False while warming up, overloaded or unreachable."""
@@ -274,6 +406,37 @@ class Client:
 
     # ------------------------------------------------------------------------- sending, verifying, retrying
 
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return json.loads(self._fetch(method, path, artifact=False, **kwargs).content)
+
+    def _svg(self, method: str, path: str, **kwargs: Any) -> str:
+        return self._fetch(method, path, artifact=False, headers={"Accept": _SVG}, **kwargs).content.decode()
+
+    def _digest(self, job: str) -> str:
+        """The SHA-256 (hex) of a done job's artifact, from its state: what its download must match."""
+        state = self.job(job)
+        if state.artifact is None:
+            raise JobError(f"job {job} is {state.status}; its artifact exists once it is done", state)
+        return state.artifact["sha256"]
+
+    def _to_file(
+        self, path: str | os.PathLike[str], progress: Progress | None, method: str, url: str, **kwargs: Any
+    ) -> Download:
+        """An artifact streamed into a temporary file next to ``path``, renamed once verified."""
+        target = Path(path)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                answer = self._fetch(method, url, file=file, progress=progress, **kwargs)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return Download(target, answer.size, answer.sha256, answer.response.headers.get("etag"), answer.attempts)
+
     def _fetch(
         self,
         method: str,
@@ -283,6 +446,7 @@ class Client:
         retry: bool = True,
         file: IO[bytes] | None = None,
         progress: Progress | None = None,
+        expected: str | None = None,
         **kwargs: Any,
     ) -> _Answer:
         """One verified answer (its body in memory, or in ``file``), retried while that is safe and useful."""
@@ -292,7 +456,7 @@ class Client:
                 if file is not None:
                     file.seek(0)
                     file.truncate()
-                return self._once(method, path, artifact, file, progress, attempt, **kwargs)
+                return self._once(method, path, artifact, expected, file, progress, attempt, **kwargs)
             except ClientError as error:
                 error.attempts = attempt
                 retryable = not isinstance(error, ProblemError) or error.status in RETRY_STATUSES
@@ -313,6 +477,7 @@ class Client:
         method: str,
         path: str,
         artifact: bool,
+        expected: str | None,
         file: IO[bytes] | None,
         progress: Progress | None,
         attempt: int,
@@ -340,7 +505,7 @@ class Client:
                     raise IntegrityError(
                         f"the body broke off after {received:,} of {total or '?'} bytes: {error}"
                     ) from error
-                _verify(response, received, sha256.digest(), required=artifact)
+                _verify(response, received, sha256.digest(), artifact, expected)
                 return _Answer(response, b"".join(chunks), received, sha256.hexdigest(), attempt)
         except httpx.TransportError as error:  # before any answer: refused, reset, timed out
             raise NetworkError(f"{method} {path}: {type(error).__name__}: {error}") from error

@@ -1,11 +1,15 @@
 """service.client against the in-process app (an httpx.MockTransport that forwards to Starlette's
 TestClient), with faults injected between the two: corrupt and short bodies, broken streams, 503
-with Retry-After, 4xx that must not be retried, an unreachable server."""
+with Retry-After, 4xx that must not be retried, an unreachable server, answers lost after the
+server acted (a POST /pretrain, a DELETE). Pre-training jobs run in an app of their own whose job
+directory is the test's tmp_path."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,20 @@ import safetensors.numpy
 from starlette.testclient import TestClient
 
 from service import client as client_module
-from service.client import Client, ClientError, IntegrityError, NetworkError, ProblemError, to_arrays
+from service.app import create_app
+from service.client import (
+    Client,
+    ClientError,
+    IntegrityError,
+    JobError,
+    JobState,
+    JobTimeout,
+    NetworkError,
+    ProblemError,
+    to_arrays,
+)
+from service.jobs import JobStore
+from service.settings import Settings
 
 BODY: dict[str, Any] = {
     "seed": 7,
@@ -31,6 +48,13 @@ BODY: dict[str, Any] = {
     ],
 }  # fmt: skip
 INVALID = {"seed": 0, "shape": [2, 2], "scheme": {"name": "normal", "std": -1}}
+STACK: dict[str, Any] = {"seed": 3, "input_width": 16, "batch": 32,
+                         "layers": [{"width": 16, "activation": "tanh", "repeat": 3}]}  # fmt: skip
+NETWORK = {**STACK, "layers": [{**STACK["layers"][0], "scheme": "orthogonal"}]}  # LSUV's stack, plain orthogonal
+ROWS = np.random.default_rng(0).uniform(0.0, 1.0, (20, 8)).astype(np.float32)  # 20 rows of 8 features
+PRETRAIN: dict[str, Any] = {"seed": 0, "input_width": 8, "layers": [{"width": 4}], "epochs": 2,
+                            "data": base64.b64encode(safetensors.numpy.save({"data": ROWS})).decode()}  # fmt: skip
+SVG = {"accept": "image/svg+xml"}
 Tamper = Callable[[int, httpx.Response], httpx.Response]  # (attempt, the app's answer) -> what the client gets
 
 
@@ -80,6 +104,25 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waits: list[float] = []
     monkeypatch.setattr(client_module, "_sleep", waits.append)
     return waits
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Iterator[tuple[TestClient, JobStore]]:
+    """An app of its own for pre-training jobs, its job directory in tmp_path; and its job store."""
+    app = create_app(Settings(job_dir=str(tmp_path / "jobs"), job_seconds=60.0))
+    with TestClient(app) as client:
+        yield client, app.state.jobs
+
+
+def lose_first(attempt: int, response: httpx.Response) -> httpx.Response:
+    """The server acted on the first request, but its answer never arrives."""
+    if attempt == 1:
+        raise httpx.ReadError("connection reset by peer")
+    return response
+
+
+def only_artifacts(tamper: Callable[[httpx.Response], httpx.Response]) -> Tamper:
+    return lambda attempt, r: tamper(r) if r.headers.get("content-type") == "application/octet-stream" else r
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +193,67 @@ def test_json_endpoints(client: TestClient) -> None:
         assert {"orthogonal", "truncated_normal", "xavier_uniform"} <= names
         report = initw.diagnostics(BODY)
     assert set(report["diagnostics"]) == {"orth", "trunc", "glorot", "conv"}
+
+
+def test_network_report_and_plot(client: TestClient) -> None:
+    with Proxy(client).client() as initw:
+        report = initw.network(NETWORK)
+        plot = initw.network(NETWORK, svg=True)
+        version = initw.version()
+    assert report == client.post("/diagnostics/network", json=NETWORK).json() and len(report["layers"]) == 3
+    assert plot == client.post("/diagnostics/network", json=NETWORK, headers=SVG).text and plot.startswith("<svg")
+    assert version == client.get("/version").json() and version["algorithm"] == "initw-v1"
+
+
+def test_histogram_is_one_tensors_svg(client: TestClient) -> None:
+    with Proxy(client).client() as initw:
+        plot = initw.histogram(BODY, "trunc")
+        with pytest.raises(ProblemError) as caught:
+            initw.histogram(BODY)  # four tensors: which one?
+    assert plot == client.post("/diagnostics?tensor=trunc", json=BODY, headers=SVG).text and "<svg" in plot
+    assert caught.value.status == 422 and caught.value.fields == ["tensor"]
+
+
+def test_lsuv_and_lsuv_to_file_are_the_verified_file(client: TestClient, tmp_path: Path) -> None:
+    served = client.post("/init/lsuv", json=STACK).content
+    with Proxy(client).client() as initw:
+        arrays = initw.lsuv(STACK)
+        done = initw.lsuv_to_file(STACK, tmp_path / "lsuv.safetensors")
+    stock = safetensors.numpy.load(served)
+    assert list(arrays) == sorted(stock) == ["layers.0.weight", "layers.1.weight", "layers.2.weight"]
+    assert all(arrays[name].tobytes() == stock[name].tobytes() for name in stock)
+    assert (tmp_path / "lsuv.safetensors").read_bytes() == served and list(tmp_path.iterdir()) == [done.path]
+    assert done.sha256 == hashlib.sha256(served).hexdigest() and done.etag and done.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda initw: initw.network(NETWORK),
+        lambda initw: initw.network(NETWORK, svg=True),
+        lambda initw: initw.histogram(BODY, "orth"),
+        lambda initw: initw.lsuv(STACK),
+        lambda initw: initw.version(),
+    ],
+    ids=["network", "network-svg", "histogram", "lsuv", "version"],
+)
+def test_the_deterministic_calls_are_retried(
+    client: TestClient, sleeps: list[float], call: Callable[[Client], Any]
+) -> None:
+    busy = httpx.Response(503, headers={"Retry-After": "1"}, text="busy")
+    proxy = Proxy(client, lambda attempt, response: response if attempt > 1 else busy)
+    with proxy.client() as initw:
+        assert call(initw)
+    assert proxy.requests == 2 and sleeps == [1.0]
+
+
+def test_a_corrupt_lsuv_file_is_an_integrity_error(client: TestClient, sleeps: list[float], tmp_path: Path) -> None:
+    with Proxy(client, lambda attempt, response: flip(response)).client(retries=1) as initw:
+        with pytest.raises(IntegrityError, match="Repr-Digest"):
+            initw.lsuv(STACK)
+        with pytest.raises(IntegrityError, match="Repr-Digest"):
+            initw.lsuv_to_file(STACK, tmp_path / "lsuv.safetensors")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_to_arrays_rejects_what_is_not_safetensors() -> None:
@@ -292,3 +396,119 @@ def test_ready_is_false_while_warming_up() -> None:
 
     with Client("http://initw.test", transport=httpx.MockTransport(warming)) as initw:
         assert initw.ready() is False
+
+
+# ----------------------------------------------------------------------------- pre-training jobs
+
+
+def test_a_job_is_started_waited_for_and_downloaded(jobs: tuple[TestClient, JobStore], tmp_path: Path) -> None:
+    app, _ = jobs
+    with Proxy(app).client() as initw:
+        started = initw.pretrain(PRETRAIN)
+        assert started.status in ("queued", "running", "done") and len(started.id) == 32
+        done = initw.wait(started.id, timeout=30.0, poll=0.01)
+        assert done.status == "done" and done.artifact is not None and done.finished is not None
+        assert done.progress is not None and done.progress["fraction"] == 1.0 and done == initw.job(started.id)
+        assert initw.pretrain(PRETRAIN).created == started.created  # found again, not started again
+        arrays = initw.job_artifact(started.id)
+        saved = initw.job_artifact_to_file(started.id, tmp_path / "pretrained.safetensors")
+    served = app.get(f"/pretrain/{started.id}/artifact").content
+    assert {name: a.shape for name, a in arrays.items()} == {"layers.0.bias": (4,), "layers.0.weight": (4, 8)}
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays.values(), to_arrays(served).values(), strict=True))
+    assert saved.path.read_bytes() == served and saved.sha256 == done.artifact["sha256"]
+    assert saved.size == done.artifact["size"] and saved.etag == done.artifact["etag"]
+
+
+def test_a_retried_pretrain_finds_the_job_its_lost_attempt_created(
+    jobs: tuple[TestClient, JobStore], sleeps: list[float]
+) -> None:
+    app, store = jobs
+    proxy = Proxy(app, lose_first)
+    with store.paused(), proxy.client() as initw:
+        state = initw.pretrain(PRETRAIN)  # the first POST created the job; its answer was lost
+        assert proxy.requests == 2 and len(sleeps) == 1
+        assert [p.name for p in store.directory.iterdir() if p.is_dir()] == [state.id]  # one job, not two
+        assert state.status in ("queued", "running") and initw.job(state.id).created == state.created
+
+
+def test_wait_times_out_cleanly_while_the_job_runs(
+    jobs: tuple[TestClient, JobStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, store = jobs
+    now = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(client_module, "_sleep", sleep)
+    monkeypatch.setattr(client_module, "_clock", lambda: now[0])
+    proxy = Proxy(app)
+    with store.paused(), proxy.client() as initw:
+        job = initw.pretrain(PRETRAIN).id
+        with pytest.raises(JobTimeout, match="still") as caught:
+            initw.wait(job, timeout=2.0, poll=0.75)
+        assert isinstance(caught.value, JobError) and caught.value.state.status in ("queued", "running")
+        assert waits == [0.75, 0.75, 0.5] and proxy.requests == 1 + 4  # the POST, then a GET per look
+        with pytest.raises(JobError, match="its artifact exists once it is done") as early:
+            initw.job_artifact(job)
+        assert not isinstance(early.value, JobTimeout) and early.value.state.artifact is None
+
+
+def running(initw: Client, job: str) -> JobState:
+    """The job's state once it runs (held by store.paused() at its first minibatch)."""
+    for _ in range(3000):
+        state = initw.job(job)
+        if state.status == "running":
+            return state
+        time.sleep(0.01)
+    raise AssertionError(f"job {job} never ran: {state}")
+
+
+def test_cancel_then_wait_raises_and_lost_deletes_are_retried_safely(
+    jobs: tuple[TestClient, JobStore], sleeps: list[float]
+) -> None:
+    app, store = jobs
+    with Proxy(app).client() as initw:
+        with store.paused():
+            job = initw.pretrain(PRETRAIN).id
+            running(initw, job)
+            with Proxy(app, lose_first).client() as lossy:
+                lossy.cancel(job)  # marked by the lost DELETE, marked again by its retry: still there
+        store.wait(job, timeout=30.0)  # the job stops at its next minibatch
+        with pytest.raises(JobError, match="cancelled") as caught:
+            initw.wait(job)
+        assert not isinstance(caught.value, JobTimeout) and sleeps == [sleeps[0]]  # the DELETE's retry
+        assert caught.value.state.status == "cancelled" and caught.value.state.reason == "cancelled while it ran"
+        proxy = Proxy(app, lose_first)
+        with proxy.client() as lossy:
+            lossy.cancel(job)  # the lost DELETE removed the finished job; the retry's 404 means done
+        assert proxy.requests == 2
+        with pytest.raises(ProblemError) as gone:
+            initw.job(job)
+        assert gone.value.status == 404
+        with pytest.raises(ProblemError) as unknown:
+            initw.cancel(job)  # a first attempt's 404 is an error: there never was such a job here
+        assert unknown.value.status == 404 and unknown.value.attempts == 1
+
+
+def test_a_corrupt_job_artifact_fails_against_the_jobs_digest(
+    jobs: tuple[TestClient, JobStore], sleeps: list[float], tmp_path: Path
+) -> None:
+    app, store = jobs
+    with Proxy(app).client() as initw:
+        started = initw.pretrain(PRETRAIN)
+        store.wait(started.id, timeout=30.0)
+        job = initw.wait(started.id)
+    assert job.artifact is not None and sleeps == []  # done at the first look
+    target = tmp_path / "pretrained.safetensors"
+    with Proxy(app, only_artifacts(flip)).client(retries=1) as initw:
+        # The server's Repr-Digest or, without one, the job state's digest catches it.
+        caught_by = f"corrupted on the way|{job.artifact['sha256']} was expected"
+        with pytest.raises(IntegrityError, match=caught_by) as caught:
+            initw.job_artifact(job.id)
+        assert caught.value.attempts == 2
+        with pytest.raises(IntegrityError, match="corrupted on the way|was expected"):
+            initw.job_artifact_to_file(job.id, target)
+    assert not target.exists() and not list(tmp_path.glob(".pretrained*"))

@@ -25,7 +25,7 @@ from ..core.pretrain import Training, cost, pretrain
 from ..core.write import file_bytes
 from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError
-from ..representation import BINARY, IMMUTABLE, JSON, matches
+from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
 from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
 from . import problem_responses
 
@@ -136,6 +136,7 @@ def get_pretrain(job: str, request: Request) -> Response:
         200: {
             "description": "The safetensors file",
             "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {"Repr-Digest": {"description": "RFC 9530 SHA-256 of the body", "schema": {"type": "string"}}},
         },
         304: {"description": "Not modified (If-None-Match)"},
         **problem_responses(404, 409),
@@ -161,6 +162,7 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
         raise ProblemError(404, f"the artifact of job {job!r} is gone (deleted or older than the TTL)",
                            kind="unknown-job") from None  # fmt: skip
     headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+    headers["Repr-Digest"] = repr_digest(bytes.fromhex(state["artifact"]["sha256"]))  # as every artifact has
 
     def chunks() -> Iterator[bytes]:
         with handle:  # an open file survives its removal: the client gets the whole file

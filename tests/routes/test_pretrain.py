@@ -7,6 +7,7 @@ running (at its first minibatch) until the block ends.
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -102,6 +103,8 @@ def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
     r = client.get(f"/pretrain/{job}/artifact")
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
     assert r.headers["etag"] == state["artifact"]["etag"] and len(r.content) == state["artifact"]["size"]
+    digest = hashlib.sha256(r.content).digest()
+    assert r.headers["repr-digest"] == f"sha-256=:{base64.b64encode(digest).decode()}:"  # as every artifact
     tensors = load(r.content)
     assert {name: t.shape for name, t in tensors.items()} == {
         "layers.0.weight": (32, 64), "layers.0.bias": (32,), "layers.1.weight": (16, 32), "layers.1.bias": (16,)
