@@ -29,12 +29,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from .atomic import replacing
 
 if TYPE_CHECKING:
     from .client import Client, ClientError
@@ -388,12 +389,6 @@ def _target(output: str) -> Path:
     return target
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int | None], None] | None) -> Written:
     """The artifact of ``request`` (the bytes POST /init serves) streamed piece by piece into a
     temporary file next to ``target``, hashed as it is written, then renamed to ``target``."""
@@ -403,23 +398,14 @@ def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int
     started = time.monotonic()
     artifact = plan(request)  # generates only the header's samples; read() generates the rest piece by piece
     total = artifact.size
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     digest, written = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as file:
-            for chunk in artifact.read():
-                file.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-                if progress is not None:
-                    progress(written, total)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    with replacing(target) as file:
+        for chunk in artifact.read():
+            file.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+            if progress is not None:
+                progress(written, total)
     return Written(target, written, digest.hexdigest(), etag(request, BINARY), "local", time.monotonic() - started)
 
 
@@ -455,8 +441,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise
     if bar is not None:
         bar.close()
-    with contextlib.suppress(OSError):  # a temporary file is private (0600); the result is an ordinary file
-        os.chmod(target, 0o666 & ~_umask())
     if args.json:
         print(json.dumps(result.as_json()))
     else:

@@ -32,7 +32,6 @@ import json
 import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
+from .atomic import replacing
 from .core.errors import InitError
 from .core.read import read
 
@@ -424,17 +424,8 @@ class Client:
     ) -> Download:
         """An artifact streamed into a temporary file next to ``path``, renamed once verified."""
         target = Path(path)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                answer = self._fetch(method, url, file=file, progress=progress, **kwargs)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        with replacing(target) as file:
+            answer = self._fetch(method, url, file=file, progress=progress, **kwargs)
         return Download(target, answer.size, answer.sha256, answer.response.headers.get("etag"), answer.attempts)
 
     def _fetch(
