@@ -40,7 +40,6 @@ from .atomic import replacing
 if TYPE_CHECKING:
     from .client import Client, ClientError
     from .core.artifact import Request as CoreRequest
-    from .core.registry import Param
 
 __all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "ProgressBar", "register", "run"]
 
@@ -175,77 +174,34 @@ def _read_body(source: str) -> dict[str, Any]:
     return body
 
 
-def _kinds(scheme: Any) -> dict[str, str]:
-    """The registry's parameter kinds of a scheme (by name or alias); none for an unknown scheme,
-    whose name the validation reports."""
-    from .core import schemes as _registered  # noqa: F401  (importing them registers every scheme)
-    from .core.errors import InitError
-    from .core.registry import get_scheme
-
-    name = scheme.get("name") if isinstance(scheme, dict) else scheme
-    try:
-        params: tuple[Param, ...] = get_scheme(str(name)).params
-    except InitError:
-        return {}
-    return {p.name: p.kind for p in params}
-
-
-def _typed(text: str, kind: str) -> Any:
-    """A parameter's text as its registry kind, as GET /init reads query parameters."""
-    if kind == "bool":
-        return {"true": True, "false": False}[text.strip().lower()]
-    if kind == "int":
-        return int(text, 10)
-    if kind == "float":
-        value = float(text)
-        if not math.isfinite(value):
-            raise ValueError(text)
-        return value
-    return text
-
-
 def request_body(args: argparse.Namespace) -> dict[str, Any]:
     """The POST /init body the arguments describe: ``--body`` (if any), then each flag given sets its
     top-level field (``--shape`` and ``--scheme`` make the one-tensor shorthand). Text that is not of
     its field's type is refused with the field path GET /init would name."""
+    from .spec import text
+
     body = _read_body(args.body) if args.body else {}
-    errors: list[dict[str, Any]] = []
-    for key in ("dtype", "layout", "name"):
-        if getattr(args, key) is not None:
-            body[key] = getattr(args, key)
-    for key in ("seed", "fan_in", "fan_out"):
-        text = getattr(args, key)
-        if text is not None:
-            try:
-                body[key] = int(text, 10)
-            except ValueError:
-                errors.append(_field(key, f"must be an integer, got {text!r}"))
-    if args.shape is not None:
-        try:
-            body["shape"] = [int(d, 10) for d in args.shape.split(",") if d.strip() != ""]
-        except ValueError:
-            errors.append(_field("shape", f"must be comma-separated integers, got {args.shape!r}"))
+    problems: text.Problems = []
+    flags = {key: getattr(args, key) for key in (*text.TEXT_FIELDS, *text.INTEGER_FIELDS, "shape")}
+    text.top_level({key: value for key, value in flags.items() if value is not None}, body, problems)
     if args.scheme is not None:
         body["scheme"] = args.scheme
     if args.param:
         scheme = body.get("scheme")
         if scheme is None:
-            errors.append(_field("scheme", "--param needs a scheme: give --scheme NAME"))
+            problems.append(("scheme", "--param needs a scheme: give --scheme NAME"))
         else:
             scheme = dict(scheme) if isinstance(scheme, dict) else {"name": scheme}
-            kinds = _kinds(scheme)
+            given: dict[str, str] = {}
             for item in args.param:
-                key, sep, text = item.partition("=")
-                key = key.strip()
-                if not sep or not key:
-                    errors.append(_field("scheme", f"--param takes KEY=VALUE, got {item!r}"))
-                    continue
-                kind = kinds.get(key, "str")
-                try:
-                    scheme[key] = _typed(text, kind)
-                except (KeyError, ValueError):
-                    errors.append(_field(f"scheme.{key}", f"must be a {kind}, got {text!r}"))
+                key, sep, value = item.partition("=")
+                if not sep or not key.strip():
+                    problems.append(("scheme", f"--param takes KEY=VALUE, got {item!r}"))
+                else:
+                    given[key.strip()] = value
+            scheme.update(text.scheme_params(str(scheme.get("name")), given, problems))
             body["scheme"] = scheme
+    errors = [_field(field, message) for field, message in problems]
     if errors:
         raise _invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
     return body
@@ -450,16 +406,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def diagnostics_local(request: CoreRequest) -> dict[str, Any]:
     """What POST /diagnostics answers (its JSON, parsed): each tensor generated chunk by chunk."""
-    from .core.diagnose import diagnose
-    from .core.generate import algorithm
+    from .core.artifact import diagnostics_report
     from .routes import finite
 
-    report = {
-        "algorithm": algorithm(),
-        "seed": request.seed,
-        "request": request.canonical(),
-        "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
-    }
+    report = diagnostics_report(request)
     # The service's text: no inf/NaN (null), then parsed back, so both sources print alike.
     return json.loads(json.dumps(finite(report), sort_keys=True, separators=(",", ":")))
 

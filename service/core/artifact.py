@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnose import BLOCK, Accumulator
+from .diagnose import BLOCK, Accumulator, diagnose
 from .generate import TensorSpec, algorithm, generate
 from .pinned import tree_sum
 from .read import Stored, dtype_name
@@ -287,6 +287,17 @@ def working_bytes(request: Request, held: bool, copies: float = 2.0) -> int:
     if held:
         working += math.ceil(copies * request.nbytes)
     return working
+
+
+def diagnostics_report(request: Request) -> dict[str, Any]:
+    """What POST /diagnostics answers: each tensor's full diagnostics, generated chunk by chunk
+    (bounded memory whatever the size), with the algorithm, seed and canonical request."""
+    return {
+        "algorithm": algorithm(),
+        "seed": request.seed,
+        "request": request.canonical(),
+        "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
+    }
 
 
 def plan(request: Request) -> Artifact:

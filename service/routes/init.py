@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from collections import Counter
 from typing import Annotated, Any
 
@@ -17,13 +16,10 @@ from starlette.datastructures import QueryParams
 
 from .. import ranges
 from ..admission import Reservation
-from ..core.artifact import Artifact, build, plan, sample_runs, tensor_bytes, working_bytes
+from ..core.artifact import Artifact, build, diagnostics_report, plan, sample_runs, tensor_bytes, working_bytes
 from ..core.artifact import Request as CoreRequest
-from ..core.diagnose import diagnose
-from ..core.errors import InitError
 from ..core.generate import TensorSpec, algorithm, generate
 from ..core.read import dtype_name
-from ..core.registry import get_scheme
 from ..plots import histogram_svg
 from ..problems import ProblemError, field_error, validation_errors
 from ..representation import (
@@ -38,6 +34,7 @@ from ..representation import (
     repr_digest,
 )
 from ..settings import Settings
+from ..spec import text
 from ..spec.request import InitRequest, to_request
 from . import RememberedDep, ReservationDep, SettingsDep, finite, get, problem_responses
 
@@ -327,15 +324,6 @@ def post_init(
 QUERY_FIELDS = ("shape", "scheme", "seed", "dtype", "layout", "name", "fan_in", "fan_out", *SHARD)
 
 
-def _number(text: str, kind: str) -> Any:
-    if kind == "int":
-        return int(text, 10)
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
 def _single(query: QueryParams) -> dict[str, str]:
     """The query string as a dict; a parameter given twice is refused, not resolved (the first? the
     last? caches and proxies disagree)."""
@@ -351,42 +339,13 @@ def _single(query: QueryParams) -> dict[str, str]:
 
 def _from_query(query: dict[str, str]) -> dict[str, Any]:
     """The one-tensor body equivalent to GET /init's query string."""
-    errors = []
+    problems: text.Problems = []
     body: dict[str, Any] = {}
-    for key in ("dtype", "layout", "name"):
-        if key in query:
-            body[key] = query[key]
-    for key in ("seed", "fan_in", "fan_out"):
-        if key in query:
-            try:
-                body[key] = _number(query[key], "int")
-            except ValueError:
-                errors.append(field_error(key, f"must be an integer, got {query[key]!r}"))
-    try:
-        body["shape"] = [_number(d, "int") for d in query.get("shape", "").split(",") if d.strip() != ""]
-    except ValueError:
-        errors.append(field_error("shape", f"must be comma-separated integers, got {query.get('shape')!r}"))
+    text.top_level(query, body, problems)
     name = query.get("scheme", "")
-    params: dict[str, Any] = {}
-    try:
-        kinds = {p.name: p.kind for p in get_scheme(name).params}
-    except InitError:
-        kinds = {}
-    for key, text in query.items():
-        if key in QUERY_FIELDS:
-            continue
-        kind = kinds.get(key, "str")
-        try:
-            params[key] = (
-                {"true": True, "false": False}[text]
-                if kind == "bool"
-                else text
-                if kind == "str"
-                else _number(text, kind)
-            )
-        except (KeyError, ValueError):
-            errors.append(field_error(f"scheme.{key}", f"must be a {kind}, got {text!r}"))
-    if errors:
+    params = text.scheme_params(name, {k: v for k, v in query.items() if k not in QUERY_FIELDS}, problems)
+    if problems:
+        errors = [field_error(field, message) for field, message in problems]
         raise ProblemError(
             422, "; ".join(f"{e.field}: {e.message}" for e in errors), kind="invalid-request", errors=errors
         )
@@ -494,10 +453,5 @@ def post_diagnostics(
         sampled = "" if len(runs) == 1 else f", {values.size:,} of {spec.numel:,} values"
         title = f"{spec.name}: {spec.plan.theory.label}{sampled}"
         return Response(histogram_svg(values, spec.plan.theory.cdf, title), media_type=SVG)
-    report = {
-        "algorithm": algorithm(),
-        "seed": request.seed,
-        "request": request.canonical(),
-        "diagnostics": {spec.name: diagnose(spec, request.seed) for spec in request.tensors},
-    }
+    report = diagnostics_report(request)
     return Response(json.dumps(finite(report), sort_keys=True, separators=(",", ":")), media_type=JSON)
