@@ -151,7 +151,7 @@ class Normal(Distribution):
             raise InitError(f"std must be positive, got {std}", param="std", allowed="a number > 0")
         m, s = self.mean, self.std
         self.theory = Theory(
-            mean=m, std=s, kurtosis=3.0, cdf=lambda x: _normal_cdf((x - m) / s), label=f"N({m:g}, {s:g}^2)"
+            mean=m, std=s, kurtosis=3.0, cdf=lambda x: normal_cdf((x - m) / s), label=f"N({m:g}, {s:g}^2)"
         )
 
     def sample(self, words: np.ndarray) -> np.ndarray:
@@ -221,10 +221,10 @@ class TruncatedNormal(Distribution):
         def cdf(x: np.ndarray) -> np.ndarray:
             z = (x - m) / s
             if flip:  # (Q(alpha) - Q(z)) / (Q(alpha) - Q(beta)), Q(t) = Phi(-t): accurate in upper tails
-                qa, qb = _normal_cdf(np.array(-a)), _normal_cdf(np.array(-b))
-                return np.clip((qa - _normal_cdf(-z)) / (qa - qb), 0.0, 1.0)
-            pa, pb = _normal_cdf(np.array(a)), _normal_cdf(np.array(b))
-            return np.clip((_normal_cdf(z) - pa) / (pb - pa), 0.0, 1.0)
+                qa, qb = normal_cdf(np.array(-a)), normal_cdf(np.array(-b))
+                return np.clip((qa - normal_cdf(-z)) / (qa - qb), 0.0, 1.0)
+            pa, pb = normal_cdf(np.array(a)), normal_cdf(np.array(b))
+            return np.clip((normal_cdf(z) - pa) / (pb - pa), 0.0, 1.0)
 
         self.theory = Theory(
             mean=m + s * moments.mean,
@@ -277,7 +277,7 @@ _ERFCC = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628
           0.09678418, 0.37409196, 1.00002368, -1.26551223)  # fmt: skip
 
 
-def _normal_cdf(z: np.ndarray) -> np.ndarray:
+def normal_cdf(z: np.ndarray) -> np.ndarray:
     from .pinned import exp
 
     x = np.abs(np.asarray(z, dtype=np.float64)) * float.fromhex("0x1.6a09e667f3bcdp-1")  # |z| / sqrt(2)

@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
+from ..analysis.lsuv import Settings as LsuvSettings
+from ..analysis.lsuv import cost as lsuv_cost
+from ..analysis.lsuv import lsuv
+from ..analysis.lsuv import memory as lsuv_memory
+from ..analysis.network import EXACT_JACOBIAN_WIDTH, diagnose_network
 from ..core.artifact import canonical_json
 from ..core.dtypes import get_dtype
 from ..core.generate import TensorSpec, algorithm, generate
-from ..core.lsuv import Settings as LsuvSettings
-from ..core.lsuv import cost as lsuv_cost
-from ..core.lsuv import lsuv
-from ..core.lsuv import memory as lsuv_memory
-from ..core.network import EXACT_JACOBIAN_WIDTH, diagnose_network
 from ..core.write import file_bytes
 from ..plots import propagation_svg
 from ..problems import ProblemError

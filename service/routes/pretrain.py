@@ -17,11 +17,11 @@ import numpy as np
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ..analysis.network import Network
+from ..analysis.pretrain import Training, cost, pretrain
 from ..core.artifact import canonical_json
 from ..core.dtypes import get_dtype
 from ..core.generate import algorithm
-from ..core.network import Network
-from ..core.pretrain import Training, cost, pretrain
 from ..core.write import file_bytes
 from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError

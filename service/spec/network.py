@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
-from ..core.activations import NAMES as ACTIVATION_NAMES
+from ..analysis.activations import NAMES as ACTIVATION_NAMES
+from ..analysis.network import Layer, Network, layer_tensors
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
-from ..core.network import Layer, Network, layer_tensors
 from ..core.read import read
 from .fields import Dtype, Seed, strict_float, strict_int
 from .schemes import SchemeSpec, scheme_params

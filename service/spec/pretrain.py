@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..core.activations import NAMES as ACTIVATION_NAMES
-from ..core.network import Layer, Network
-from ..core.pretrain import Training
+from ..analysis.activations import NAMES as ACTIVATION_NAMES
+from ..analysis.network import Layer, Network
+from ..analysis.pretrain import Training
 from .fields import Dtype, Seed, strict_float, strict_int
 from .network import MAX_WIDTH, planned_layer, uploaded_matrix
 from .schemes import SchemeSpec, scheme_params

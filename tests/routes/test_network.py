@@ -10,9 +10,9 @@ import pytest
 from safetensors.numpy import load, save
 from starlette.testclient import TestClient
 
+from service.analysis.network import Layer, Network, diagnose_network, layer_tensors
 from service.app import create_app
 from service.core.generate import TensorSpec, generate
-from service.core.network import Layer, Network, diagnose_network, layer_tensors
 from service.settings import Settings
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

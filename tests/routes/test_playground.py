@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service.core.activations import NAMES as ACTIVATIONS
+from service.analysis.activations import NAMES as ACTIVATIONS
 from service.core.dtypes import FLOAT_DTYPES
 from service.routes.playground import CSP
 

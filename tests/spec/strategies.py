@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from service.core.activations import NAMES as ACTIVATIONS
+from service.analysis.activations import NAMES as ACTIVATIONS
 from service.core.dtypes import FLOAT_DTYPES
 from service.core.fans import LAYOUTS
 from service.core.generate import MAX_RANK

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InitError
+from ..core.generate import TensorSpec, generate
+from ..core.pinned import MATMUL_BLOCK, dot_rows, tree_sum
 from .activations import ACTIVATIONS
-from .errors import InitError
-from .generate import TensorSpec, generate
 from .network import Network
-from .pinned import MATMUL_BLOCK, dot_rows, tree_sum
 
 
 @dataclass(frozen=True)

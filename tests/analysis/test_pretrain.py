@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.core.activations import ACTIVATIONS
-from service.core.generate import TensorSpec, generate
-from service.core.network import Layer, Network, layer_tensors
-from service.core.pretrain import (
+from service.analysis.activations import ACTIVATIONS
+from service.analysis.network import Layer, Network, layer_tensors
+from service.analysis.pretrain import (
     Diverged,
     Stopped,
     Training,
@@ -21,6 +20,7 @@ from service.core.pretrain import (
     permutation,
     pretrain,
 )
+from service.core.generate import TensorSpec, generate
 
 ROOT = Path(__file__).parents[2]
 
@@ -179,8 +179,8 @@ PROBE = r"""
 import hashlib
 import numpy as np
 from service.core.generate import TensorSpec, generate
-from service.core.network import Layer, Network, layer_tensors
-from service.core.pretrain import Training, pretrain
+from service.analysis.network import Layer, Network, layer_tensors
+from service.analysis.pretrain import Training, pretrain
 
 x = generate(TensorSpec("data", (70, 12), "uniform", dtype="float64"), 7).reshape(70, 12)
 layers, fan_in = [], 12

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.distributions import Theory
+from ..core.errors import InitError
+from ..core.generate import TensorSpec, generate
 from . import meanfield
 from .activations import ACTIVATIONS
-from .distributions import Theory
-from .errors import InitError
-from .generate import TensorSpec, generate
 
 EPS = 1e-5
 NORMS = ("batchnorm", "layernorm")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from service.core import meanfield
-from service.core.network import Layer, Network, backward, diagnose_network, forward, layer_tensors, parameters
+from service.analysis import meanfield
+from service.analysis.network import Layer, Network, backward, diagnose_network, forward, layer_tensors, parameters
 
 
 def stack(activation, scheme, params=None, depth=50, width=256, bias=None, norm=None, residual=False):
@@ -202,7 +202,7 @@ def test_memory_bounds_the_measured_peak(depth, batch, width, jacobian):
 def test_lsuv_memory_bounds_the_measured_peak(depth, batch, width):
     import tracemalloc
 
-    from service.core import lsuv
+    from service.analysis import lsuv
 
     net = stack("relu", "orthogonal", depth=depth, width=width)
     x0 = np.random.default_rng(0).standard_normal((batch, width))

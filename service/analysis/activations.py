@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distributions import _normal_cdf
-from .pinned import exp
+from ..core.distributions import normal_cdf
+from ..core.pinned import exp
 
 LEAKY_SLOPE = 0.01
 SELU_ALPHA = 1.6732632423543772
@@ -68,8 +68,8 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation(
             "gelu",
-            lambda x: x * _normal_cdf(x),
-            lambda x: _normal_cdf(x) + x * _INV_SQRT_2PI * exp(-0.5 * x * x),
+            lambda x: x * normal_cdf(x),
+            lambda x: normal_cdf(x) + x * _INV_SQRT_2PI * exp(-0.5 * x * x),
         ),
         Activation("silu", lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x)))),
     )

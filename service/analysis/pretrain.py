@@ -37,11 +37,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..core.errors import InitError
+from ..core.generate import TensorSpec, generate
+from ..core.pinned import dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
-from .errors import InitError
-from .generate import TensorSpec, generate
 from .network import Layer, Network
-from .pinned import dot_rows, matmul, tree_sum
 
 Progress = Callable[[int, int, float], None]  # (layer, epoch, loss): epoch 0 is before training
 

@@ -1,0 +1,5 @@
+"""Network analysis on top of generation: signal propagation, mean field, LSUV, pre-training.
+
+It uses generated tensors (``service.core``) and never the reverse: nothing in ``service.core``
+imports this package.
+"""
