@@ -15,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # so `python -m service` imports the installed package whatever the working directory.
 COPY pyproject.toml /tmp/initw/pyproject.toml
 COPY service/ /tmp/initw/service/
-RUN pip install --no-cache-dir /tmp/initw \
+RUN pip install --no-cache-dir "/tmp/initw[server]" \
     && rm -rf /tmp/initw \
     && groupadd --system --gid 10001 initw \
     && useradd --system --uid 10001 --gid initw --no-create-home --home-dir /nonexistent \
