@@ -9,11 +9,15 @@ where ``defined_envs`` lists ``${VAR}`` for every variable defined in its enviro
 matches the ERE NGINX_ENVSUBST_FILTER (unanchored; empty matches all). GNU envsubst with such a
 list replaces ``$VAR`` and ``${VAR}`` of the listed names only and leaves every other ``$`` alone,
 which is what keeps nginx's own ``$variables`` intact. :func:`envsubst` does the same in Python.
+
+:func:`nginx_executable` is the nginx the tests run the rendering in (scripts/system-deps installs it).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +26,10 @@ TEMPLATES = ROOT / "deploy" / "nginx" / "templates"
 TEMPLATE = TEMPLATES / "default.conf.template"
 SUFFIX = ".template"  # NGINX_ENVSUBST_TEMPLATE_SUFFIX's default
 OUTPUT_DIR = "/etc/nginx/conf.d"  # NGINX_ENVSUBST_OUTPUT_DIR's default
+
+# Set, the nginx executable the tests run instead of looking for one (scripts/system-deps looks there too).
+NGINX_OVERRIDE = "INITW_TEST_NGINX"
+MISSING_NGINX = "nginx is not installed: run scripts/system-deps"
 
 # envsubst's variable references: $NAME (longest name) or ${NAME}; anything else is text.
 _REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -56,3 +64,12 @@ def render(environ: Mapping[str, str], template: Path = TEMPLATE) -> str:
 def output_name(template: Path = TEMPLATE) -> str:
     """Where the image writes the rendered template."""
     return f"{OUTPUT_DIR}/{template.relative_to(TEMPLATES).as_posix().removesuffix(SUFFIX)}"
+
+
+def nginx_executable() -> str | None:
+    """$INITW_TEST_NGINX if set, else nginx on PATH, else Debian's /usr/sbin/nginx (not on a non-root
+    user's PATH); None when there is none."""
+    override = os.environ.get(NGINX_OVERRIDE)
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)

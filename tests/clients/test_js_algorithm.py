@@ -9,14 +9,17 @@
    intervals, byte for byte, and Phi, phi, the truncated std and the rounded exponents themselves,
    digit for digit, against service/core/normal.py.
 
-Skipped, with the reason, only when no `node` executable is on PATH.
+Node.js >= 20 comes from the system (scripts/system-deps installs it; INITW_TEST_NODE, set, names
+the executable, else `node` on PATH). Missing or older, every test here fails and says so.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,9 +32,19 @@ from service.core.generate import TensorSpec, generate
 
 ROOT = Path(__file__).parents[2]
 JS = ROOT / "clients" / "js"
-NODE = shutil.which("node")
+NODE = os.environ.get("INITW_TEST_NODE") or shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="node (Node.js >= 20) is not installed: the JS port cannot run")
+
+@pytest.fixture(scope="module", autouse=True)
+def node_installed() -> None:
+    """Node.js >= 20 (scripts/system-deps installs it); missing or older, every test here fails saying so."""
+    if NODE is None or not os.access(NODE, os.X_OK):
+        pytest.fail("node (Node.js >= 20) is not installed: run scripts/system-deps")
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    major = re.match(r"v(\d+)\.", version)
+    if major is None or int(major.group(1)) < 20:
+        pytest.fail(f"{NODE} is Node.js {version or '(no version)'}, older than 20: run scripts/system-deps")
+
 
 U64_MAX = 2**64 - 1
 NONLINEARITIES = ["linear", "conv1d", "conv_transpose2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]

@@ -1,5 +1,8 @@
 """The JavaScript client (clients/js) against a real server: its node:test suite with INITW_URL
-set, and byte-for-byte agreement of the files it writes with what httpx downloads."""
+set, and byte-for-byte agreement of the files it writes with what httpx downloads.
+
+Node.js >= 20 comes from the system (scripts/system-deps installs it; INITW_TEST_NODE, set, names
+the executable, else `node` on PATH). Missing or older, every test here fails and says so."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,9 +21,20 @@ import pytest
 
 from tests.e2e.servers import ROOT, Server, serving
 
-NODE = shutil.which("node")
+NODE = os.environ.get("INITW_TEST_NODE") or shutil.which("node")
 JS = ROOT / "clients" / "js"
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed: the JavaScript client needs Node.js 20+")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node_installed() -> None:
+    """Node.js >= 20 (scripts/system-deps installs it); missing or older, every test here fails saying so."""
+    if NODE is None or not os.access(NODE, os.X_OK):
+        pytest.fail("node (Node.js >= 20) is not installed: run scripts/system-deps")
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    major = re.match(r"v(\d+)\.", version)
+    if major is None or int(major.group(1)) < 20:
+        pytest.fail(f"{NODE} is Node.js {version or '(no version)'}, older than 20: run scripts/system-deps")
+
 
 BODIES: dict[str, dict[str, Any]] = {
     "mixed": {

@@ -8,9 +8,9 @@ problem+json detail next to the field. A screenshot is saved to tests/playground
 (gitignored); docs/playground.png, the README's copy, is written only when it is missing or
 INITW_PLAYGROUND_SCREENSHOT=1 (regenerate it when the page changes materially).
 
-Chromium is not a Python package: when /usr/bin/chromium or /usr/bin/chromedriver is missing, a
-session fixture installs Debian's ``chromium`` and ``chromium-driver`` with apt-get if we are root,
-and skips (saying why) otherwise.
+Chromium, chromedriver and curl are not Python packages: scripts/system-deps installs them (Debian's
+``chromium``, ``chromium-driver``, ``curl``). Missing, these tests fail and say so; nothing here
+installs anything. INITW_TEST_CHROMIUM and INITW_TEST_CHROMEDRIVER, set, name other executables.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ARTIFACTS = HERE / "artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "playground.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path(os.environ.get("INITW_TEST_CHROMIUM") or "/usr/bin/chromium")
+CHROMEDRIVER = Path(os.environ.get("INITW_TEST_CHROMEDRIVER") or "/usr/bin/chromedriver")
 WIDTH = 1440  # the screenshot's width, in CSS pixels
 WAIT = 30.0  # seconds for the page to settle after a change (it takes well under one)
 # A closed network: no first-run tasks, component updates, sync, QUIC or background requests.
@@ -56,27 +56,12 @@ FLAGS = (
 pytestmark = pytest.mark.slow
 
 
-def _apt_get(*args: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(["apt-get", *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800)
-    if done.returncode != 0:
-        pytest.fail(f"apt-get {' '.join(args)} failed ({done.returncode}):\n{done.stderr.decode(errors='replace')}")
-
-
 @pytest.fixture(scope="session")
 def chromium() -> None:
-    """Debian's chromium and chromium-driver, installed with apt-get when missing (root only)."""
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    if os.geteuid() != 0:
-        pytest.skip(
-            f"{CHROMIUM} or {CHROMEDRIVER} is missing and only root may apt-get install chromium chromium-driver"
-        )
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is missing and there is no apt-get to install them")
-    _apt_get("update")
-    _apt_get("install", "-y", "--no-install-recommends", "chromium", "chromium-driver")
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "apt-get installed chromium but not where expected"
+    """Debian's chromium and chromedriver, where the driver and the options below name them."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(f"chromium or chromedriver is not installed ({', '.join(missing)}): run scripts/system-deps")
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +138,7 @@ class Page:
 
 @pytest.fixture
 def page(chromium: None, server: Server, tmp_path: Path) -> Iterator[Page]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (the [test] extra) is not installed")
+    from selenium import webdriver  # the test extra's (imported here: collecting the suite needs no browser)
     from selenium.webdriver.chrome.service import Service
 
     downloads = tmp_path / "downloads"
@@ -205,7 +190,7 @@ def downloaded(page: Page) -> Path:
 
 
 def test_scheme_change_updates_the_plots_numbers_commands_and_download(page: Page, server: Server) -> None:
-    select = pytest.importorskip("selenium.webdriver.support.select")
+    from selenium.webdriver.support.select import Select
 
     # The first answer: xavier_uniform on a 10-layer tanh stack of width 256.
     assert page.element("#scheme").get_attribute("value") == "xavier_uniform"
@@ -224,7 +209,7 @@ def test_scheme_change_updates_the_plots_numbers_commands_and_download(page: Pag
 
     # Another scheme: its parameters appear with their defaults, and everything follows.
     generation = page.generation()
-    select.Select(page.element("#scheme")).select_by_value("kaiming_normal")
+    Select(page.element("#scheme")).select_by_value("kaiming_normal")
     page.settled_after(generation)
     assert page.element("#param-mode").get_attribute("value") == "fan_in"
     assert page.element("#param-nonlinearity").get_attribute("value") == "leaky_relu"
@@ -255,10 +240,10 @@ def test_scheme_change_updates_the_plots_numbers_commands_and_download(page: Pag
     work.mkdir()
     subprocess.run([sys.executable, "-c", python], cwd=work, check=True, timeout=60, capture_output=True)
     assert hashlib.sha256((work / "initw.safetensors").read_bytes()).hexdigest() == digest
-    if shutil.which("curl") and shutil.which("bash"):
-        (work / "initw.safetensors").unlink()
-        subprocess.run(["bash", "-ec", curl], cwd=work, check=True, timeout=60, capture_output=True)
-        assert hashlib.sha256((work / "initw.safetensors").read_bytes()).hexdigest() == digest
+    assert shutil.which("curl"), "curl is not installed: run scripts/system-deps"
+    (work / "initw.safetensors").unlink()
+    subprocess.run(["bash", "-ec", curl], cwd=work, check=True, timeout=60, capture_output=True)
+    assert hashlib.sha256((work / "initw.safetensors").read_bytes()).hexdigest() == digest
 
     page.screenshot(ARTIFACTS / "playground.png")
     if not DOCS_SCREENSHOT.exists() or os.environ.get("INITW_PLAYGROUND_SCREENSHOT") == "1":
