@@ -43,6 +43,7 @@ import httpx
 import numpy as np
 
 from .atomic import replacing
+from .core.dtype_codes import CODES
 from .core.errors import InitError
 from .core.read import read
 
@@ -67,10 +68,6 @@ __all__ = [
 ]
 
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
-_NUMPY = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
-          "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
-          "F8_E5M2": "u1", "F8_E4M3": "u1"}  # fmt: skip
-_EXTENDED = {"BF16": "bfloat16", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn"}
 _DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
 _SVG = "image/svg+xml"
 _UNFINISHED = ("queued", "running")
@@ -235,12 +232,15 @@ def to_arrays(blob: bytes) -> dict[str, np.ndarray]:
     arrays = {}
     while stored:  # popping frees each tensor's bytes once it is converted
         name, tensor = stored.popitem()
-        if tensor.dtype in _EXTENDED and ml_dtypes is not None:
-            values = np.frombuffer(tensor.data, dtype=getattr(ml_dtypes, _EXTENDED[tensor.dtype]))
+        code = CODES[tensor.dtype]
+        if code.ml_dtypes is not None and ml_dtypes is not None:
+            values = np.frombuffer(tensor.data, dtype=getattr(ml_dtypes, code.ml_dtypes))
         elif tensor.dtype == "BF16":
             values = (np.frombuffer(tensor.data, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        elif code.numpy is None:  # fp8 without ml_dtypes: the bit patterns
+            values = np.frombuffer(tensor.data, dtype=code.bits())
         else:
-            values = np.frombuffer(tensor.data, dtype=_NUMPY[tensor.dtype])
+            values = np.frombuffer(tensor.data, dtype=code.numpy)
         arrays[name] = values.reshape(tensor.shape).copy()  # writable, independent of the download
     return dict(sorted(arrays.items()))
 

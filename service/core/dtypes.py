@@ -17,18 +17,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
+from .dtype_codes import by_name
 from .errors import InitError
+
+__all__ = ["DTYPES", "FLOAT_DTYPES", "DType", "get_dtype"]
 
 _EXPONENT_SHIFT = np.uint64(52)
 
 
-def _round_to_precision(x: np.ndarray, fraction_bits: int, min_exponent: int, max_finite: float) -> np.ndarray:
+def _round_to_precision(
+    x: NDArray[np.float64], fraction_bits: int, min_exponent: int, max_finite: float
+) -> NDArray[np.float64]:
     """x rounded (RNE) to a binary format with the given fraction bits and minimum exponent."""
     biased = ((x.view(np.uint64) >> _EXPONENT_SHIFT) & np.uint64(0x7FF)).astype(np.int64)
     exponent = np.maximum(biased - 1023, min_exponent)  # zero/subnormal inputs land on e_min
     quantum_exponent = exponent - fraction_bits
-    y = np.ldexp(np.rint(np.ldexp(x, -quantum_exponent)), quantum_exponent)
+    y: NDArray[np.float64] = np.ldexp(np.rint(np.ldexp(x, -quantum_exponent)), quantum_exponent)
     return np.where(np.abs(y) > max_finite, np.copysign(np.inf, y), y)
 
 
@@ -98,15 +104,27 @@ _ROUNDERS = {
     "int64": _to_int64,
 }
 
+
+def _output(name: str, finite_max: float, *, bit_patterns: bool = False) -> DType:
+    """The output format ``name``, its code and item size read from the safetensors table.
+    ``bit_patterns``: stored as unsigned integers, because the rounding above produces the bits
+    (numpy has no bfloat16, and its float16 conversion would round a second time)."""
+    code = by_name(name)
+    if not code.generated:
+        raise RuntimeError(f"{name} is not marked as generated in service/core/dtype_codes.py")
+    storage = code.bits() if bit_patterns or code.numpy is None else np.dtype(code.numpy)
+    return DType(name, code.code, code.itemsize, storage, finite_max)
+
+
 DTYPES: dict[str, DType] = {
     d.name: d
     for d in (
-        DType("float32", "F32", 4, np.dtype("<f4"), float(np.finfo(np.float32).max)),
-        DType("float64", "F64", 8, np.dtype("<f8"), float(np.finfo(np.float64).max)),
-        DType("float16", "F16", 2, np.dtype("<u2"), 65504.0),
-        DType("bfloat16", "BF16", 2, np.dtype("<u2"), _BF16_MAX),
+        _output("float32", float(np.finfo(np.float32).max)),
+        _output("float64", float(np.finfo(np.float64).max)),
+        _output("float16", 65504.0, bit_patterns=True),
+        _output("bfloat16", _BF16_MAX, bit_patterns=True),
         # Only for counters such as BatchNorm's num_batches_tracked: constant integral values.
-        DType("int64", "I64", 8, np.dtype("<i8"), float(2**63 - 1)),
+        _output("int64", float(2**63 - 1)),
     )
 }
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")

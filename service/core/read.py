@@ -12,26 +12,24 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
+from .dtype_codes import CODES
 from .dtypes import DTYPES
 from .errors import InitError
-from .write import ITEMSIZE
+
+__all__ = ["MAX_HEADER", "Stored", "dtype_name", "read"]
 
 MAX_HEADER = 100_000_000  # the reference loader's limit
-_BY_CODE = {d.safetensors: d for d in DTYPES.values()}
-# Every dtype safetensors defines: code -> (name, numpy storage). A checkpoint may hold any of them
-# (masks, counters, fp8 weights); transfer keeps their bytes, and only the float dtypes the service
-# generates, and integers, are read as values.
-_OTHER = {
-    "BOOL": ("bool", "|b1"), "U8": ("uint8", "|u1"), "I8": ("int8", "|i1"), "I16": ("int16", "<i2"),
-    "U16": ("uint16", "<u2"), "I32": ("int32", "<i4"), "U32": ("uint32", "<u4"), "U64": ("uint64", "<u8"),
-    "F8_E5M2": ("float8_e5m2", None), "F8_E4M3": ("float8_e4m3fn", None),
-}  # fmt: skip
+# A checkpoint may hold any dtype safetensors defines (masks, counters, fp8 weights); transfer keeps
+# their bytes. The dtypes the service generates are read back through their own exact conversion;
+# the others only if numpy has a type for them (so not fp8).
+_GENERATED = {d.safetensors: d for d in DTYPES.values()}
 
 
 def dtype_name(code: str) -> str:
     """The dtype's name (float32, bfloat16, int8, ...) for a safetensors code."""
-    return _BY_CODE[code].name if code in _BY_CODE else _OTHER[code][0]
+    return CODES[code].name
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,14 @@ class Stored:
     @property
     def readable(self) -> bool:
         """Whether float64() can read the values (not for the fp8 formats)."""
-        return self.dtype in _BY_CODE or _OTHER[self.dtype][1] is not None
+        return self.dtype in _GENERATED or CODES[self.dtype].numpy is not None
 
-    def float64(self) -> np.ndarray:
+    def float64(self) -> NDArray[np.float64]:
         """The values as float64 (exact for the float dtypes; integers beyond 2^53 round)."""
-        if self.dtype in _BY_CODE:
-            dtype = _BY_CODE[self.dtype]
+        if self.dtype in _GENERATED:
+            dtype = _GENERATED[self.dtype]
             return dtype.to_float64(np.frombuffer(self.data, dtype=dtype.storage)).reshape(self.shape)
-        storage = _OTHER[self.dtype][1]
+        storage = CODES[self.dtype].numpy
         if storage is None:
             raise InitError(f"tensor {self.name!r} is {dtype_name(self.dtype)}, which is not read as values here")
         return np.frombuffer(self.data, dtype=storage).astype(np.float64).reshape(self.shape)
@@ -85,14 +83,14 @@ def read(blob: bytes, field: str = "file") -> tuple[dict[str, Stored], dict[str,
         if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
             raise _bad(field, f"tensor {name!r} must have dtype, shape and data_offsets")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype not in ITEMSIZE:
-            raise _bad(field, f"tensor {name!r} has dtype {dtype!r}; safetensors defines {', '.join(ITEMSIZE)}")
+        if not isinstance(dtype, str) or dtype not in CODES:  # a list or object is not hashable
+            raise _bad(field, f"tensor {name!r} has dtype {dtype!r}; safetensors defines {', '.join(CODES)}")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise _bad(field, f"tensor {name!r} has an invalid shape {shape!r}")
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
             raise _bad(field, f"tensor {name!r} has invalid data_offsets {offsets!r}")
         begin, end = offsets
-        if end - begin != math.prod(shape) * ITEMSIZE[dtype]:
+        if end - begin != math.prod(shape) * CODES[dtype].itemsize:
             raise _bad(field, f"tensor {name!r}: {end - begin} bytes for shape {shape} of {dtype}")
         entries.append((begin, end, name, dtype, tuple(shape)))
     position = 0

@@ -19,9 +19,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# Bytes per element of every dtype safetensors defines (kept tensors of a transfer may be any).
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2,
-            "I32": 4, "U32": 4, "U64": 8, "F8_E5M2": 1, "F8_E4M3": 1}  # fmt: skip
+from .dtype_codes import CODES
+
+__all__ = ["ITEMSIZE", "Entry", "Layout", "file_bytes", "layout"]
+
+# Every dtype safetensors defines, not only the generated ones: kept tensors of a transfer may be any.
+ITEMSIZE: dict[str, int] = {code: entry.itemsize for code, entry in CODES.items()}
 
 
 @dataclass(frozen=True)

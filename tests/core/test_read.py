@@ -49,6 +49,7 @@ def test_every_safetensors_dtype_is_read_and_the_integers_as_values():
         (blob({"t": {"dtype": "F32", "shape": [2]}}), "invalid data_offsets"),
         (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": 1}}, bytes(4)), "must have dtype"),
         (blob({"t": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, bytes(8)), "dtype 'C64'"),
+        (blob({"t": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, bytes(4)), "dtype ['F32']"),
         (blob({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, bytes(4)), "invalid shape"),
         (blob({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4)), "4 bytes for shape"),
         (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)), "holes or overlaps"),
