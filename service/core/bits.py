@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from numpy.typing import NDArray
 
 ALGORITHM = "initw"
 VERSION = 1
@@ -38,7 +39,7 @@ def derive_key(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(message).digest()[:16], "little")
 
 
-def philox_words(key: int, start: int, count: int, stream: int = 0) -> np.ndarray:
+def philox_words(key: int, start: int, count: int, stream: int = 0) -> NDArray[np.uint64]:
     """Words ``start .. start+count-1`` of ``stream`` under ``key``, as uint64."""
     if count <= 0:
         return np.empty(0, dtype=np.uint64)

@@ -17,9 +17,11 @@ Health bands follow docs/DIAGNOSTICS.md (heuristics, stated as such):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .distributions import Theory
 from .fans import matrix_view
@@ -56,7 +58,7 @@ def ks_pvalue(statistic: float, n: int) -> float:
     return float(min(1.0, max(0.0, math.fsum(terms.tolist()))))
 
 
-def ks_statistic(sample: np.ndarray, cdf) -> float:
+def ks_statistic(sample: np.ndarray, cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> float:
     """D = sup |F_n - F| of a sample against a CDF (both one-sided gaps at every sample point)."""
     x = np.sort(sample)
     n = x.size
@@ -211,7 +213,9 @@ class Accumulator:
         report["verdict"] = max((v["band"] for v in verdicts), key=_BANDS.index, default="healthy")
         return report
 
-    def _moment_tests(self, report: dict, verdicts: list, n: int, mean: float, std: float) -> None:
+    def _moment_tests(
+        self, report: dict[str, Any], verdicts: list[dict[str, Any]], n: int, mean: float, std: float
+    ) -> None:
         theory = self.theory
         if theory.std == 0.0:
             return
@@ -234,7 +238,7 @@ class Accumulator:
             )
         )
 
-    def _ks_test(self, report: dict, verdicts: list) -> None:
+    def _ks_test(self, report: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
         if self.theory.cdf is None or self.nonfinite:
             return
         sample = np.concatenate(self.ks_parts)
@@ -248,7 +252,7 @@ class Accumulator:
         band = "healthy" if p > 1e-4 else "warn"
         verdicts.append(_verdict("ks", band, d, f"KS D = {d:.4g} on {sample.size} values, p = {p:.3g}"))
 
-    def _row_tests(self, report: dict, verdicts: list) -> None:
+    def _row_tests(self, report: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
         assert self.units is not None
         norms = np.sqrt(self.norm_sq)
         norm_mean = _fsum(norms.tolist()) / norms.size
@@ -299,7 +303,7 @@ class Accumulator:
                 )
             )
 
-    def _structure_tests(self, report: dict, verdicts: list, full: np.ndarray) -> None:
+    def _structure_tests(self, report: dict[str, Any], verdicts: list[dict[str, Any]], full: np.ndarray) -> None:
         checks = self.spec.plan.checks
         tolerance = ORTHOGONALITY_TOLERANCE[self.dtype.name]
         if "orthogonal" in checks:

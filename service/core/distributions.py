@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import normal
 from .errors import InitError
@@ -34,12 +35,12 @@ _FOLD_MIN = float.fromhex("0x1p-969")  # width * 2**-53 stays normal, so the sca
 MIN_TAIL_MASS = float.fromhex("0x1p-1000")
 
 
-def u01(words: np.ndarray) -> np.ndarray:
+def u01(words: NDArray[np.uint64]) -> NDArray[np.float64]:
     """(w >> 11) * 2**-53: the 53 high bits as a float in [0, 1)."""
     return (words >> _SHIFT_U01).view(np.int64).astype(np.float64) * float.fromhex("0x1p-53")
 
 
-def uopen(words: np.ndarray) -> np.ndarray:
+def uopen(words: NDArray[np.uint64]) -> NDArray[np.float64]:
     """(w >> 12) * 2**-52 + 2**-53: a float in (0, 1), exact, and 1 - u for the complemented word."""
     k = np.right_shift(words, _SHIFT_UOPEN).view(np.int64)
     u = np.multiply(k, _2_52, dtype=np.float64)  # the int -> float conversion is exact (k < 2**52)
@@ -56,7 +57,7 @@ class Theory:
     low: float | None = None  # support; None = unbounded
     high: float | None = None
     kurtosis: float | None = None  # E[(x - mean)^4] / std^4; None where undefined
-    cdf: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False)
+    cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = field(default=None, compare=False)
     label: str = ""
 
 
@@ -66,10 +67,10 @@ class Distribution:
     needs_words = True
     theory: Theory
 
-    def sample(self, words: np.ndarray) -> np.ndarray:
+    def sample(self, words: NDArray[np.uint64]) -> NDArray[np.float64]:
         raise NotImplementedError
 
-    def fill(self, count: int) -> np.ndarray:  # only for needs_words = False
+    def fill(self, count: int) -> NDArray[np.float64]:  # only for needs_words = False
         raise NotImplementedError
 
 
@@ -90,7 +91,7 @@ class Constant(Distribution):
             mean=self.value, std=0.0, low=self.value, high=self.value, label=f"constant {self.value:g}"
         )
 
-    def fill(self, count: int) -> np.ndarray:
+    def fill(self, count: int) -> NDArray[np.float64]:
         return np.full(count, self.value)
 
 
@@ -119,7 +120,7 @@ class Uniform(Distribution):
             label=f"U({lo:g}, {self.high:g})",
         )
 
-    def sample(self, words: np.ndarray) -> np.ndarray:
+    def sample(self, words: NDArray[np.uint64]) -> NDArray[np.float64]:
         """The values of ``words``, which it overwrites (they are scratch once read)."""
         k = np.right_shift(words, _SHIFT_U01, out=words).view(np.int64)
         if self.width >= _FOLD_MIN:
@@ -154,12 +155,12 @@ class Normal(Distribution):
             mean=m, std=s, kurtosis=3.0, cdf=lambda x: normal_cdf((x - m) / s), label=f"N({m:g}, {s:g}^2)"
         )
 
-    def sample(self, words: np.ndarray) -> np.ndarray:
+    def sample(self, words: NDArray[np.uint64]) -> NDArray[np.float64]:
         z = normal.ndtri(uopen(words))
         return _affine(z, self.mean, self.std)
 
 
-def _affine(z: np.ndarray, mean: float, std: float) -> np.ndarray:
+def _affine(z: NDArray[np.float64], mean: float, std: float) -> NDArray[np.float64]:
     """mean + std * z, two roundings. Multiplying by 1 is exact and skipped; adding 0 is not
     skipped, since 0 + (-0) is +0."""
     if std != 1.0:
@@ -218,7 +219,7 @@ class TruncatedNormal(Distribution):
         m, s, a, b = self.mean, self.std, self.alpha, self.beta
         flip = self.mirrored
 
-        def cdf(x: np.ndarray) -> np.ndarray:
+        def cdf(x: NDArray[np.float64]) -> NDArray[np.float64]:
             z = (x - m) / s
             if flip:  # (Q(alpha) - Q(z)) / (Q(alpha) - Q(beta)), Q(t) = Phi(-t): accurate in upper tails
                 qa, qb = normal_cdf(np.array(-a)), normal_cdf(np.array(-b))
@@ -248,7 +249,7 @@ class TruncatedNormal(Distribution):
         mean, std, a, b = _truncation_args(mean, std, a, b)
         return cls(mean, std, a, b, mean + std * a, mean + std * b)
 
-    def sample(self, words: np.ndarray) -> np.ndarray:
+    def sample(self, words: NDArray[np.uint64]) -> NDArray[np.float64]:
         p = uopen(words)
         p *= self.width
         p += self.pa
@@ -277,7 +278,7 @@ _ERFCC = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628
           0.09678418, 0.37409196, 1.00002368, -1.26551223)  # fmt: skip
 
 
-def normal_cdf(z: np.ndarray) -> np.ndarray:
+def normal_cdf(z: NDArray[np.float64]) -> NDArray[np.float64]:
     from .pinned import exp
 
     x = np.abs(np.asarray(z, dtype=np.float64)) * float.fromhex("0x1.6a09e667f3bcdp-1")  # |z| / sqrt(2)

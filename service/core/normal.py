@@ -28,6 +28,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import pinned
 
@@ -55,7 +56,7 @@ SPLIT_CENTRAL = 0.425
 SPLIT_TAIL = 5.0
 
 
-def _horner(coefficients: tuple[float, ...], r: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _horner(coefficients: tuple[float, ...], r: NDArray[np.float64], out: NDArray[np.float64]) -> NDArray[np.float64]:
     """((c0*r + c1)*r + c2)*r + ... in place, each step rounded: no fused multiply-add."""
     np.multiply(r, coefficients[0], out=out)
     for c in coefficients[1:-1]:
@@ -65,7 +66,7 @@ def _horner(coefficients: tuple[float, ...], r: np.ndarray, out: np.ndarray) -> 
     return out
 
 
-def ndtri(p: np.ndarray) -> np.ndarray:
+def ndtri(p: NDArray[np.float64]) -> NDArray[np.float64]:
     """Quantile function of N(0, 1) for float64 p in (0, 1) (AS241 PPND16).
 
     q = p - 0.5. Central, |q| <= 0.425: r = 0.180625 - q*q, x = (A(r) * q) / B(r).
@@ -85,7 +86,7 @@ def ndtri(p: np.ndarray) -> np.ndarray:
     return x
 
 
-def _ndtri_tail(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+def _ndtri_tail(p: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
     r = np.sqrt(-pinned.log(np.where(q < 0.0, p, 1.0 - p)))
     t = r - 1.6
     x = _horner(_C, t, np.empty_like(t))

@@ -12,6 +12,7 @@ Constants are written as hexadecimal float literals so they are exact.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 # fdlibm e_log.c / e_exp.c constants (Sun Microsystems, 1993).
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
@@ -47,7 +48,7 @@ _HALF_BITS = np.uint64(0x3FE0000000000000)
 _SQRT2_MANT = np.uint64(0x6A09E667F3BCD)  # mantissa bits of sqrt(2) = 0x1.6a09e667f3bcdp+0
 
 
-def log(x: np.ndarray) -> np.ndarray:
+def log(x: np.ndarray) -> NDArray[np.float64]:
     """Natural logarithm of positive, normal float64 values (fdlibm's reduction and kernel).
 
     x = 2**k * (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)); s = f / (2 + f); z = s*s; w = z*z;
@@ -72,7 +73,7 @@ def log(x: np.ndarray) -> np.ndarray:
     return dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f)
 
 
-def exp(x: np.ndarray) -> np.ndarray:
+def exp(x: np.ndarray) -> NDArray[np.float64]:
     """e**x for finite float64 x (fdlibm's reduction and kernel); underflows to 0 below -745.
 
     k = rint(x / ln2); hi = x - k*ln2_hi; lo = k*ln2_lo; r = hi - lo; t = r*r;
@@ -90,7 +91,7 @@ def exp(x: np.ndarray) -> np.ndarray:
     return np.ldexp(y, k.astype(np.int64))
 
 
-def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
+def tree_sum(values: np.ndarray, axis: int = 0) -> NDArray[np.float64]:
     """Sum along ``axis`` in a fixed pairwise order, independent of numpy's reduction kernels.
 
     Each level adds the first half to the second half element by element
@@ -111,13 +112,14 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
         h = n // 2
         level = part(0, h) + part(h, 2 * h)
         a = np.concatenate([level, part(2 * h, n)], axis=axis) if n % 2 else level
-    return np.take(a, 0, axis=axis)
+    total: NDArray[np.float64] = np.take(a, 0, axis=axis)  # numpy types a take of one index as Any
+    return total
 
 
 MATMUL_BLOCK = 1 << 22  # products per block of matmul: the block's rows change no result, only memory
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray) -> NDArray[np.float64]:
     """Pinned ``a @ b`` for 2-D float64 arrays: entry (i, j) is tree_sum over k of a[i, k] * b[k, j].
 
     The products are laid out (k, rows, cols), so each level of the tree adds two contiguous
@@ -133,6 +135,6 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def dot_rows(a: np.ndarray, b: np.ndarray) -> NDArray[np.float64]:
     """Pinned ``a @ b.T``: each entry is tree_sum(a[i] * b[j])."""
     return matmul(a, np.asarray(b).T)

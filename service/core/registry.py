@@ -93,28 +93,29 @@ class Param:
             value = float(value)
             if not math.isfinite(value):
                 raise bad
-        checks = (
-            (self.minimum, lambda v, b: v >= b),
-            (self.maximum, lambda v, b: v <= b),
-            (self.exclusive_minimum, lambda v, b: v > b),
-            (self.exclusive_maximum, lambda v, b: v < b),
-        )
-        if any(bound is not None and not ok(value, bound) for bound, ok in checks):
+        if (
+            (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.exclusive_minimum is not None and value <= self.exclusive_minimum)
+            or (self.exclusive_maximum is not None and value >= self.exclusive_maximum)
+        ):
             raise bad
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Context:
     """What a scheme may know about the tensor it initializes."""
 
     shape: tuple[int, ...]
-    layout: str = "torch"
-    fans: Fans = field(default=None)  # type: ignore[assignment]
+    layout: str
+    fans: Fans
 
-    def __post_init__(self) -> None:
-        if self.fans is None:
-            object.__setattr__(self, "fans", Fans(self.shape, self.layout))
+    # Written out so that ``fans`` is always a Fans, the shape's own unless overridden.
+    def __init__(self, shape: tuple[int, ...], layout: str = "torch", fans: Fans | None = None) -> None:
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "layout", layout)
+        object.__setattr__(self, "fans", Fans(shape, layout) if fans is None else fans)
 
     @property
     def numel(self) -> int:
@@ -135,7 +136,7 @@ class Plan:
 class Elementwise(Plan):
     """Element i is ``distribution.sample(word i)``: every range can be generated on its own."""
 
-    def __init__(self, distribution: Distribution, checks: Mapping[str, Any] | None = None):
+    def __init__(self, distribution: Distribution, checks: Mapping[str, Any] | None = None) -> None:
         self.distribution = distribution
         self.theory = distribution.theory
         self.checks = checks or {}
@@ -149,7 +150,7 @@ class Elementwise(Plan):
 class Placed(Plan):
     """Zeros with one value at a few fixed positions (eye, dirac): random access, no words."""
 
-    def __init__(self, positions: np.ndarray, value: float, theory: Theory, checks=None):
+    def __init__(self, positions: np.ndarray, value: float, theory: Theory, checks: Mapping[str, Any] | None = None):
         self.positions = np.sort(np.asarray(positions, dtype=np.int64).reshape(-1))
         self.value, self.theory = value, theory
         self.checks = checks or {}
@@ -166,7 +167,9 @@ class Whole(Plan):
 
     random_access = False
 
-    def __init__(self, build: Callable[[int], np.ndarray], theory: Theory, checks=None):
+    def __init__(
+        self, build: Callable[[int], np.ndarray], theory: Theory, checks: Mapping[str, Any] | None = None
+    ) -> None:
         self.build, self.theory = build, theory
         self.checks = checks or {}
         self._cache: tuple[int, np.ndarray] | None = None

@@ -55,6 +55,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .errors import InitError
 from .normal import _pi
@@ -104,7 +105,7 @@ _GF_POLY = {1: 0b11, 2: 0b111, 3: 0b1011, 4: 0b10011, 5: 0b100101, 6: 0b1000011,
 # --- the entry point ---------------------------------------------------------------------------
 
 
-def spread_unit_rows(units: int, dim: int) -> np.ndarray:
+def spread_unit_rows(units: int, dim: int) -> NDArray[np.float64]:
     """(units x dim) float64 array of unit rows spread on the sphere S^(dim-1); no randomness.
 
     Rows are the stacked bases [B_0; B_1; ...] of the module docstring, read in order: full
@@ -140,12 +141,13 @@ def spread_unit_rows(units: int, dim: int) -> np.ndarray:
 # --- blocks -------------------------------------------------------------------------------------
 
 
-def _block_rows(n: int, t: int, rows: np.ndarray) -> np.ndarray:
+def _block_rows(n: int, t: int, rows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Rows ``rows`` of block B_t."""
     if t == 0:
         return _hadamard_rows(n, rows) if _is_power_of_two(n) else _dct_rows(n, rows)
     if t == 1:
-        return (rows[:, None] == np.arange(n)[None, :]).astype(np.float64)
+        identity: NDArray[np.bool_] = rows[:, None] == np.arange(n)[None, :]
+        return identity.astype(np.float64)
     member, q = _extra_index(n, t - 2)
     return _family_rows(n, member, rows) * _legendre_signs(n, q)
 
@@ -167,7 +169,7 @@ def _extra_index(n: int, g: int) -> tuple[int, int]:
     return member, q
 
 
-def _family_rows(n: int, member: int, rows: np.ndarray) -> np.ndarray:
+def _family_rows(n: int, member: int, rows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Rows of the extra basis number ``member`` (0-based), before the Legendre modulation."""
     if _is_power_of_two(n):
         if n <= 2:
@@ -178,7 +180,7 @@ def _family_rows(n: int, member: int, rows: np.ndarray) -> np.ndarray:
     return _dct_rows(n, rows) * _rudin_shapiro_signs(n, member + 1)
 
 
-def _fill_extra_blocks(out: np.ndarray, n: int, count: int) -> None:
+def _fill_extra_blocks(out: NDArray[np.float64], n: int, count: int) -> None:
     """Write the full blocks B_2 .. B_(count+1) into ``out`` ((count*n) x n).
 
     Extra block g (= t - 2) is family member g mod F times lambda_q; the first F blocks are the
@@ -202,7 +204,7 @@ def _fill_extra_blocks(out: np.ndarray, n: int, count: int) -> None:
         done += span
 
 
-def _write_rows(out: np.ndarray, n: int, t: int, rows: np.ndarray) -> None:
+def _write_rows(out: NDArray[np.float64], n: int, t: int, rows: NDArray[np.int64]) -> None:
     """out[i] = row rows[i] of B_t, a few thousand rows at a time so temporaries stay in cache."""
     step = max(1, _CHUNK_ELEMENTS // n)
     for start in range(0, len(rows), step):
@@ -216,13 +218,14 @@ def _is_power_of_two(n: int) -> bool:
     return n & (n - 1) == 0
 
 
-def _hadamard_rows(n: int, rows: np.ndarray) -> np.ndarray:
+def _hadamard_rows(n: int, rows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Sylvester-Hadamard rows: (-1)^popcount(i & j) * fl(1/sqrt(n)); exact, no renormalization."""
-    return _hadamard_signs(n)[rows[:, None] & np.arange(n)[None, :]]
+    signs: NDArray[np.float64] = _hadamard_signs(n)[rows[:, None] & np.arange(n)[None, :]]
+    return signs
 
 
 @lru_cache(maxsize=8)
-def _hadamard_signs(n: int) -> np.ndarray:
+def _hadamard_signs(n: int) -> NDArray[np.float64]:
     """(-1)^popcount(v) * fl(1/sqrt(n)) for v < n (i & j < n when n is a power of two)."""
     scale = 1.0 / math.sqrt(n)  # math.sqrt and / are correctly rounded
     table = np.where(np.bitwise_count(np.arange(n)) & 1 == 1, -scale, scale)
@@ -230,13 +233,13 @@ def _hadamard_signs(n: int) -> np.ndarray:
     return table
 
 
-def _dct_rows(n: int, rows: np.ndarray) -> np.ndarray:
+def _dct_rows(n: int, rows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Orthonormal DCT-II rows: cos(pi k (2j+1) / (2n)) over j, divided by the row's pinned norm."""
     phase = (rows[:, None] * (2 * np.arange(n)[None, :] + 1)) % (4 * n)
     return _normalized(_cos_table(n)[phase])
 
 
-def _realified_chirp_rows(n: int, u: int, rows: np.ndarray) -> np.ndarray:
+def _realified_chirp_rows(n: int, u: int, rows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Rows of the real form of the chirp-Fourier basis of C^(n/2) (n even), normalized.
 
     Complex entry exp(i phi), phi = pi (u j(j+1) - 2kj) / (n/2) = pi * 4X / (2n); the real
@@ -251,7 +254,7 @@ def _realified_chirp_rows(n: int, u: int, rows: np.ndarray) -> np.ndarray:
     return _normalized(_cos_table(n)[phase])
 
 
-def _normalized(values: np.ndarray) -> np.ndarray:
+def _normalized(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Each row divided by sqrt(tree_sum(row * row)): the pinned Euclidean norm."""
     norms = np.sqrt(tree_sum(values * values, axis=1))
     return values / norms[:, None]
@@ -260,7 +263,7 @@ def _normalized(values: np.ndarray) -> np.ndarray:
 # --- sign patterns (exact +-1.0) ----------------------------------------------------------------
 
 
-def _bent_signs(n: int, a: int) -> np.ndarray:
+def _bent_signs(n: int, a: int) -> NDArray[np.float64]:
     """sigma_a(x) = (-1)^popcount(lo(x) & gfmul(a, hi(x))) for x < n = 2^m, 1 <= a < 2^h.
 
     lo = the low h = ceil(m/2) bits, hi = the high m - h bits read as an element of GF(2^h).
@@ -280,13 +283,13 @@ def _bent_signs(n: int, a: int) -> np.ndarray:
     return np.where(np.bitwise_count(lo & product) & 1 == 1, -1.0, 1.0)
 
 
-def _rudin_shapiro_signs(n: int, a: int) -> np.ndarray:
+def _rudin_shapiro_signs(n: int, a: int) -> NDArray[np.float64]:
     """Rudin-Shapiro-like signs (-1)^popcount(j & (j >> a)); a = 1 is the Rudin-Shapiro sequence."""
     j = np.arange(n)
     return np.where(np.bitwise_count(j & (j >> a)) & 1 == 1, -1.0, 1.0)
 
 
-def _legendre_signs(n: int, q: int) -> np.ndarray | float:
+def _legendre_signs(n: int, q: int) -> NDArray[np.float64] | float:
     """lambda_q(j) = chi_p(j + q), the Legendre symbol mod p (chi_p(0) = +1); lambda_0 = 1."""
     if q == 0:
         return 1.0
@@ -295,7 +298,7 @@ def _legendre_signs(n: int, q: int) -> np.ndarray | float:
 
 
 @lru_cache(maxsize=16)
-def _legendre_table(p: int) -> np.ndarray:
+def _legendre_table(p: int) -> NDArray[np.float64]:
     table = -np.ones(p)
     table[(np.arange(p, dtype=np.int64) ** 2) % p] = 1.0  # the squares, 0 included
     table.flags.writeable = False
@@ -305,13 +308,13 @@ def _legendre_table(p: int) -> np.ndarray:
 # --- row selection -------------------------------------------------------------------------------
 
 
-def spread_selection(n: int, count: int) -> np.ndarray:
+def spread_selection(n: int, count: int) -> NDArray[np.int64]:
     """The ``count`` rows a truncated block keeps, ascending (see the module docstring)."""
     return np.sort(_primitive_root_order(n)[:count])
 
 
 @lru_cache(maxsize=64)
-def _primitive_root_order(n: int) -> np.ndarray:
+def _primitive_root_order(n: int) -> NDArray[np.int64]:
     """Row indices v - 1 for v = g^e mod p, e = 0, 1, ..., p - 2, keeping v <= n."""
     p = _prime_above(n)
     g = _smallest_primitive_root(p)
@@ -345,7 +348,7 @@ def _smallest_primitive_root(p: int) -> int:
 
 
 @lru_cache(maxsize=8)
-def _cos_table(n: int) -> np.ndarray:
+def _cos_table(n: int) -> NDArray[np.float64]:
     """cos(pi m / (2n)) for m = 0 .. 4n - 1: every angle the bases need is one of these."""
     table = cos_pi_fraction(np.arange(4 * n), n)
     table.flags.writeable = False
@@ -359,7 +362,7 @@ def half_pi_over(n: int) -> float:
     return float(ctx.divide(_pi(60), 2 * n))
 
 
-def cos_pi_fraction(m: np.ndarray, n: int) -> np.ndarray:
+def cos_pi_fraction(m: np.ndarray, n: int) -> NDArray[np.float64]:
     """cos(pi * m / (2n)) for integer m and n >= 1, pinned.
 
     Reduction, all in integers: m = m mod 4n; q = floor((2m + n) / (2n)) (the nearest quarter
@@ -377,7 +380,7 @@ def cos_pi_fraction(m: np.ndarray, n: int) -> np.ndarray:
     return np.select([quadrant == 0, quadrant == 1, quadrant == 2], [c, -s, -c], s)
 
 
-def _kernel_cos(x: np.ndarray) -> np.ndarray:
+def _kernel_cos(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """fdlibm __kernel_cos(x, 0) for 0 <= x <= pi/4 (its x < 2^-27 shortcut gives the same 1.0).
 
     z = x*x; r = z*(C1 + z*(C2 + z*(C3 + z*(C4 + z*(C5 + z*C6))))).
@@ -385,8 +388,8 @@ def _kernel_cos(x: np.ndarray) -> np.ndarray:
     the low 32 bits of its representation cleared; cos = (1 - qx) - ((0.5*z - qx) - z*r).
     """
     z = x * x
-    r = _COS[5]
-    for coefficient in _COS[4::-1]:
+    r = _COS[4] + z * _COS[5]
+    for coefficient in _COS[3::-1]:
         r = coefficient + z * r
     r = z * r
     bits = x.view(np.uint64)
@@ -397,12 +400,12 @@ def _kernel_cos(x: np.ndarray) -> np.ndarray:
     return (1.0 - qx) - ((0.5 * z - qx) - z * r)
 
 
-def _kernel_sin(x: np.ndarray) -> np.ndarray:
+def _kernel_sin(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """fdlibm __kernel_sin(x, 0, 0): z = x*x; v = z*x; r = S2 + z*(S3 + z*(S4 + z*(S5 + z*S6)));
     sin = x + v*(S1 + z*r)."""
     z = x * x
     v = z * x
-    r = _SIN[5]
-    for coefficient in _SIN[4:0:-1]:
+    r = _SIN[4] + z * _SIN[5]
+    for coefficient in _SIN[3:0:-1]:
         r = coefficient + z * r
     return x + v * (_SIN[0] + z * r)
