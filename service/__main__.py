@@ -8,7 +8,11 @@ import signal
 import sys
 
 from . import cli
-from .settings import Settings
+
+try:
+    from .settings import Settings
+except ModuleNotFoundError as missing:  # a plain install is the Python client only
+    sys.exit(f"python -m service needs the server extra ({missing.name} is missing): pip install 'initw[server]'")
 
 
 def main(argv: list[str] | None = None) -> int:

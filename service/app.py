@@ -11,15 +11,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from . import __version__
 from .admission import Admission, MemoryBudget
-from .core.artifact import Request, build
-from .core.generate import TensorSpec
-from .core.parallel import keep_freed_memory
+from .engine import Request, TensorSpec, build, keep_freed_memory
+from .handlers import HANDLERS
 from .jobs import JobStore
 from .middleware import BodyGuard, HeadWithoutBody
 from .openapi import install as install_openapi
-from .problems import HANDLERS
 from .representation import Remembered
-from .routes import health, init, network, playground, pretrain, schemes
+from .routes import ROUTERS
 from .settings import Settings
 
 DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
@@ -60,8 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.remembered = Remembered(settings.cache_bytes, settings.cache_file_bytes)
     app.state.ready = False
-    for module in (init, network, pretrain, schemes, health, playground):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.state.budget = MemoryBudget(settings.memory_budget_bytes, settings.queue_seconds)
     app.add_middleware(Admission, budget=app.state.budget, send_seconds=settings.send_seconds)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, seconds=settings.body_seconds)

@@ -39,7 +39,7 @@ from .atomic import replacing
 
 if TYPE_CHECKING:
     from .client import Client, ClientError
-    from .core.artifact import Request as CoreRequest
+    from .engine import Request as CoreRequest
 
 __all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "ProgressBar", "register", "run"]
 
@@ -119,8 +119,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _request_arguments(parser: argparse.ArgumentParser) -> None:
     """The request, as flags (the one-tensor shorthand) and/or a full POST /init body."""
     group = parser.add_argument_group("the request (flags set the body's top-level fields)")
-    group.add_argument("--shape", metavar="DIMS", help="comma-separated dimensions, e.g. 4096,4096")
-    group.add_argument("--scheme", metavar="NAME", help="a scheme name or alias (python -m service schemes)")
+    from .spec import text
+
+    for shorthand in text.SHORTHAND:
+        help = "a scheme name or alias (python -m service schemes); its parameters with --param"
+        help = help if shorthand.kind == "scheme" else shorthand.help
+        group.add_argument(shorthand.flag, dest=shorthand.name, metavar=_METAVARS[shorthand.kind], help=help)
     group.add_argument(
         "--param",
         action="append",
@@ -128,15 +132,12 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a scheme parameter, typed by the registry (float, int, bool: true/false, str); repeatable",
     )
-    group.add_argument("--seed", metavar="N", help="0 .. 2^64-1 (default 0)")
-    group.add_argument("--dtype", help="float32 (default), float64, float16, bfloat16")
-    group.add_argument("--layout", help="torch (default), keras, jax")
-    group.add_argument("--name", help="the tensor's name (default weight)")
-    group.add_argument("--fan-in", dest="fan_in", metavar="N", help="fan_in override")
-    group.add_argument("--fan-out", dest="fan_out", metavar="N", help="fan_out override")
     group.add_argument(
         "--body", metavar="FILE", help="a JSON POST /init body ('-' for stdin), e.g. several tensors or layers"
     )
+
+
+_METAVARS = {"dims": "DIMS", "scheme": "NAME", "int": "N", "str": "TEXT"}
 
 
 def _source_arguments(parser: argparse.ArgumentParser, server_default: bool = True) -> None:
@@ -182,25 +183,18 @@ def request_body(args: argparse.Namespace) -> dict[str, Any]:
 
     body = _read_body(args.body) if args.body else {}
     problems: text.Problems = []
-    flags = {key: getattr(args, key) for key in (*text.TEXT_FIELDS, *text.INTEGER_FIELDS, "shape")}
-    text.top_level({key: value for key, value in flags.items() if value is not None}, body, problems)
-    if args.scheme is not None:
-        body["scheme"] = args.scheme
-    if args.param:
-        scheme = body.get("scheme")
-        if scheme is None:
-            problems.append(("scheme", "--param needs a scheme: give --scheme NAME"))
+    flags = {field.name: getattr(args, field.name) for field in text.SHORTHAND}
+    given: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(("scheme", f"--param takes KEY=VALUE, got {item!r}"))
         else:
-            scheme = dict(scheme) if isinstance(scheme, dict) else {"name": scheme}
-            given: dict[str, str] = {}
-            for item in args.param:
-                key, sep, value = item.partition("=")
-                if not sep or not key.strip():
-                    problems.append(("scheme", f"--param takes KEY=VALUE, got {item!r}"))
-                else:
-                    given[key.strip()] = value
-            scheme.update(text.scheme_params(str(scheme.get("name")), given, problems))
-            body["scheme"] = scheme
+            given[key.strip()] = value
+    if args.param and args.scheme is None and body.get("scheme") is None:
+        problems.append(("scheme", "--param needs a scheme: give --scheme NAME"))
+        given = {}
+    body = text.body_from_text({k: v for k, v in flags.items() if v is not None}, given, problems, body)
     errors = [_field(field, message) for field, message in problems]
     if errors:
         raise _invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
@@ -212,8 +206,8 @@ def validate(body: dict[str, Any], limit: int, what: str) -> CoreRequest:
     and messages, and the same element cap (413 on the server)."""
     from pydantic import ValidationError
 
-    from .core.errors import InitError
-    from .problems import field_error, validation_errors
+    from .engine import InitError
+    from .spec.errors import field_error, validation_errors
     from .spec.request import InitRequest, to_request
 
     try:
@@ -348,7 +342,7 @@ def _target(output: str) -> Path:
 def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int | None], None] | None) -> Written:
     """The artifact of ``request`` (the bytes POST /init serves) streamed piece by piece into a
     temporary file next to ``target``, hashed as it is written, then renamed to ``target``."""
-    from .core.artifact import plan
+    from .engine import plan
     from .representation import BINARY, etag
 
     started = time.monotonic()
@@ -406,12 +400,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def diagnostics_local(request: CoreRequest) -> dict[str, Any]:
     """What POST /diagnostics answers (its JSON, parsed): each tensor generated chunk by chunk."""
-    from .core.artifact import diagnostics_report
-    from .routes import finite
+    from .engine import diagnostics_report, report_text
 
-    report = diagnostics_report(request)
-    # The service's text: no inf/NaN (null), then parsed back, so both sources print alike.
-    return json.loads(json.dumps(finite(report), sort_keys=True, separators=(",", ":")))
+    # The service's text (no inf or NaN: null), parsed back, so both sources print alike.
+    parsed: dict[str, Any] = json.loads(report_text(diagnostics_report(request)))
+    return parsed
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -432,7 +425,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _catalogue(args: argparse.Namespace) -> list[dict[str, Any]]:
     url = _url(args, server_default=False)
     if url is None:
-        from .core.catalogue import catalogue
+        from .engine import catalogue
 
         return catalogue()
     with _client(args, url) as client:

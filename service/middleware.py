@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import problem
+from .handlers import problem
 
 
 def _routed(scope: Scope) -> bool:

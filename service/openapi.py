@@ -13,18 +13,31 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from .problems import PROBLEM, FieldError, Problem
-from .spec.network import LsuvRequest, NetworkRequest
-from .spec.pretrain import PretrainRequest
-from .spec.request import InitRequest
+from .routes import ROUTERS
+
+__all__ = ["build", "install", "text"]
 
 _REF = "#/components/schemas/{model}"
 
 
+def _bodies() -> list[type[BaseModel]]:
+    """The request body model of every route, in the order of ROUTERS, each once."""
+    models: list[type[BaseModel]] = []
+    for router in ROUTERS:
+        for route in router.routes:
+            body = route.body_field.field_info.annotation if isinstance(route, APIRoute) and route.body_field else None
+            if isinstance(body, type) and issubclass(body, BaseModel) and body not in models:
+                models.append(body)
+    return models
+
+
 def _exact_components() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (InitRequest, NetworkRequest, LsuvRequest, PretrainRequest, Problem, FieldError):
+    for model in (*_bodies(), Problem, FieldError):
         schema = model.model_json_schema(ref_template=_REF)
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema

@@ -11,8 +11,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from .core.artifact import Request
-from .core.generate import algorithm
+from .engine import Request, algorithm
 from .problems import ProblemError
 
 BINARY = "application/octet-stream"

@@ -68,10 +68,10 @@ def test_remembered_keeps_small_bodies_within_its_budget_and_digests_of_all():
 
 
 def test_repeated_requests_are_served_from_memory(client, monkeypatch):
-    import service.routes.init as init_routes
+    from service import engine
 
     body = {"seed": 123456, "shape": [32, 32], "scheme": "orthogonal"}
     first = client.post("/init", json=body)
-    monkeypatch.setattr(init_routes, "build", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    monkeypatch.setattr(engine, "build", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
     again = client.post("/init", json=body)
     assert again.content == first.content and again.headers["repr-digest"] == first.headers["repr-digest"]

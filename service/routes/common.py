@@ -1,8 +1,8 @@
-"""HTTP routes: thin shells over the core."""
+"""What every route module shares: GET routes that answer HEAD too, the app-wide dependencies
+(settings, the remembered files, the request's memory reservation) and documented error answers."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -12,6 +12,15 @@ from fastapi import APIRouter, Depends, Request
 from ..admission import SCOPE_KEY, Reservation
 from ..representation import Remembered
 from ..settings import Settings
+
+__all__ = [
+    "RememberedDep",
+    "ReservationDep",
+    "SettingsDep",
+    "get",
+    "problem_responses",
+    "reservation_of",
+]
 
 
 def get(router: APIRouter, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -61,14 +70,3 @@ _WHY = {
     408: "Request Timeout: the body did not arrive within INITW_BODY_SECONDS",
     503: "Service Unavailable: no room in the memory budget (or job queue) after a wait; retry after Retry-After",
 }
-
-
-def finite(value: Any) -> Any:
-    """JSON has no inf or NaN: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value

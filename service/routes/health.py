@@ -9,10 +9,11 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .. import __version__
-from ..core.generate import algorithm
+from .. import __version__, engine
 from ..problems import PROBLEM
-from . import get
+from .common import get
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
 
@@ -55,7 +56,7 @@ async def readyz(request: Request) -> Any:
 def version() -> dict[str, str]:
     return {
         "service": __version__,
-        "algorithm": algorithm(),
+        "algorithm": engine.algorithm(),
         "numpy": np.__version__,
         "python": platform.python_version(),
     }

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
 from ..representation import matches
-from . import get
+from .common import get
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["playground"])
 

@@ -17,17 +17,14 @@ import numpy as np
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ..analysis.network import Network
-from ..analysis.pretrain import Training, cost, pretrain
-from ..core.artifact import canonical_json
-from ..core.dtypes import get_dtype
-from ..core.generate import algorithm
-from ..core.write import file_bytes
+from .. import engine
 from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
 from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
-from . import problem_responses
+from .common import problem_responses
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["pre-training"])
 CHUNK = 1 << 20
@@ -47,7 +44,7 @@ def _known(request: Request, job: str) -> dict[str, Any]:
     return state
 
 
-def _work(seed: int, dtype: str, text: str, net: Network, x: np.ndarray, training: Training) -> Work:
+def _work(seed: int, dtype: str, text: str, net: engine.Network, x: np.ndarray, training: engine.Training) -> Work:
     """The job's work: pre-train, then the safetensors file with the request and losses as metadata.
     It holds the decoded rows, not the request (whose base64 copy of them would double the memory)."""
 
@@ -63,13 +60,13 @@ def _work(seed: int, dtype: str, text: str, net: Network, x: np.ndarray, trainin
             control.report({"layer": layer, "epoch": epoch, "layers": layers, "epochs": epochs,
                             "fraction": done / (layers * epochs), "losses": losses})  # fmt: skip
 
-        result = pretrain(net, seed, x, training, progress, control.should_stop)
-        stored = get_dtype(dtype)
+        result = engine.pretrain(net, seed, x, training, progress, control.should_stop)
+        stored = engine.get_dtype(dtype)
         tensors = {name: (stored.safetensors, values.shape, stored.round(values).tobytes())
                    for name, values in result.tensors.items()}  # fmt: skip
-        metadata = {"algorithm": algorithm(), "seed": str(seed), "request": text, "format": "pt",
-                    "pretrain": canonical_json({"losses": result.losses})}  # fmt: skip
-        return file_bytes(tensors, metadata)
+        metadata = {"algorithm": engine.algorithm(), "seed": str(seed), "request": text, "format": "pt",
+                    "pretrain": engine.canonical_json({"losses": result.losses})}  # fmt: skip
+        return engine.file_bytes(tensors, metadata)
 
     return work
 
@@ -96,7 +93,7 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
     net = to_network(body)
     x, digest = training_data(body)
     widths = [net.input_width] + [layer.width for layer in net.layers]
-    spent = cost(x.shape[0], widths, body.epochs)
+    spent = engine.pretrain_cost(x.shape[0], widths, body.epochs)
     if spent > budget:
         raise ProblemError(
             413,
@@ -105,8 +102,8 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
             "narrower layers",
             kind="over-budget",
         )
-    described = {"algorithm": algorithm(), "procedure": "pretrain", "request": canonical(body, net, digest)}
-    work = _work(body.seed, body.dtype, canonical_json(described), net, x, body.training())
+    described = {"algorithm": engine.algorithm(), "procedure": "pretrain", "request": canonical(body, net, digest)}
+    work = _work(body.seed, body.dtype, engine.canonical_json(described), net, x, body.training())
     try:
         state, _ = _store(request).submit(described, work, kind="pretrain")
     except Busy as busy:

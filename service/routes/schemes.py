@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..core.catalogue import catalogue, describe
-from ..core.errors import InitError
-from ..core.generate import algorithm
-from ..core.registry import get_scheme
+from .. import engine
 from ..problems import ProblemError
-from . import get
+from .common import get
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["schemes"])
 
@@ -19,7 +18,7 @@ router = APIRouter(tags=["schemes"])
 @get(router, "/schemes", summary="Every scheme: aliases, parameters, formula, random access")
 def list_schemes() -> dict[str, Any]:
     """All schemes of the current algorithm, with each parameter's type, default and allowed range."""
-    return {"algorithm": algorithm(), "schemes": catalogue()}
+    return {"algorithm": engine.algorithm(), "schemes": engine.catalogue()}
 
 
 @get(
@@ -31,6 +30,6 @@ def list_schemes() -> dict[str, Any]:
 def one_scheme(name: str) -> dict[str, Any]:
     """The scheme called ``name`` (aliases resolve to their scheme)."""
     try:
-        return describe(get_scheme(name))
-    except InitError as error:
+        return engine.describe(engine.get_scheme(name))
+    except engine.InitError as error:
         raise ProblemError(404, f"no scheme named {name!r}; GET /schemes lists them", kind="unknown-scheme") from error

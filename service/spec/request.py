@@ -24,20 +24,35 @@ from .presets import ModelSpec, expand_model
 from .schemes import SchemeSpec, scheme_params
 
 
-class TensorRequest(BaseModel):
-    """One tensor: name, shape, scheme, and optionally its own dtype and fan overrides."""
+class TensorFields(BaseModel):
+    """The fields of one tensor: the one table of them. An entry of ``tensors`` is made of these
+    fields, the one-tensor shorthand puts them at the top level of a body, and GET /init's query
+    parameters and the CLI's flags (service.spec.text) are made from them. Adding a field here adds
+    it to all four."""
 
+    # A field's type carries its description (service.spec.fields) unless it says more here.
     model_config = ConfigDict(extra="forbid")
-    name: Name
-    shape: Shape
-    scheme: SchemeSpec
+    name: Name | None = None
+    shape: Shape | None = None
+    scheme: SchemeSpec | None = None
     dtype: Dtype | None = Field(None, description="dtype of this tensor (default: the request's)")
     fan_in: Fan | None = None
     fan_out: Fan | None = None
 
 
-class InitRequest(BaseModel):
+class TensorRequest(TensorFields):
+    """One tensor: name, shape, scheme, and optionally its own dtype and fan overrides."""
+
+    name: Name
+    shape: Shape
+    scheme: SchemeSpec
+
+
+class InitRequest(TensorFields):
     """Tensors to initialize from a seed. The same body gives the same bytes, forever."""
+
+    # The fields of TensorFields at the top level are the one-tensor shorthand: ``shape`` and
+    # ``scheme`` make one tensor, named ``name`` (default ``weight``).
 
     model_config = ConfigDict(
         extra="forbid",
@@ -58,17 +73,12 @@ class InitRequest(BaseModel):
         },
     )  # fmt: skip
     seed: Seed = 0
-    dtype: Dtype = Field("float32", description="default dtype of every tensor")
+    dtype: Dtype = Field("float32", description="default dtype of every tensor")  # type: ignore[assignment]  # the request's default, never None
     layout: Layout = Field(
         "torch", description="torch [out, in, *k] or keras/jax [*k, in, out]: decides fans and layer shapes"
     )
     tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
     layers: list[LayerSpec] = Field(default_factory=list, max_length=4096)
-    name: Name | None = Field(None, description="shorthand: the single tensor's name (default 'weight')")
-    shape: Shape | None = Field(None, description="shorthand: one tensor of this shape")
-    scheme: SchemeSpec | None = Field(None, description="shorthand: the single tensor's scheme")
-    fan_in: Fan | None = Field(None, description="shorthand: fan_in override")
-    fan_out: Fan | None = Field(None, description="shorthand: fan_out override")
     model: ModelSpec | None = Field(
         None, description="an architecture preset (gpt2, mup_mlp, fixup_mlp, zero_mlp) expanded into a named state dict"
     )
@@ -80,7 +90,7 @@ class InitRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_way_or_more(self) -> InitRequest:
-        shorthand = {"name": self.name, "scheme": self.scheme, "fan_in": self.fan_in, "fan_out": self.fan_out}
+        shorthand = {key: getattr(self, key) for key in ("name", "scheme", "fan_in", "fan_out")}
         if self.shape is None:
             stray = [key for key, value in shorthand.items() if value is not None]
             if stray:

@@ -1,20 +1,91 @@
-"""Request fields written as text (GET /init's query string, the CLI's flags), typed as the request
-language and the scheme registry say. What is not of its type is reported as (field path, message),
-so both readers refuse the same text with the same words."""
+"""Request fields written as text: GET /init's query string and the CLI's flags.
+
+Both speak the one-tensor shorthand, whose fields are the table of ``TensorFields`` plus the
+request's ``seed`` and ``layout`` (service.spec.request): ``SHORTHAND`` is made from that table,
+so a field added there is a query parameter and a flag here, typed as the JSON schema types it.
+Scheme parameters are typed by the registry. What is not of its type is reported as (field path,
+message), so both readers refuse the same text with the same words.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from ..core import schemes as _registered  # noqa: F401  (importing them registers every scheme)
 from ..core.errors import InitError
 from ..core.registry import get_scheme
+from .request import InitRequest, TensorFields
 
-TEXT_FIELDS = ("dtype", "layout", "name")
-INTEGER_FIELDS = ("seed", "fan_in", "fan_out")
+__all__ = ["SHORTHAND", "Problems", "TextField", "body_from_text", "scheme_params", "single", "typed"]
+
 Problems = list[tuple[str, str]]
+Kind = Literal["int", "dims", "scheme", "str"]
+
+
+@dataclass(frozen=True)
+class TextField:
+    """A shorthand field as text: its name, how its text is read, and what it means."""
+
+    name: str
+    kind: Kind
+    description: str
+    required: bool  # shape and scheme: without them the shorthand names no tensor
+    choices: tuple[str, ...] = ()  # the values an enumerated field takes, first the default
+
+    @property
+    def help(self) -> str:
+        """What the field means, as a query parameter's description or a flag's help."""
+        if self.kind == "dims":
+            return f"{self.description}: comma-separated, e.g. 256,784"
+        if self.kind == "scheme":
+            return "a scheme name or alias; its parameters come separately, typed by the registry"
+        return f"{self.description} ({', '.join(self.choices)})" if self.choices else self.description
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _kind(schema: dict[str, Any]) -> Kind:
+    """How a field's text is read, from its JSON schema (the non-null member of an optional)."""
+    member = _member(schema)
+    if "oneOf" in member:
+        return "scheme"  # a name or a scheme object: as text, the name (its parameters come apart)
+    return {"integer": "int", "array": "dims"}.get(member.get("type", ""), "str")
+
+
+def _member(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a field's value: the non-null member of an optional."""
+    members = [m for m in schema.get("anyOf", [schema]) if m.get("type") != "null"]
+    return members[0] if len(members) == 1 else {}
+
+
+def _description(schema: dict[str, Any]) -> str:
+    """A field's description: its own, else its type's."""
+    return str(schema.get("description") or _member(schema).get("description", ""))
+
+
+def _choices(schema: dict[str, Any]) -> tuple[str, ...]:
+    values = [str(v) for v in _member(schema).get("enum", [])]
+    default = schema.get("default")
+    return tuple(sorted(values, key=lambda value: value != default))
+
+
+def _shorthand() -> tuple[TextField, ...]:
+    schema = InitRequest.model_json_schema()["properties"]
+    required = ("shape", "scheme")
+    names = (*required, *(name for name in TensorFields.model_fields if name not in required), "seed", "layout")
+    return tuple(
+        TextField(name, _kind(schema[name]), _description(schema[name]), name in required, _choices(schema[name]))
+        for name in names
+    )
+
+
+SHORTHAND = _shorthand()
+_BY_NAME = {field.name: field for field in SHORTHAND}
 
 
 def typed(text: str, kind: str) -> Any:
@@ -34,23 +105,15 @@ def typed(text: str, kind: str) -> Any:
     return text
 
 
-def top_level(texts: Mapping[str, str], body: dict[str, Any], problems: Problems) -> None:
-    """Sets the top-level fields of ``body`` that ``texts`` holds: dtype, layout, name as given,
-    seed and the fans as integers, shape as comma-separated integers."""
-    for key in TEXT_FIELDS:
-        if key in texts:
-            body[key] = texts[key]
-    for key in INTEGER_FIELDS:
-        if key in texts:
-            try:
-                body[key] = typed(texts[key], "int")
-            except ValueError:
-                problems.append((key, f"must be an integer, got {texts[key]!r}"))
-    if "shape" in texts:
-        try:
-            body["shape"] = [typed(d, "int") for d in texts["shape"].split(",") if d.strip() != ""]
-        except ValueError:
-            problems.append(("shape", f"must be comma-separated integers, got {texts['shape']!r}"))
+def _field_value(field: TextField, text: str, problems: Problems) -> Any:
+    try:
+        if field.kind == "dims":
+            return [typed(d, "int") for d in text.split(",") if d.strip() != ""]
+        return typed(text, field.kind if field.kind == "int" else "str")
+    except ValueError:
+        what = "comma-separated integers" if field.kind == "dims" else "an integer"
+        problems.append((field.name, f"must be {what}, got {text!r}"))
+        return None
 
 
 def scheme_params(scheme: str, texts: Mapping[str, str], problems: Problems) -> dict[str, Any]:
@@ -68,3 +131,39 @@ def scheme_params(scheme: str, texts: Mapping[str, str], problems: Problems) -> 
         except ValueError:
             problems.append((f"scheme.{key}", f"must be a {kind}, got {text!r}"))
     return params
+
+
+def body_from_text(
+    fields: Mapping[str, str], params: Mapping[str, str], problems: Problems, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The POST /init body that shorthand ``fields`` (by name) and scheme ``params`` given as text
+    describe, on top of ``body`` (the CLI's ``--body``); problems are appended to ``problems``."""
+    body = dict(body or {})
+    for name, text in fields.items():
+        field = _BY_NAME[name]
+        if field.kind == "scheme":
+            body["scheme"] = text
+            continue
+        value = _field_value(field, text, problems)
+        if value is not None:
+            body[name] = value
+    if params:
+        scheme = body.get("scheme")
+        if scheme is None:
+            problems.append(("scheme", "scheme parameters need a scheme"))
+            return body
+        scheme = dict(scheme) if isinstance(scheme, dict) else {"name": scheme}
+        scheme.update(scheme_params(str(scheme.get("name")), params, problems))
+        body["scheme"] = scheme
+    return body
+
+
+def single(pairs: Iterable[tuple[str, str]], known: Iterable[str]) -> tuple[dict[str, str], Problems]:
+    """The pairs of a query string as a dict; a key given twice is a problem, not resolved (the
+    first? the last? caches and proxies disagree). Keys outside ``known`` are scheme parameters."""
+    pairs, known = list(pairs), set(known)
+    seen: dict[str, int] = {}
+    for key, _ in pairs:
+        seen[key] = seen.get(key, 0) + 1
+    problems = [(key if key in known else f"scheme.{key}", "given more than once") for key, n in seen.items() if n > 1]
+    return dict(pairs), problems

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from service.core.dtypes import FLOAT_DTYPES
 from service.core.errors import InitError
-from service.problems import validation_errors
+from service.spec.errors import validation_errors
 from service.spec.fields import MAX_SEED, NAME_PATTERN
 from service.spec.network import LsuvRequest, NetworkRequest
 from service.spec.pretrain import PretrainRequest

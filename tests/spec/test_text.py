@@ -5,6 +5,7 @@ import math
 import pytest
 
 from service.spec import text
+from service.spec.request import TensorFields
 
 
 @pytest.mark.parametrize(
@@ -21,10 +22,9 @@ def test_typed_refuses_what_is_not_of_its_kind(value, kind):
         text.typed(value, kind)
 
 
-def test_top_level_and_scheme_params_name_every_field_they_refuse():
-    body: dict = {}
+def test_shorthand_text_and_scheme_params_name_every_field_they_refuse():
     problems: text.Problems = []
-    text.top_level({"seed": "7", "shape": "8, 4,", "dtype": "float16", "fan_in": "x"}, body, problems)
+    body = text.body_from_text({"seed": "7", "shape": "8, 4,", "dtype": "float16", "fan_in": "x"}, {}, problems)
     params = text.scheme_params("he_normal", {"a": "0.5", "mode": "fan_out", "nonlinearity": "relu"}, problems)
     assert body == {"seed": 7, "shape": [8, 4], "dtype": "float16"}
     assert params == {"a": 0.5, "mode": "fan_out", "nonlinearity": "relu"}
@@ -33,3 +33,31 @@ def test_top_level_and_scheme_params_name_every_field_they_refuse():
     assert problems[-1] == ("scheme.std", "must be a float, got 'wide'")
     assert text.scheme_params("no-such-scheme", {"gain": "2"}, []) == {"gain": "2"}  # validation names the scheme
     assert math.isfinite(text.typed("1e308", "float"))
+
+
+def test_the_shorthand_is_made_from_the_tensor_fields_and_typed_by_their_schema():
+    """A field added to TensorFields is a query parameter and a CLI flag, read as its type says."""
+    names = [field.name for field in text.SHORTHAND]
+    assert set(names) == {*TensorFields.model_fields, "seed", "layout"}
+    kinds = {field.name: field.kind for field in text.SHORTHAND}
+    assert kinds == {"shape": "dims", "scheme": "scheme", "name": "str", "dtype": "str", "fan_in": "int",
+                     "fan_out": "int", "seed": "int", "layout": "str"}  # fmt: skip
+    assert [field.name for field in text.SHORTHAND if field.required] == ["shape", "scheme"]
+    dtype = next(field for field in text.SHORTHAND if field.name == "dtype")
+    assert dtype.choices[0] == "float32" and "bfloat16" in dtype.choices  # the default first
+    assert next(field for field in text.SHORTHAND if field.name == "fan_in").flag == "--fan-in"
+
+
+def test_text_becomes_the_body_a_client_would_send():
+    problems: text.Problems = []
+    body = text.body_from_text({"shape": "3,2", "scheme": "he_normal"}, {"mode": "fan_out"}, problems, {"seed": 4})
+    assert body == {"seed": 4, "shape": [3, 2], "scheme": {"name": "he_normal", "mode": "fan_out"}} and not problems
+    assert text.body_from_text({"scheme": "zeros"}, {}, problems) == {"scheme": "zeros"}
+    assert text.body_from_text({}, {"std": "2"}, problems) == {}
+    assert problems == [("scheme", "scheme parameters need a scheme")]
+
+
+def test_a_key_given_twice_is_a_problem_named_by_its_field():
+    query, problems = text.single([("seed", "1"), ("seed", "2"), ("gain", "1"), ("gain", "2"), ("a", "0")], ["seed"])
+    assert problems == [("seed", "given more than once"), ("scheme.gain", "given more than once")]
+    assert query["a"] == "0"

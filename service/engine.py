@@ -1,0 +1,90 @@
+"""The one door from the HTTP layer and the CLI into what the service computes.
+
+Routes and commands speak to the spec layer (what a request says) and to this module (what is
+computed from it): generation (service.core) and analysis (service.analysis), under the names they
+are used by. Neither package imports anything of the web.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .analysis.lsuv import Settings as LsuvSettings
+from .analysis.lsuv import cost as lsuv_cost
+from .analysis.lsuv import lsuv
+from .analysis.lsuv import memory as lsuv_memory
+from .analysis.network import EXACT_JACOBIAN_WIDTH, Network, diagnose_network
+from .analysis.pretrain import Training, pretrain
+from .analysis.pretrain import cost as pretrain_cost
+from .core.artifact import (
+    Artifact,
+    Request,
+    build,
+    canonical_json,
+    diagnostics_report,
+    plan,
+    sample_runs,
+    tensor_bytes,
+    working_bytes,
+)
+from .core.catalogue import catalogue, describe
+from .core.dtypes import get_dtype
+from .core.errors import InitError
+from .core.generate import TensorSpec, algorithm, generate
+from .core.parallel import keep_freed_memory
+from .core.read import dtype_name
+from .core.registry import get_scheme
+from .core.write import file_bytes
+
+__all__ = [
+    "EXACT_JACOBIAN_WIDTH",
+    "Artifact",
+    "InitError",
+    "LsuvSettings",
+    "Network",
+    "Request",
+    "TensorSpec",
+    "Training",
+    "algorithm",
+    "build",
+    "canonical_json",
+    "catalogue",
+    "describe",
+    "diagnose_network",
+    "diagnostics_report",
+    "dtype_name",
+    "file_bytes",
+    "finite",
+    "generate",
+    "get_dtype",
+    "get_scheme",
+    "keep_freed_memory",
+    "lsuv",
+    "lsuv_cost",
+    "lsuv_memory",
+    "plan",
+    "pretrain",
+    "pretrain_cost",
+    "report_text",
+    "sample_runs",
+    "tensor_bytes",
+    "working_bytes",
+]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every inf and NaN replaced by None: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def report_text(report: Any) -> str:
+    """A report as the service sends it: JSON, sorted keys, no spaces, inf and NaN as null."""
+    return json.dumps(finite(report), sort_keys=True, separators=(",", ":"))

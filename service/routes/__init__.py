@@ -1,0 +1,22 @@
+"""HTTP routes: thin shells over the spec layer and service.engine, one module per job.
+
+``ROUTERS`` is the one list of them: the app includes these, and the OpenAPI document is made
+from what they declare.
+"""
+
+from __future__ import annotations
+
+from . import diagnostics, health, init, lsuv, network, playground, pretrain, schemes
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (
+    init.router,
+    diagnostics.router,
+    network.router,
+    lsuv.router,
+    pretrain.router,
+    schemes.router,
+    health.router,
+    playground.router,
+)
