@@ -2,3 +2,25 @@
 
 Nothing here imports a web framework; the HTTP layer is a thin shell over it.
 """
+
+__all__ = [
+    "artifact",
+    "bits",
+    "catalogue",
+    "diagnose",
+    "distributions",
+    "dtype_codes",
+    "dtypes",
+    "errors",
+    "fans",
+    "generate",
+    "householder",
+    "normal",
+    "parallel",
+    "pinned",
+    "read",
+    "registry",
+    "schemes",
+    "spread",
+    "write",
+]

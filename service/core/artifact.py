@@ -30,6 +30,28 @@ from .pinned import tree_sum
 from .read import Stored, dtype_name
 from .write import Entry, Layout, layout
 
+__all__ = [
+    "BASE_WORKING_BYTES",
+    "PIECE_BYTES_PER_ELEMENT",
+    "SAMPLE_LIMIT",
+    "SAMPLE_RUNS",
+    "STREAM_ELEMENTS",
+    "WHOLE_BYTES_PER_ELEMENT",
+    "Artifact",
+    "Request",
+    "build",
+    "canonical_json",
+    "diagnose_stored",
+    "diagnostics_report",
+    "header_summary",
+    "kept_summary",
+    "plan",
+    "sample_runs",
+    "summary",
+    "tensor_bytes",
+    "working_bytes",
+]
+
 SAMPLE_LIMIT = 1 << 20
 SAMPLE_RUNS = 256
 STREAM_ELEMENTS = 1 << 21  # elements generated per piece while streaming: memory stays ~16-32 MiB

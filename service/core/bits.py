@@ -21,6 +21,8 @@ import hashlib
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["ALGORITHM", "KEY_DOMAIN", "STREAM_STRIDE", "VERSION", "WORDS_PER_BLOCK", "derive_key", "philox_words"]
+
 ALGORITHM = "initw"
 VERSION = 1
 KEY_DOMAIN = b"initw-v1\x00"

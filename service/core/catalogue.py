@@ -11,6 +11,8 @@ from typing import Any
 from . import schemes as _schemes  # noqa: F401  (registers the catalogue)
 from .registry import REGISTRY, Param, Scheme
 
+__all__ = ["catalogue", "describe", "describe_param", "markdown"]
+
 
 def describe_param(param: Param) -> dict[str, Any]:
     info: dict[str, Any] = {"name": param.name, "type": param.kind, "required": param.required}

@@ -28,6 +28,18 @@ from .fans import matrix_view
 from .generate import TensorSpec, generate
 from .pinned import dot_rows, exp, tree_sum
 
+__all__ = [
+    "BLOCK",
+    "GRAM_BUDGET",
+    "KS_SAMPLE",
+    "ORTHOGONALITY_TOLERANCE",
+    "ROW_SAMPLE",
+    "Accumulator",
+    "diagnose",
+    "ks_pvalue",
+    "ks_statistic",
+]
+
 BLOCK = 1 << 16  # fixed summation blocks: the report must not depend on generation chunks
 KS_SAMPLE = 100_000
 ROW_SAMPLE = 256

@@ -26,6 +26,19 @@ from numpy.typing import NDArray
 from . import normal
 from .errors import InitError
 
+__all__ = [
+    "MIN_TAIL_MASS",
+    "Constant",
+    "Distribution",
+    "Normal",
+    "Theory",
+    "TruncatedNormal",
+    "Uniform",
+    "normal_cdf",
+    "u01",
+    "uopen",
+]
+
 _SHIFT_U01 = np.uint64(11)
 _SHIFT_UOPEN = np.uint64(12)
 _SMALLEST_NORMAL = float.fromhex("0x1p-1022")

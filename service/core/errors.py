@@ -9,6 +9,8 @@ The HTTP layer maps an InitError to an RFC 9457 problem: `param` becomes the fie
 
 from __future__ import annotations
 
+__all__ = ["InitError"]
+
 
 class InitError(ValueError):
     """A bad request to the core, naming the parameter and what is allowed."""

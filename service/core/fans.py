@@ -17,6 +17,8 @@ from typing import Literal
 
 from .errors import InitError
 
+__all__ = ["LAYOUTS", "LINEAR_NONLINEARITIES", "NONLINEARITIES", "Fans", "Layout", "calculate_gain", "matrix_view"]
+
 Layout = Literal["torch", "keras", "jax"]
 LAYOUTS: tuple[str, ...] = ("torch", "keras", "jax")
 

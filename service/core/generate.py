@@ -22,6 +22,8 @@ from .errors import InitError
 from .fans import LAYOUTS, Fans
 from .registry import Context, Plan, get_scheme
 
+__all__ = ["CHUNK", "MAX_RANK", "MAX_WHOLE_ELEMENTS", "TensorSpec", "algorithm", "float64_values", "generate", "tensor"]
+
 CHUNK = 1 << 18  # elements per task: large enough to amortize numpy's per-call cost, measured best
 MAX_RANK = 8
 MAX_WHOLE_ELEMENTS = 1 << 25  # schemes computed as a whole hold the tensor in float64: 256 MiB

@@ -17,6 +17,8 @@ import numpy as np
 from . import parallel
 from .pinned import tree_sum
 
+__all__ = ["haar_columns"]
+
 _PARALLEL_MIN = 1 << 16  # below this, thread hand-off costs more than it saves
 
 

@@ -32,6 +32,20 @@ from numpy.typing import NDArray
 
 from . import pinned
 
+__all__ = [
+    "DIGITS",
+    "SATURATION",
+    "SPLIT_CENTRAL",
+    "SPLIT_TAIL",
+    "TruncatedMoments",
+    "UnresolvedMoments",
+    "cdf",
+    "decimal_pi",
+    "ndtri",
+    "pdf",
+    "truncated_moments",
+]
+
 # AS241 PPND16 coefficients, highest degree first (as published; each literal rounds once).
 _A = (2.5090809287301226727e3, 3.3430575583588128105e4, 6.7265770927008700853e4,
       4.5921953931549871457e4, 1.3731693765509461125e4, 1.9715909503065514427e3,
@@ -111,7 +125,7 @@ def _context() -> decimal.Context:
 
 
 @lru_cache(maxsize=64)
-def _pi(prec: int) -> Decimal:
+def decimal_pi(prec: int) -> Decimal:
     """pi by Machin's formula, 16 atan(1/5) - 4 atan(1/239), at ``prec`` digits."""
     ctx = decimal.Context(prec=prec + 10)
 
@@ -143,7 +157,7 @@ def _erfc_series(z: Decimal, ctx: decimal.Context) -> Decimal:
             break
         total = ctx.add(total, term)
     # 28 digits: -z2 rounds z^2 to the thread's context before exp (part of v1, see the module docstring)
-    erf = ctx.multiply(ctx.divide(2, ctx.sqrt(_pi(ctx.prec))), ctx.multiply(ctx.exp(-z2), total))
+    erf = ctx.multiply(ctx.divide(2, ctx.sqrt(decimal_pi(ctx.prec))), ctx.multiply(ctx.exp(-z2), total))
     return ctx.subtract(1, erf)
 
 
@@ -154,7 +168,7 @@ def _erfc_fraction(z: Decimal, ctx: decimal.Context, terms: int) -> Decimal:
     for k in range(terms, 0, -1):
         t = ctx.add(z, ctx.divide(Decimal(k) / 2, t))  # k / 2 at 28 digits: exact (k has few digits)
     # 28 digits: the unary minus rounds z^2 to the thread's context before exp (part of v1)
-    return ctx.divide(ctx.exp(-ctx.multiply(z, z)), ctx.multiply(ctx.sqrt(_pi(ctx.prec)), t))
+    return ctx.divide(ctx.exp(-ctx.multiply(z, z)), ctx.multiply(ctx.sqrt(decimal_pi(ctx.prec)), t))
 
 
 def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
@@ -189,7 +203,7 @@ def _pdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
     d = Decimal(x)  # exact
     # 28 digits: the unary minus rounds x^2 to the thread's context before exp (part of v1)
     density = ctx.exp(ctx.divide(-ctx.multiply(d, d), 2))
-    return ctx.divide(density, ctx.sqrt(ctx.multiply(2, _pi(ctx.prec))))
+    return ctx.divide(density, ctx.sqrt(ctx.multiply(2, decimal_pi(ctx.prec))))
 
 
 @lru_cache(maxsize=4096)

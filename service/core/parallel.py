@@ -13,7 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-T = TypeVar("T")
+__all__ = ["THREADS", "each", "keep_freed_memory", "ranges"]
+
+_T = TypeVar("_T")
 
 THREADS = os.cpu_count() or 1
 _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="initw")
@@ -25,7 +27,7 @@ def ranges(start: int, stop: int, chunk: int) -> list[tuple[int, int]]:
     return list(zip(edges, edges[1:], strict=False))
 
 
-def each(fn: Callable[[tuple[int, int]], T], parts: list[tuple[int, int]]) -> list[T]:
+def each(fn: Callable[[tuple[int, int]], _T], parts: list[tuple[int, int]]) -> list[_T]:
     """fn over every part, in parallel when there is more than one."""
     if len(parts) <= 1:
         return [fn(p) for p in parts]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["INV_LN2", "LN2_HI", "LN2_LO", "MATMUL_BLOCK", "dot_rows", "exp", "log", "matmul", "tree_sum"]
+
 # fdlibm e_log.c / e_exp.c constants (Sun Microsystems, 1993).
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
 LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")

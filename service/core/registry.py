@@ -21,6 +21,21 @@ from .distributions import Distribution, Theory
 from .errors import InitError
 from .fans import Fans
 
+__all__ = [
+    "REGISTRY",
+    "REQUIRED",
+    "Context",
+    "Elementwise",
+    "Param",
+    "Placed",
+    "Plan",
+    "Scheme",
+    "Whole",
+    "all_names",
+    "get_scheme",
+    "scheme",
+]
+
 
 class _Required:
     def __repr__(self) -> str:
@@ -244,7 +259,7 @@ REGISTRY: dict[str, Scheme] = {}
 _ALIASES: dict[str, str] = {}
 
 
-BuildT = TypeVar("BuildT", bound=Callable[..., Plan])
+_BuildT = TypeVar("_BuildT", bound=Callable[..., Plan])
 
 
 def scheme(
@@ -255,10 +270,10 @@ def scheme(
     family: str,
     random_access: bool = True,
     rank: tuple[int, int] | None = None,
-) -> Callable[[BuildT], BuildT]:
+) -> Callable[[_BuildT], _BuildT]:
     """Register the decorated ``(ctx, **params) -> Plan`` function as scheme ``name``."""
 
-    def register(build: BuildT) -> BuildT:
+    def register(build: _BuildT) -> _BuildT:
         for n in (name, *aliases):
             if n in REGISTRY or n in _ALIASES:
                 raise RuntimeError(f"scheme name {n!r} registered twice")

@@ -58,8 +58,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InitError
-from .normal import _pi
+from .normal import decimal_pi
 from .pinned import tree_sum
+
+__all__ = ["MAX_DIM", "MAX_ELEMENTS", "cos_pi_fraction", "half_pi_over", "spread_selection", "spread_unit_rows"]
 
 MAX_DIM = 65536
 MAX_ELEMENTS = 1 << 28
@@ -359,7 +361,7 @@ def _cos_table(n: int) -> NDArray[np.float64]:
 def half_pi_over(n: int) -> float:
     """c = pi / (2n) correctly rounded to float64 (decimal pi to 60 digits, then one rounding)."""
     ctx = decimal.Context(prec=60)
-    return float(ctx.divide(_pi(60), 2 * n))
+    return float(ctx.divide(decimal_pi(60), 2 * n))
 
 
 def cos_pi_fraction(m: np.ndarray, n: int) -> NDArray[np.float64]:

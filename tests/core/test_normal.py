@@ -110,7 +110,7 @@ def test_phi_and_Phi_exponents_are_rounded_to_28_digits(x):
     ctx = normal._context()
     d = Decimal(x)
     s2 = _C28.plus(ctx.multiply(d, d))  # phi: s' = dec28(dec100(x*x))
-    expected_pdf = ctx.divide(ctx.exp(ctx.divide(ctx.minus(s2), 2)), ctx.sqrt(ctx.multiply(2, normal._pi(100))))
+    expected_pdf = ctx.divide(ctx.exp(ctx.divide(ctx.minus(s2), 2)), ctx.sqrt(ctx.multiply(2, normal.decimal_pi(100))))
     assert normal._pdf_decimal(x, ctx) == expected_pdf
     z = ctx.divide(Decimal(abs(x)), ctx.sqrt(Decimal(2)))
     s = _C28.plus(ctx.multiply(z, z))  # Phi: s = dec28(dec100(z*z)), z = dec100(|x| / dec100(sqrt 2))

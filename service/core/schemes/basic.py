@@ -6,6 +6,8 @@ from ..distributions import Constant, Normal, TruncatedNormal, Uniform
 from ..errors import InitError
 from ..registry import Context, Elementwise, Param, scheme
 
+__all__ = ["MEAN", "STD", "constant", "normal", "ones", "truncated_normal", "uniform", "zeros"]
+
 MEAN = Param("mean", "float", 0.0, "mean of the normal distribution")
 STD = Param("std", "float", 1.0, "standard deviation", exclusive_minimum=0.0)
 

@@ -25,6 +25,22 @@ from ..registry import Context, Param, Whole, scheme
 from ..spread import MAX_ELEMENTS as MAX_SPREAD_ELEMENTS
 from ..spread import spread_unit_rows
 
+__all__ = [
+    "GAIN",
+    "MAX_ORTHOGONAL_WORK",
+    "PARALLEL_CHUNK",
+    "elementwise_values",
+    "orthogonal",
+    "orthogonal_matrix",
+    "smallest_per_column",
+    "sparse",
+    "sphere_rows",
+    "spread_rows",
+    "standard_normals",
+    "units_matrix",
+    "units_shape",
+]
+
 PARALLEL_CHUNK = 1 << 18
 MAX_ORTHOGONAL_WORK = 1 << 33  # max(rows, cols) * min(rows, cols)**2: 2048 x 2048
 GAIN = Param("gain", "float", 1.0, "multiplies every value", exclusive_minimum=0.0)

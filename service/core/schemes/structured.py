@@ -12,6 +12,17 @@ from ..errors import InitError
 from ..registry import Context, Param, Placed, Whole, scheme
 from .matrix import orthogonal_matrix
 
+__all__ = [
+    "MAX_DIRAC_ONES",
+    "MAX_FLAT",
+    "MAX_MATRIX",
+    "MAX_POSITIONS",
+    "delta_orthogonal",
+    "dirac",
+    "eye",
+    "hadamard_identity",
+]
+
 # Plans are made before a request's element count is checked: what they hold in memory is bounded
 # here, from the dimensions alone. These bounds refuse no tensor v1 ever served (an eye with
 # MAX_POSITIONS diagonal entries has at least 2^44 elements; hadamard_identity's matrix is at most

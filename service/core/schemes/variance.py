@@ -13,6 +13,19 @@ from ..distributions import Normal, TruncatedNormal, Uniform
 from ..fans import NONLINEARITIES, calculate_gain
 from ..registry import Context, Elementwise, Param, scheme
 
+__all__ = [
+    "GAIN",
+    "KAIMING",
+    "TRUNCATED_STD_2",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
+]
+
 # std of N(0, 1) truncated to [-2, 2], the literal Keras and JAX divide by.
 TRUNCATED_STD_2 = 0.87962566103423978
 
