@@ -30,7 +30,9 @@ POWER_STEPS = 20
 
 
 @dataclass(frozen=True)
-class Layer:
+class DenseLayer:
+    """One computed layer: x' = [x +] activation(norm(W x + b)), W and b made by generation."""
+
     width: int
     activation: str
     weight: TensorSpec
@@ -42,7 +44,7 @@ class Layer:
 @dataclass(frozen=True)
 class Network:
     input_width: int
-    layers: tuple[Layer, ...]
+    layers: tuple[DenseLayer, ...]
 
     def memory(self, batch: int, exact_jacobian: bool) -> int:
         """Upper bound on the bytes a forward/backward pass holds (tests/core/test_network.py
@@ -142,7 +144,7 @@ def backward(net: Network, params: Parameters, caches: list[_Cache], g: np.ndarr
     return grads
 
 
-def _norm_tangent(layer: Layer, cache: _Cache, du: np.ndarray, sample: int) -> np.ndarray:
+def _norm_tangent(layer: DenseLayer, cache: _Cache, du: np.ndarray, sample: int) -> np.ndarray:
     """The norm's Jacobian (or its transpose: both are symmetric) applied to tangents ``du``, one
     per column: BatchNorm with the batch's statistics frozen, LayerNorm exactly, per sample."""
     if layer.norm is None:
@@ -287,7 +289,7 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
         report["log_gradient_ratio"] = float(sum(math.log(c) if c > 0 else -math.inf for c in chis if c == c))
     first = net.layers[0]
 
-    def kind(layer: Layer) -> tuple[Any, ...]:
+    def kind(layer: DenseLayer) -> tuple[Any, ...]:
         return layer.activation, layer.width, layer.weight.scheme, layer.weight.params
 
     same = all(kind(layer) == kind(first) for layer in net.layers[1:])

@@ -41,7 +41,7 @@ from ..core.errors import InitError
 from ..core.generate import TensorSpec, generate
 from ..core.pinned import dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
-from .network import Layer, Network
+from .network import DenseLayer, Network
 
 Progress = Callable[[int, int, float], None]  # (layer, epoch, loss): epoch 0 is before training
 
@@ -189,7 +189,7 @@ def _train_layer(
     return losses, a
 
 
-def _autoencoder(layer: Layer, index: int, seed: int) -> _Autoencoder:
+def _autoencoder(layer: DenseLayer, index: int, seed: int) -> _Autoencoder:
     """Layer ``index``'s autoencoder before training: the core's values in binary64, c = 0."""
     if layer.norm is not None or layer.residual:
         raise InitError("pre-training trains plain layers", param=f"layers.{index}")

@@ -1,4 +1,4 @@
-"""Architecture presets: a whole named state dict with each family's per-layer rules.
+"""Architectures: a whole named state dict with each family's per-layer rules.
 
     gpt2       nanoGPT / GPT-2 (Radford et al. 2019): every Linear and Embedding N(0, 0.02^2), biases 0,
                LayerNorm 1/0; the residual projections (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2).
@@ -24,11 +24,11 @@ from .fields import Dim, strict_float, strict_int
 from .layers import Planned
 
 
-class _Preset(BaseModel):
+class _Architecture(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Gpt2(_Preset):
+class Gpt2(_Architecture):
     """GPT-2 / nanoGPT, scaled residual projections."""
 
     preset: Literal["gpt2"]
@@ -40,7 +40,7 @@ class Gpt2(_Preset):
     bias: StrictBool = True
 
 
-class MupMlp(_Preset):
+class MupMlp(_Architecture):
     """An MLP in muP: widths [input, hidden..., output]."""
 
     preset: Literal["mup_mlp"]
@@ -49,7 +49,7 @@ class MupMlp(_Preset):
     readout_zero: StrictBool = Field(True, description="readout weight 0; otherwise N(0, 1/fan_in^2)")
 
 
-class FixupMlp(_Preset):
+class FixupMlp(_Architecture):
     """A residual MLP: stem, blocks x + W2 relu(W1 x), head."""
 
     preset: Literal["fixup_mlp"]
@@ -59,14 +59,16 @@ class FixupMlp(_Preset):
     output_width: Dim
 
 
-class ZerOMlp(_Preset):
+class ZerOMlp(_Architecture):
     """An MLP initialized with ZerO: widths [input, hidden..., output]."""
 
     preset: Literal["zero_mlp"]
     widths: list[Dim] = Field(min_length=2, max_length=64)
 
 
-ModelSpec = Annotated[Union[Gpt2, MupMlp, FixupMlp, ZerOMlp], Field(discriminator="preset")]  # noqa: UP007
+# On the wire an architecture is named by "preset" (as in {"model": {"preset": "gpt2"}}): requests and
+# the files made from them are forever, so the name stays; in code it is an architecture.
+ArchitectureSpec = Annotated[Union[Gpt2, MupMlp, FixupMlp, ZerOMlp], Field(discriminator="preset")]  # noqa: UP007
 
 
 def _normal(name: str, shape: tuple[int, ...], std: float) -> Planned:
@@ -170,8 +172,8 @@ def zero_mlp(spec: ZerOMlp) -> tuple[list[Planned], dict[str, Any]]:
     return out, {"preset": "zero_mlp"}
 
 
-def expand_model(spec: BaseModel) -> tuple[list[Planned], dict[str, Any]]:
-    """The tensors of an architecture preset, and notes for the metadata."""
+def expand_architecture(spec: BaseModel) -> tuple[list[Planned], dict[str, Any]]:
+    """The tensors of an architecture, and notes for the metadata."""
     if isinstance(spec, Gpt2):
         return gpt2(spec)
     if isinstance(spec, MupMlp):
@@ -180,4 +182,4 @@ def expand_model(spec: BaseModel) -> tuple[list[Planned], dict[str, Any]]:
         return fixup_mlp(spec)
     if isinstance(spec, ZerOMlp):
         return zero_mlp(spec)
-    raise TypeError(f"unknown preset {type(spec).__name__}")
+    raise TypeError(f"unknown architecture {type(spec).__name__}")

@@ -1,9 +1,9 @@
-"""Layers that expand into correctly shaped, PyTorch-named tensors, with framework presets.
+"""Layers that expand into correctly shaped, PyTorch-named tensors, with framework defaults.
 
 Shapes follow the request's layout (torch [out, in, *k]; keras/jax [*k, in, out]); names follow
 PyTorch's state_dict (``fc1.weight``, ``fc1.bias``, ``bn.running_var``), so a torch model loads
 the file with ``load_state_dict``. A layer's weight and bias schemes are given explicitly or come
-from a preset:
+from the framework named by the layer's ``preset`` field:
 
     torch  Linear/Conv weight kaiming_uniform(a = sqrt(5)) = U(+-1/sqrt(fan_in)), bias U(+-1/sqrt(fan_in));
            Embedding N(0, 1)
@@ -23,10 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from .fields import Dim, Dtype, Name
 from .schemes import SchemeSpec, scheme_params
 
-Preset = Literal["torch", "keras", "flax"]
-PRESET: Any = Field("torch", description="framework whose default init fills weights and biases not given explicitly")
-WEIGHT_INIT: Any = Field(None, description="scheme for the weight (default: the preset's)")
-BIAS_INIT: Any = Field(None, description="scheme for the bias (default: the preset's)")
+Framework = Literal["torch", "keras", "flax"]
+# The wire name of a layer's framework is "preset" (kept: requests are forever).
+FRAMEWORK: Any = Field(
+    "torch", description="framework whose default init fills weights and biases not given explicitly"
+)
+WEIGHT_INIT: Any = Field(None, description="scheme for the weight (default: the framework's)")
+BIAS_INIT: Any = Field(None, description="scheme for the bias (default: the framework's)")
 DTYPE: Any = Field(None, description="dtype of this layer's tensors (default: the request's)")
 
 
@@ -43,7 +46,7 @@ class LinearLayer(_Layer):
     in_features: Dim
     out_features: Dim
     bias: StrictBool = True
-    preset: Preset = PRESET
+    preset: Framework = FRAMEWORK
     weight_init: SchemeSpec | None = WEIGHT_INIT
     bias_init: SchemeSpec | None = BIAS_INIT
 
@@ -59,7 +62,7 @@ class ConvLayer(_Layer):
     )
     groups: Dim = 1
     bias: StrictBool = True
-    preset: Preset = PRESET
+    preset: Framework = FRAMEWORK
     weight_init: SchemeSpec | None = WEIGHT_INIT
     bias_init: SchemeSpec | None = BIAS_INIT
 
@@ -80,7 +83,7 @@ class EmbeddingLayer(_Layer):
     type: Literal["embedding"]
     num_embeddings: Dim
     embedding_dim: Dim
-    preset: Preset = PRESET
+    preset: Framework = FRAMEWORK
     weight_init: SchemeSpec | None = WEIGHT_INIT
 
 
@@ -120,34 +123,34 @@ class Planned:
     fan_in: int | None = None
     fan_out: int | None = None
     source: str = ""  # the request field to blame for errors, relative to the layer
-    layout: str | None = None  # presets build PyTorch state dicts whatever the request's layout
+    layout: str | None = None  # architectures build PyTorch state dicts whatever the request's layout
 
 
 def _given(spec: Any) -> tuple[str, dict[str, Any]] | None:
     return None if spec is None else scheme_params(spec)
 
 
-def _weight_default(preset: str) -> tuple[str, dict[str, Any]]:
+def _framework_weight(framework: str) -> tuple[str, dict[str, Any]]:
     return {
         "torch": ("kaiming_uniform", {"a": math.sqrt(5)}),
         "keras": ("xavier_uniform", {}),
         "flax": ("lecun_normal", {}),
-    }[preset]
+    }[framework]
 
 
-def _bias_default(preset: str, fan_in: int) -> tuple[str, dict[str, Any]]:
-    if preset == "torch":
+def _framework_bias(framework: str, fan_in: int) -> tuple[str, dict[str, Any]]:
+    if framework == "torch":
         bound = 1 / math.sqrt(fan_in)  # torch: bound = 1 / math.sqrt(fan_in); uniform_(bias, -bound, bound)
         return "uniform", {"a": -bound, "b": bound}
     return "zeros", {}
 
 
 def _dense(layer: LinearLayer | ConvLayer, weight_shape: tuple[int, ...], fan_in: int, fan_out: int) -> list[Planned]:
-    scheme, params = _given(layer.weight_init) or _weight_default(layer.preset)
+    scheme, params = _given(layer.weight_init) or _framework_weight(layer.preset)
     out = [Planned(f"{layer.name}.weight", weight_shape, scheme, params, layer.dtype, source="weight_init")]
     if layer.bias:
         bias_out = layer.out_features if isinstance(layer, LinearLayer) else layer.out_channels
-        scheme, params = _given(layer.bias_init) or _bias_default(layer.preset, fan_in)
+        scheme, params = _given(layer.bias_init) or _framework_bias(layer.preset, fan_in)
         # A bias shares its layer's fans, so fan-based schemes work on the 1-D tensor.
         out.append(
             Planned(f"{layer.name}.bias", (bias_out,), scheme, params, layer.dtype, fan_in, fan_out, "bias_init")

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from ..analysis.activations import NAMES as ACTIVATION_NAMES
-from ..analysis.network import Layer, Network, layer_tensors
+from ..analysis.network import NORMS, DenseLayer, Network, layer_tensors
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.read import read
@@ -24,6 +24,8 @@ Width = Annotated[int, Field(ge=1, le=MAX_WIDTH), BeforeValidator(strict_int)]
 Repeat = Annotated[int, Field(ge=1, le=MAX_DEPTH), BeforeValidator(strict_int)]
 MAX_BATCH = 4096
 Batch = Annotated[int, Field(ge=2, le=MAX_BATCH), BeforeValidator(strict_int)]
+Activation = Literal[ACTIVATION_NAMES]  # type: ignore[valid-type]  # the names come from the analysis package
+Norm = Literal[NORMS]  # type: ignore[valid-type]  # the same
 
 
 def _depth(layers: list[NetworkLayer] | list[LsuvLayer]) -> None:
@@ -32,15 +34,21 @@ def _depth(layers: list[NetworkLayer] | list[LsuvLayer]) -> None:
         raise ValueError(f"the stack has {depth} layers; at most {MAX_DEPTH}")
 
 
-class NetworkLayer(BaseModel):
-    """One layer (or ``repeat`` identical ones): x' = [x +] phi(norm(W x + b))."""
+class StackLayer(BaseModel):
+    """What every layer of a stack of dense layers says (the stacks of /diagnostics/network,
+    /init/lsuv and /pretrain): its width and its activation."""
 
     model_config = ConfigDict(extra="forbid")
     width: Width = Field(description=f"units, at most {MAX_WIDTH}")
-    activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
+    activation: Activation = "relu"
+
+
+class NetworkLayer(StackLayer):
+    """One layer (or ``repeat`` identical ones): x' = [x +] phi(norm(W x + b))."""
+
     scheme: SchemeSpec = Field(description="init of the weight, shaped [width, fan_in] (torch layout)")
     bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
-    norm: Literal["batchnorm", "layernorm"] | None = Field(None, description="normalization before the activation")
+    norm: Norm | None = Field(None, description="normalization before the activation")
     residual: StrictBool = Field(False, description="add the layer's input to its output (equal widths)")
     repeat: Repeat = Field(1, description="identical layers in a row")
 
@@ -89,7 +97,7 @@ def to_network(body: NetworkRequest) -> Network:
         bias = None if spec.bias is None else scheme_params(spec.bias)
         for _ in range(spec.repeat):
             w, b = planned_layer(index, position, fan_in, spec.width, weight, bias, body.dtype)
-            layers.append(Layer(spec.width, spec.activation, w, b, spec.norm, spec.residual))
+            layers.append(DenseLayer(spec.width, spec.activation, w, b, spec.norm, spec.residual))
             fan_in, index = spec.width, index + 1
     return Network(body.input_width, tuple(layers))
 
@@ -144,12 +152,9 @@ def input_batch(body: NetworkRequest) -> np.ndarray | None:
     return x
 
 
-class LsuvLayer(BaseModel):
+class LsuvLayer(StackLayer):
     """One plain layer (or ``repeat`` of them) for LSUV: the weight starts orthogonal."""
 
-    model_config = ConfigDict(extra="forbid")
-    width: Width = Field(description=f"units, at most {MAX_WIDTH}")
-    activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
     bias: SchemeSpec | None = Field(None, description="init of the bias (none: no bias)")
     residual: StrictBool = False
     repeat: Repeat = 1

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..analysis.activations import NAMES as ACTIVATION_NAMES
-from ..analysis.network import Layer, Network
+from ..analysis.network import DenseLayer, Network
 from ..analysis.pretrain import Training
 from .fields import Dtype, Seed, strict_float, strict_int
-from .network import MAX_WIDTH, planned_layer, uploaded_matrix
+from .network import MAX_WIDTH, Activation, StackLayer, Width, planned_layer, uploaded_matrix
 from .schemes import SchemeSpec, scheme_params
 
 MAX_LAYERS = 20
-Width = Annotated[int, Field(ge=1, le=MAX_WIDTH), BeforeValidator(strict_int)]
 
 
-class PretrainLayer(BaseModel):
+class PretrainLayer(StackLayer):
     """One layer, pre-trained as a tied autoencoder: code = activation(W x + b), x^ = W^T code + c."""
 
-    model_config = ConfigDict(extra="forbid")
     width: Width = Field(description=f"units (the code's width), at most {MAX_WIDTH}")
-    activation: Literal[ACTIVATION_NAMES] = Field("sigmoid", description="the encoder's activation")  # type: ignore[valid-type]
+    activation: Activation = Field("sigmoid", description="the encoder's activation")
     scheme: SchemeSpec = Field(
         "xavier_uniform", validate_default=True, description="init of the weight [width, fan_in] before training"
     )
@@ -77,7 +74,7 @@ def to_network(body: PretrainRequest) -> Network:
     for index, spec in enumerate(body.layers):
         bias = None if spec.bias is None else scheme_params(spec.bias)
         w, b = planned_layer(index, index, fan_in, spec.width, scheme_params(spec.scheme), bias, body.dtype)
-        layers.append(Layer(spec.width, spec.activation, w, b))
+        layers.append(DenseLayer(spec.width, spec.activation, w, b))
         fan_in = spec.width
     return Network(body.input_width, tuple(layers))
 

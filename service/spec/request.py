@@ -18,9 +18,9 @@ from ..core.artifact import Request
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.read import Stored, read
+from .architectures import ArchitectureSpec, expand_architecture
 from .fields import Dtype, Fan, Layout, Name, Seed, Shape
 from .layers import LayerSpec, Planned, expand
-from .presets import ModelSpec, expand_model
 from .schemes import SchemeSpec, scheme_params
 
 
@@ -79,7 +79,7 @@ class InitRequest(TensorFields):
     )
     tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
     layers: list[LayerSpec] = Field(default_factory=list, max_length=4096)
-    model: ModelSpec | None = Field(
+    model: ArchitectureSpec | None = Field(
         None, description="an architecture preset (gpt2, mup_mlp, fixup_mlp, zero_mlp) expanded into a named state dict"
     )
     pretrained: str | None = Field(
@@ -150,7 +150,7 @@ def to_request(body: InitRequest) -> Request:
             planned.append((tensor, Origin(f"layers.{i}", tensor.source or "scheme")))
     notes = None
     if body.model is not None:
-        expanded, notes = expand_model(body.model)
+        expanded, notes = expand_architecture(body.model)
         planned += [(tensor, Origin("model", "model")) for tensor in expanded]
     seen: dict[str, str] = {}
     specs = []

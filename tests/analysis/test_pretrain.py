@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from service.analysis.activations import ACTIVATIONS
-from service.analysis.network import Layer, Network, layer_tensors
+from service.analysis.network import DenseLayer, Network, layer_tensors
 from service.analysis.pretrain import (
     Diverged,
     Stopped,
@@ -29,7 +29,7 @@ def stack(input_width, widths, activation="sigmoid", scheme="xavier_uniform", bi
     layers, fan_in = [], input_width
     for i, width in enumerate(widths):
         w, b = layer_tensors(i, fan_in, width, (scheme, {}), bias, "float32")
-        layers.append(Layer(width, activation, w, b))
+        layers.append(DenseLayer(width, activation, w, b))
         fan_in = width
     return Network(input_width, tuple(layers))
 
@@ -179,14 +179,14 @@ PROBE = r"""
 import hashlib
 import numpy as np
 from service.core.generate import TensorSpec, generate
-from service.analysis.network import Layer, Network, layer_tensors
+from service.analysis.network import DenseLayer, Network, layer_tensors
 from service.analysis.pretrain import Training, pretrain
 
 x = generate(TensorSpec("data", (70, 12), "uniform", dtype="float64"), 7).reshape(70, 12)
 layers, fan_in = [], 12
 for i, (width, act) in enumerate([(8, "sigmoid"), (6, "tanh"), (5, "gelu"), (4, "selu")]):
     w, b = layer_tensors(i, fan_in, width, ("kaiming_uniform", {}), ("uniform", {"a": -0.1, "b": 0.1}), "float32")
-    layers.append(Layer(width, act, w, b))
+    layers.append(DenseLayer(width, act, w, b))
     fan_in = width
 result = pretrain(Network(12, tuple(layers)), 7, x, Training(epochs=3, batch_size=16, learning_rate=0.01))
 digest = hashlib.sha256()

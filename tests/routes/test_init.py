@@ -158,7 +158,7 @@ def test_accept_negotiation(client):
     assert refused.status_code == 406 and refused.headers["content-type"] == "application/problem+json"
 
 
-def test_layers_expand_into_torch_named_tensors_with_presets(client):
+def test_layers_expand_into_torch_named_tensors_with_framework_defaults(client):
     body = {
         "seed": 1,
         "layers": [

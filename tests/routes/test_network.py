@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import load, save
 from starlette.testclient import TestClient
 
-from service.analysis.network import Layer, Network, diagnose_network, layer_tensors
+from service.analysis.network import DenseLayer, Network, diagnose_network, layer_tensors
 from service.app import create_app
 from service.core.generate import TensorSpec, generate
 from service.settings import Settings
@@ -53,7 +53,7 @@ def test_the_endpoint_uses_the_bytes_init_serves(client):
                         "bias": {"name": "uniform", "a": -0.1, "b": 0.1}}]}  # fmt: skip
     report = client.post("/diagnostics/network", json=body).json()
     w, b = layer_tensors(0, 16, 12, ("kaiming_uniform", {}), ("uniform", {"a": -0.1, "b": 0.1}), "float16")
-    expected = diagnose_network(Network(16, (Layer(12, "relu", w, b),)), 5, batch=8)
+    expected = diagnose_network(Network(16, (DenseLayer(12, "relu", w, b),)), 5, batch=8)
     assert report["layers"][0]["pre_variance"] == pytest.approx(expected["layers"][0]["pre_variance"], rel=1e-12)
     served = client.post("/init", json={"seed": 5, "dtype": "float16", "tensors": [
         {"name": "layers.0.weight", "shape": [12, 16], "scheme": "kaiming_uniform"}]}).content  # fmt: skip

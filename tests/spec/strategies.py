@@ -2,7 +2,7 @@
 
 Each strategy draws bodies that the published JSON Schema accepts: scheme objects with any of
 their names and aliases and any subset of their parameters within the declared bounds, shapes,
-names, layers, presets, network and pre-training stacks. Cross-field rules (a < b, a scheme's
+names, layers, architectures, network and pre-training stacks. Cross-field rules (a < b, a scheme's
 rank, divisible channels) are left to chance on purpose: the core must refuse what breaks them
 with an InitError that names a field, never with anything else.
 """
@@ -171,7 +171,7 @@ def models() -> st.SearchStrategy[dict[str, Any]]:
 def init_bodies(
     draw: st.DrawFn, *, with_layers: bool = True, with_models: bool = False, plannable: bool = False
 ) -> dict[str, Any]:
-    """A body of POST /init and POST /diagnostics: shorthand, tensors, layers (and presets), combined.
+    """A body of POST /init and POST /diagnostics: shorthand, tensors, layers (and architectures), combined.
     plannable: each scheme gets a shape of a rank it takes (most such bodies plan)."""
     body: dict[str, Any] = draw(st.fixed_dictionaries({}, optional={"seed": SEEDS, "dtype": DTYPES, "layout": LAYOUT}))
     ways = draw(st.sets(st.sampled_from(["shorthand", "tensors", "layers", "model"][: 2 + with_layers + with_models]),

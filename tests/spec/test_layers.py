@@ -150,7 +150,7 @@ def test_layernorm_weight_is_ones_and_bias_zeros():
     assert (specs["ln.weight"].scheme, specs["ln.bias"].scheme) == ("ones", "zeros")
 
 
-# --- presets --------------------------------------------------------------------------------------
+# --- framework defaults --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_flax_preset_is_lecun_normal_with_zero_bias(layer, layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_embedding_presets(layout):
+def test_embedding_framework_defaults(layout):
     base = {"type": "embedding", "name": "emb", "num_embeddings": 50, "embedding_dim": 16}
     [torch_w] = tensors(base, layout).values()
     assert (torch_w.scheme, torch_w.params) == ("normal", {})
