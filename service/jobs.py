@@ -2,7 +2,7 @@
 
     <directory>/                      INITW_JOB_DIR, default <tempdir>/initw-jobs
         .lock                         flock held while a job is created, deleted or swept
-        <id>/state.json               the job's state, replaced atomically (tmp file + os.replace)
+        <id>/state.json               the job's state, replaced atomically (service.atomic)
         <id>/artifact.safetensors     the result, once done
         <id>/cancel                   present once a DELETE asked a queued or running job to stop
 
@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .atomic import replacing
 from .engine import canonical_json
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -122,10 +123,9 @@ def _alive(pid: Any, start: str | None) -> bool:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a partial one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Readers see the old file or the new one, never a partial one (service.atomic)."""
+    with replacing(path) as file:
+        file.write(data)
 
 
 class JobStore:
