@@ -108,10 +108,6 @@ def truncated_normal(
                 allowed="false, or bounds='sigma'",
             )
         return Elementwise(TruncatedNormal.absolute(mean, std, a, b))
-    if correct_variance:
-        if not a < b:
-            raise InitError(
-                f"a must be less than b, got a={a}, b={b}", param="b", allowed=f"a number greater than a={a}"
-            )
-        std = std / TruncatedNormal.sigma(0.0, 1.0, a, b).theory.std  # validates [a, b] first: a resolvable mass
+    if correct_variance:  # sigma() refuses a >= b and an unresolvable mass before std is divided
+        std = std / TruncatedNormal.sigma(0.0, 1.0, a, b).theory.std
     return Elementwise(TruncatedNormal.sigma(mean, std, a, b))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -50,6 +49,22 @@ def _sparse_theory(value: float, count: int, numel: int, label: str) -> Theory:
     )
 
 
+def _channels(ctx: Context) -> tuple[int, int, tuple[int, ...]]:
+    """(out channels, in channels, kernel shape) of a [out, in, *k] (torch) or [*k, in, out] tensor."""
+    if ctx.layout == "torch":
+        return ctx.shape[0], ctx.shape[1], ctx.shape[2:]
+    return ctx.shape[-1], ctx.shape[-2], ctx.shape[:-2]
+
+
+def _centre_tap(ctx: Context, centre: tuple[int, ...], tap: np.ndarray) -> np.ndarray:
+    """Zeros, except ``tap`` at kernel position ``centre``: tap is [out, in] (torch) or [in, out]."""
+    full = slice(None)
+    index: tuple[int | slice, ...] = (full, full, *centre) if ctx.layout == "torch" else (*centre, full, full)
+    w = np.zeros(ctx.shape)
+    w[index] = tap
+    return w
+
+
 @scheme(
     "eye",
     family="structured",
@@ -84,8 +99,7 @@ def dirac(ctx: Context, groups: int) -> Placed:
     as PyTorch). Inputs are passed through unchanged on the first min(opg, in) channels of each group.
     """
     torch = ctx.layout == "torch"
-    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
-    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
+    out_ch, in_ch, spatial = _channels(ctx)
     if out_ch % groups:
         raise InitError(
             f"output channels ({out_ch}) must be divisible by groups ({groups})",
@@ -118,25 +132,18 @@ def delta_orthogonal(ctx: Context, gain: float) -> Whole:
     ``delta_orthogonal(scale)`` in the keras/jax layout [*k, in, out]; in the torch layout the centre
     [out, in] holds the transpose, so both layouts give the same map. Needs in <= out.
     """
-    torch = ctx.layout == "torch"
-    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
+    out_ch, in_ch, spatial = _channels(ctx)
     if in_ch > out_ch:
         raise InitError(
             f"delta_orthogonal needs input channels <= output channels, got in={in_ch}, out={out_ch}",
             param="shape",
             allowed="in <= out",
         )
-    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
-    centre: tuple[Any, ...] = tuple((k - 1) // 2 for k in spatial)
-    full = slice(None)
+    centre = tuple((k - 1) // 2 for k in spatial)
+    rows, cols = (out_ch, in_ch) if ctx.layout == "torch" else (in_ch, out_ch)
 
     def build(key: int) -> np.ndarray:
-        w = np.zeros(ctx.shape)
-        if torch:
-            w[(full, full, *centre)] = orthogonal_matrix(key, out_ch, in_ch, gain)
-        else:
-            w[(*centre, full, full)] = orthogonal_matrix(key, in_ch, out_ch, gain)
-        return w
+        return _centre_tap(ctx, centre, orthogonal_matrix(key, rows, cols, gain))
 
     # The centre holds in_ch unit columns: sum of squares in_ch * gain^2, mean about 0.
     theory = Theory(
@@ -174,10 +181,8 @@ def hadamard_identity(ctx: Context, gain: float) -> Whole:
     kernel centre (k // 2 per axis), which holds the matrix. The tensor is [out, in, *k] (torch)
     or [*k, in, out] (keras/jax).
     """
-    torch = ctx.layout == "torch"
-    out_ch, in_ch = (ctx.shape[0], ctx.shape[1]) if torch else (ctx.shape[-1], ctx.shape[-2])
-    spatial = ctx.shape[2:] if torch else ctx.shape[:-2]
-    centre: tuple[Any, ...] = tuple(k // 2 for k in spatial)
+    out_ch, in_ch, spatial = _channels(ctx)
+    centre = tuple(k // 2 for k in spatial)
     _at_most(out_ch * in_ch, MAX_MATRIX, "hadamard_identity builds its [out, in] matrix in memory; out x in")
     if out_ch <= in_ch:
         matrix = np.eye(out_ch, in_ch)
@@ -187,14 +192,10 @@ def hadamard_identity(ctx: Context, gain: float) -> Whole:
     if gain != 1.0:
         matrix = matrix * gain
 
+    tap = matrix if ctx.layout == "torch" else matrix.T
+
     def build(key: int) -> np.ndarray:
-        w = np.zeros(ctx.shape)
-        full = slice(None)
-        if torch:
-            w[(full, full, *centre)] = matrix
-        else:
-            w[(*centre, full, full)] = matrix.T
-        return w
+        return _centre_tap(ctx, centre, tap)
 
     scale = float(np.abs(matrix).max())
     mean = float(matrix.sum()) / ctx.numel

@@ -92,6 +92,11 @@ def variance_scaling(ctx: Context, scale: float, mode: str, distribution: str) -
     return Elementwise(TruncatedNormal.sigma(0.0, math.sqrt(variance) / TRUNCATED_STD_2, -2.0, 2.0))
 
 
+def _xavier_std(ctx: Context, gain: float) -> float:
+    """gain * sqrt(2 / (fan_in + fan_out)), in PyTorch's order of operations."""
+    return gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
+
+
 @scheme("xavier_uniform", family="elementwise", aliases=("glorot_uniform",), params=(GAIN,))
 def xavier_uniform(ctx: Context, gain: float) -> Elementwise:
     """U(-bound, bound), std = gain * sqrt(2 / (fan_in + fan_out)), bound = sqrt(3) * std.
@@ -100,8 +105,7 @@ def xavier_uniform(ctx: Context, gain: float) -> Elementwise:
     networks". PyTorch ``xavier_uniform_``, Keras ``GlorotUniform``, JAX ``glorot_uniform``
     (same distribution; Keras/JAX compute the bound as sqrt(3 * variance)).
     """
-    std = gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
-    return _symmetric_uniform(math.sqrt(3.0) * std)
+    return _symmetric_uniform(math.sqrt(3.0) * _xavier_std(ctx, gain))
 
 
 @scheme("xavier_normal", family="elementwise", aliases=("glorot_normal",), params=(GAIN,))
@@ -111,11 +115,11 @@ def xavier_normal(ctx: Context, gain: float) -> Elementwise:
     Glorot & Bengio (2010). PyTorch ``xavier_normal_``. Keras ``GlorotNormal`` and JAX
     ``glorot_normal`` truncate at 2 std: variance_scaling(1, fan_avg, truncated_normal).
     """
-    std = gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
-    return Elementwise(Normal(0.0, std))
+    return Elementwise(Normal(0.0, _xavier_std(ctx, gain)))
 
 
 def _kaiming_std(ctx: Context, a: float, mode: str, nonlinearity: str) -> float:
+    """gain / sqrt(fan), gain = calculate_gain(nonlinearity, a), fan = fan_in or fan_out by ``mode``."""
     fan = ctx.fans.fan_in if mode == "fan_in" else ctx.fans.fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
