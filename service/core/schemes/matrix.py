@@ -215,11 +215,12 @@ def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
 
 @scheme("spread_rows", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
 def spread_rows(ctx: Context, gain: float) -> Whole:
-    """Deterministic unit vectors spread on the sphere, times gain: no randomness, no seed.
+    """gain * S, S the units' rows of stacked orthonormal bases [B_0; B_1; ...] of R^fan_in: no seed.
 
-    units <= fan-in: rows of an orthonormal basis (normalized Hadamard when the dimension is a power
-    of two, else the orthonormal DCT-II); more units: stacked orthonormal bases with low coherence
-    (docs/spread_rows.md). Each unit's vector has norm gain.
+    Deterministic unit vectors spread on the sphere. B_0 is the normalized Hadamard matrix when
+    fan-in is a power of two, else the orthonormal DCT-II; B_1 the identity; further bases keep the
+    coherence low (service/core/spread.py, docs/spread_rows.md). units <= fan-in: rows of B_0 only,
+    so orthonormal. Each unit's vector has norm gain.
     """
     units_count, dim = units_shape(ctx)
     spread_unit_rows(0, dim)  # refuses a too large fan-in vector now, not at generation
