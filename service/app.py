@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]  # handlers typed per exception class
         generate_unique_id_function=lambda route: route.name,
         # No 307 from /x/ to /x: /pretrain/..%2F would be sent to /pretrain/.., which clients resolve to /.
         redirect_slashes=False,

@@ -50,7 +50,7 @@ from .core.read import read
 try:  # bfloat16 and fp8 as numpy dtypes, when installed
     import ml_dtypes
 except ImportError:  # pragma: no cover - without it bfloat16 is widened (exactly) to float32
-    ml_dtypes = None  # type: ignore[assignment]
+    ml_dtypes = None  # type: ignore[assignment]  # optional: without it bfloat16 and fp8 stay raw bits
 
 __all__ = [
     "Client",

@@ -16,8 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from .problems import PROBLEM, FieldError, Problem
+from .problems import PROBLEM, Problem
 from .routes import ROUTERS
+from .spec.errors import FieldError
 
 __all__ = ["build", "install", "text"]
 
@@ -37,7 +38,8 @@ def _bodies() -> list[type[BaseModel]]:
 
 def _exact_components() -> dict[str, Any]:
     components: dict[str, Any] = {}
-    for model in (*_bodies(), Problem, FieldError):
+    models: list[type[BaseModel]] = [*_bodies(), Problem, FieldError]
+    for model in models:
         schema = model.model_json_schema(ref_template=_REF)
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -73,7 +75,7 @@ def install(app: FastAPI) -> None:
             cached.update(build(app))
         return cached
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace it
 
 
 def text(app: FastAPI) -> str:

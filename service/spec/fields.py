@@ -70,5 +70,5 @@ Name = Annotated[
     ),
     AfterValidator(_not_reserved),
 ]
-Dtype = Literal[FLOAT_DTYPES]  # type: ignore[valid-type]
-Layout = Literal[LAYOUTS]  # type: ignore[valid-type]
+Dtype = Literal[FLOAT_DTYPES]  # type: ignore[valid-type]  # the values come from the core's table
+Layout = Literal[LAYOUTS]  # type: ignore[valid-type]  # the same

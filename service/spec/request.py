@@ -137,7 +137,8 @@ def to_request(body: InitRequest) -> Request:
     refuses a tensor, for example a fan-based scheme on a 1-D shape or a >= b."""
     planned: list[tuple[Planned, Origin]] = []
     if body.shape is not None:
-        name, params = scheme_params(body.scheme)  # type: ignore[arg-type]
+        assert body.scheme is not None  # InitRequest's validator: the shorthand has both or neither
+        name, params = scheme_params(body.scheme)
         tensor = Planned(body.name or "weight", tuple(body.shape), name, params, None, body.fan_in, body.fan_out)
         planned.append((tensor, Origin("")))
     for i, t in enumerate(body.tensors):

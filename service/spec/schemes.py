@@ -34,7 +34,7 @@ def _param_type(param: Param) -> Any:
     if param.kind == "str":
         accepted = (*(param.choices or ()), *param.synonyms)
         validators = [BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] if param.casefold else []
-        return Annotated[Literal[accepted], Field(description=param.description), *validators]  # type: ignore[valid-type]
+        return Annotated[Literal[accepted], Field(description=param.description), *validators]  # type: ignore[valid-type]  # a Literal made at import time
     base, check = (int, strict_int) if param.kind == "int" else (float, strict_float)
     return Annotated[base, Field(description=param.description, **limits), BeforeValidator(check)]
 
@@ -46,7 +46,7 @@ def _camel(name: str) -> str:
 def _model(scheme: Scheme) -> type[BaseModel]:
     info = describe(scheme)
     fields: dict[str, Any] = {
-        "name": (Literal[(scheme.name, *scheme.aliases)], Field(description="the scheme (or an alias)")),  # type: ignore[valid-type]
+        "name": (Literal[(scheme.name, *scheme.aliases)], Field(description="the scheme (or an alias)")),  # type: ignore[valid-type]  # made at import time
     }
     for param in scheme.params:
         fields[param.name] = (_param_type(param), ... if param.required else param.default)
@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # the union is built at import time; type checkers see a mode
     SchemeSpec = BaseModel
 else:
     SchemeSpec = Annotated[
-        Union[tuple(SCHEME_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
+        Union[tuple(SCHEME_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007  # a union made at import time
         Field(discriminator="name"),
         BeforeValidator(_shorthand),
         _NameOrObject(),
@@ -88,4 +88,4 @@ else:
 def scheme_params(spec: BaseModel) -> tuple[str, dict[str, Any]]:
     """(name as given, parameters as given) of a validated scheme object."""
     given = spec.model_dump(exclude_unset=True)
-    return spec.name, {k: v for k, v in given.items() if k != "name"}  # type: ignore[attr-defined]
+    return str(given.pop("name")), given

@@ -54,7 +54,8 @@ def _kind(schema: dict[str, Any]) -> Kind:
     member = _member(schema)
     if "oneOf" in member:
         return "scheme"  # a name or a scheme object: as text, the name (its parameters come apart)
-    return {"integer": "int", "array": "dims"}.get(member.get("type", ""), "str")
+    kinds: dict[str, Kind] = {"integer": "int", "array": "dims"}
+    return kinds.get(member.get("type", ""), "str")
 
 
 def _member(schema: dict[str, Any]) -> dict[str, Any]:
