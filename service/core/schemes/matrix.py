@@ -215,9 +215,9 @@ def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
 
 @scheme("spread_rows", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
 def spread_rows(ctx: Context, gain: float) -> Whole:
-    """gain * S, S the units' rows of stacked orthonormal bases [B_0; B_1; ...] of R^fan_in: no seed.
+    """gain * S, one row of S per unit, taken in order from orthonormal bases [B_0; B_1; ...] of R^fan_in.
 
-    Deterministic unit vectors spread on the sphere. B_0 is the normalized Hadamard matrix when
+    Deterministic, no seed: unit vectors spread on the sphere. B_0 is the normalized Hadamard matrix when
     fan-in is a power of two, else the orthonormal DCT-II; B_1 the identity; further bases keep the
     coherence low (service/core/spread.py, docs/spread_rows.md). units <= fan-in: rows of B_0 only,
     so orthonormal. Each unit's vector has norm gain.
