@@ -9,6 +9,8 @@ import sys
 
 from . import cli
 
+__all__ = ["main"]
+
 try:
     from .settings import Settings
 except ModuleNotFoundError as missing:  # a plain install is the Python client only

@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import ProblemError
 
+__all__ = ["Admission", "MIB", "MemoryBudget", "Reservation", "SCOPE_KEY", "Stalled", "log"]
+
 log = logging.getLogger("initw")
 
 SCOPE_KEY = "initw.reservation"

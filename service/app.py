@@ -20,6 +20,8 @@ from .representation import Remembered
 from .routes import ROUTERS
 from .settings import Settings
 
+__all__ = ["DESCRIPTION", "app", "create_app"]
+
 DESCRIPTION = """Seeded neural-network initial weights as safetensors files, byte-identical on every
 machine, with diagnostics. Algorithm: initw-v1 (docs/ALGORITHM.md). Errors are RFC 9457
 application/problem+json with the field path and what it allows."""

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+__all__ = ["replacing"]
+
 
 def _umask() -> int:
     mask = os.umask(0)

@@ -54,6 +54,8 @@ from typing import Any
 from .atomic import replacing
 from .engine import canonical_json
 
+__all__ = ["Busy", "Control", "JobStore", "LOST", "UNFINISHED", "Work", "job_id", "log"]
+
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"

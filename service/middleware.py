@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .handlers import problem
 
+__all__ = ["BodyGuard", "HeadWithoutBody"]
+
 
 def _routed(scope: Scope) -> bool:
     """Whether a route takes this method at this path; if none does, the router's 404 or 405 (with

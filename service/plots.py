@@ -10,6 +10,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+__all__ = ["COLORS", "histogram_svg", "propagation_svg"]
+
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 190, 40, 50
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+__all__ = ["MAX_RANGES", "TooManyRanges", "Unsatisfiable", "content_range", "multipart", "multipart_length", "parse"]
+
 MAX_RANGES = 32
 _SPEC = re.compile(r"^[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")  # ASCII digits only (RFC 9110 DIGIT)
 _BEYOND = 10**20  # stands in for longer digit strings: more than any representation's size

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from .engine import Request, algorithm
 from .problems import ProblemError
 
+__all__ = ["BINARY", "IMMUTABLE", "JSON", "Remembered", "SVG", "etag", "matches", "negotiate", "repr_digest"]
+
 BINARY = "application/octet-stream"
 JSON = "application/json"
 SVG = "image/svg+xml"

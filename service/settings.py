@@ -8,6 +8,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+__all__ = ["Settings"]
+
 
 class Settings(BaseSettings):
     """Every setting the service reads; README 'Settings' lists them."""

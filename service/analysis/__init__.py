@@ -3,3 +3,5 @@
 It uses generated tensors (``service.core``) and never the reverse: nothing in ``service.core``
 imports this package.
 """
+
+__all__ = ["activations", "lsuv", "meanfield", "network", "pretrain"]

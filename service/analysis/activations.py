@@ -18,6 +18,8 @@ import numpy as np
 from ..core.distributions import normal_cdf
 from ..core.pinned import exp
 
+__all__ = ["ACTIVATIONS", "Activation", "LEAKY_SLOPE", "NAMES", "SELU_ALPHA", "SELU_SCALE"]
+
 LEAKY_SLOPE = 0.01
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805

@@ -28,6 +28,8 @@ from ..core.pinned import MATMUL_BLOCK, dot_rows, tree_sum
 from .activations import ACTIVATIONS
 from .network import Network
 
+__all__ = ["Settings", "cost", "lsuv", "memory"]
+
 
 @dataclass(frozen=True)
 class Settings:

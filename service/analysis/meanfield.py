@@ -20,6 +20,8 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 
+__all__ = ["NODES", "Phase", "expectation", "fixed_point", "second_moment", "slope"]
+
 NODES = 200
 
 

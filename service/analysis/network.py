@@ -22,6 +22,26 @@ from ..core.generate import TensorSpec, generate
 from . import meanfield
 from .activations import ACTIVATIONS
 
+__all__ = [
+    "DenseLayer",
+    "EPS",
+    "EXACT_JACOBIAN_WIDTH",
+    "NORMS",
+    "Network",
+    "POWER_STEPS",
+    "PROBES",
+    "Parameters",
+    "backward",
+    "diagnose_network",
+    "forward",
+    "jacobian",
+    "layer_statistics",
+    "layer_tensors",
+    "mean_field",
+    "parameters",
+    "verdicts",
+]
+
 EPS = 1e-5
 NORMS = ("batchnorm", "layernorm")
 EXACT_JACOBIAN_WIDTH = 512

@@ -43,6 +43,8 @@ from ..core.pinned import dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
 from .network import DenseLayer, Network
 
+__all__ = ["Diverged", "Progress", "Result", "Stopped", "Training", "cost", "permutation", "pretrain"]
+
 Progress = Callable[[int, int, float], None]  # (layer, epoch, loss): epoch 0 is before training
 
 

@@ -23,6 +23,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from .fields import Dim, strict_float, strict_int
 from .layers import Planned
 
+__all__ = [
+    "ArchitectureSpec",
+    "FixupMlp",
+    "Gpt2",
+    "MupMlp",
+    "ZerOMlp",
+    "expand_architecture",
+    "fixup_mlp",
+    "gpt2",
+    "mup_mlp",
+    "zero_mlp",
+]
+
 
 class _Architecture(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -17,6 +17,20 @@ from ..core.dtypes import FLOAT_DTYPES
 from ..core.fans import LAYOUTS
 from ..core.generate import MAX_RANK
 
+__all__ = [
+    "Dim",
+    "Dtype",
+    "Fan",
+    "Layout",
+    "MAX_SEED",
+    "NAME_PATTERN",
+    "Name",
+    "Seed",
+    "Shape",
+    "strict_float",
+    "strict_int",
+]
+
 MAX_SEED = 2**64 - 1
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,199}$"
 

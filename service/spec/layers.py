@@ -23,6 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from .fields import Dim, Dtype, Name
 from .schemes import SchemeSpec, scheme_params
 
+__all__ = [
+    "BIAS_INIT",
+    "BatchNormLayer",
+    "ConvLayer",
+    "DTYPE",
+    "EmbeddingLayer",
+    "FRAMEWORK",
+    "Framework",
+    "LayerNormLayer",
+    "LayerSpec",
+    "LinearLayer",
+    "Planned",
+    "WEIGHT_INIT",
+    "expand",
+]
+
 Framework = Literal["torch", "keras", "flax"]
 # The wire name of a layer's framework is "preset" (kept: requests are forever).
 FRAMEWORK: Any = Field(

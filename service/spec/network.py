@@ -18,6 +18,26 @@ from ..core.read import read
 from .fields import Dtype, Seed, strict_float, strict_int
 from .schemes import SchemeSpec, scheme_params
 
+__all__ = [
+    "Activation",
+    "Batch",
+    "LsuvLayer",
+    "LsuvRequest",
+    "MAX_BATCH",
+    "MAX_DEPTH",
+    "MAX_WIDTH",
+    "NetworkLayer",
+    "NetworkRequest",
+    "Norm",
+    "Repeat",
+    "StackLayer",
+    "Width",
+    "input_batch",
+    "planned_layer",
+    "to_network",
+    "uploaded_matrix",
+]
+
 MAX_DEPTH = 1000
 MAX_WIDTH = 8192
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH), BeforeValidator(strict_int)]

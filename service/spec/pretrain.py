@@ -13,6 +13,8 @@ from .fields import Dtype, Seed, strict_float, strict_int
 from .network import MAX_WIDTH, Activation, StackLayer, Width, planned_layer, uploaded_matrix
 from .schemes import SchemeSpec, scheme_params
 
+__all__ = ["MAX_LAYERS", "PretrainLayer", "PretrainRequest", "canonical", "to_network", "training_data"]
+
 MAX_LAYERS = 20
 
 

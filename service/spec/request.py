@@ -23,6 +23,8 @@ from .fields import Dtype, Fan, Layout, Name, Seed, Shape
 from .layers import LayerSpec, Planned, expand
 from .schemes import SchemeSpec, scheme_params
 
+__all__ = ["InitRequest", "Origin", "TensorFields", "TensorRequest", "to_request"]
+
 
 class TensorFields(BaseModel):
     """The fields of one tensor: the one table of them. An entry of ``tensors`` is made of these

@@ -17,6 +17,8 @@ from ..core.catalogue import describe
 from ..core.registry import REGISTRY, Param, Scheme, all_names
 from .fields import strict_float, strict_int
 
+__all__ = ["SCHEME_MODELS", "SchemeSpec", "scheme_params"]
+
 
 def _param_type(param: Param) -> Any:
     limits = {
