@@ -275,7 +275,7 @@ def test_planned_files_stream_the_same_bytes_as_built_ones(big_bytes):
     assert planned.sha256 == hashlib.sha256(big_bytes).digest()
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)  # the same ranges on every run and machine
 @given(bounds=st.tuples(st.integers(0, 4_500_000), st.integers(0, 4_500_000)))
 def test_any_byte_range_is_the_slice_of_the_file(big_bytes, bounds):
     start, stop = sorted(min(b, len(big_bytes)) for b in bounds)

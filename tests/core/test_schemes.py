@@ -128,7 +128,7 @@ def test_xavier_matches_glorot_bengio(dims, use_gain):
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
 @pytest.mark.parametrize("use_a", [False, True])
 def test_kaiming_matches_he_et_al(dims, mode, use_a):
-    rng = random.Random(hash((dims, mode, use_a)) % 1000)
+    rng = random.Random(f"kaiming-{dims}-{mode}-{use_a}")  # not hash(): str hashes change per process
     shape = random_shape(rng, dims, 20, 25)
     a = rng.uniform(0.1, 2) if use_a else 0.0
     fan_in, fan_out = torch_fans(shape)
@@ -264,7 +264,10 @@ def test_orthogonal_is_the_sign_fixed_qr_of_the_gaussian_words():
     q, r = np.linalg.qr(z)
     q *= np.sign(np.diag(r))
     w = tensor(spec("orthogonal", (300, 100), {}, "float64"), seed=9)
-    np.testing.assert_allclose(w, q, atol=1e-12)
+    # LAPACK's QR rounds as its BLAS kernels do. Both QRs are backward stable (within m n U of Z),
+    # and Q moves by at most the condition number of Z times that (first-order perturbation of QR).
+    bound = 300 * 100 * (np.finfo(np.float64).eps / 2) * np.linalg.cond(z)
+    np.testing.assert_allclose(w, q, rtol=0, atol=bound)
 
 
 def test_orthogonal_columns_are_uniform_on_the_sphere():
