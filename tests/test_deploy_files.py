@@ -7,7 +7,6 @@ renders it) into the configuration tests/e2e/test_balancer.py runs for real.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,16 @@ import yaml  # test-only dependency (PyYAML)
 
 from service.settings import Settings
 
-from .nginx_template import TEMPLATE, defined_names, envsubst, output_name, referenced, render
+from .nginx_template import (
+    MISSING_NGINX,
+    TEMPLATE,
+    defined_names,
+    envsubst,
+    nginx_executable,
+    output_name,
+    referenced,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
@@ -226,7 +234,7 @@ def test_rendering_keeps_nginx_variables_and_leaves_nothing_unset() -> None:
 def test_python_rendering_is_the_image_entrypoint_rendering() -> None:
     """The image's 20-envsubst-on-templates.sh, its two lines verbatim, against the Python copy."""
     if shutil.which("envsubst") is None or shutil.which("awk") is None:
-        pytest.skip("envsubst (gettext-base) or awk is not installed")
+        pytest.fail("envsubst (gettext-base) or awk is not installed: run scripts/system-deps")
     script = (
         'filter="${NGINX_ENVSUBST_FILTER:-}"\n'
         "defined_envs=$(printf '${%s} ' $(awk \"END { for (name in ENVIRON) { print ( name ~ /${filter}/ ) ? name : "
@@ -314,11 +322,11 @@ def test_cache_entry_size_limit() -> None:
     assert "$initw_too_big_to_cache" in directive(block(text, "location @init_cached"), "proxy_no_cache")[0]
 
 
-def test_template_runs_in_nginx_if_installed(tmp_path: Path) -> None:
+def test_template_runs_in_nginx(tmp_path: Path) -> None:
     """`nginx -t` on the rendering with loopback replicas (the compose one needs Docker's DNS)."""
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    nginx = nginx_executable()
     if nginx is None:
-        pytest.skip("nginx is not installed (tests/e2e/test_balancer.py installs it when it can)")
+        pytest.fail(MISSING_NGINX)
     environment = {
         **image_environment(),
         "NGINX_LISTEN": "127.0.0.1:1",
