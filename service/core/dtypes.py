@@ -109,11 +109,11 @@ def _output(name: str, finite_max: float, *, bit_patterns: bool = False) -> DTyp
     """The output format ``name``, its code and item size read from the safetensors table.
     ``bit_patterns``: stored as unsigned integers, because the rounding above produces the bits
     (numpy has no bfloat16, and its float16 conversion would round a second time)."""
-    code = by_name(name)
-    if not code.generated:
+    entry = by_name(name)
+    if not entry.generated:
         raise RuntimeError(f"{name} is not marked as generated in service/core/dtype_codes.py")
-    storage = code.bits() if bit_patterns or code.numpy is None else np.dtype(code.numpy)
-    return DType(name, code.code, code.itemsize, storage, finite_max)
+    storage = entry.bits() if bit_patterns or entry.numpy is None else np.dtype(entry.numpy)
+    return DType(name, entry.code, entry.itemsize, storage, finite_max)
 
 
 DTYPES: dict[str, DType] = {
