@@ -67,7 +67,7 @@ class Network:
     layers: tuple[DenseLayer, ...]
 
     def memory(self, batch: int, exact_jacobian: bool) -> int:
-        """Upper bound on the bytes a forward/backward pass holds (tests/core/test_network.py
+        """Upper bound on the bytes a forward/backward pass holds (tests/analysis/test_network.py
         measures it): each weight in its stored dtype and float64, a few copies of every
         layer's activations for the backward pass, and the Jacobian's rows or probes."""
         widths = [self.input_width] + [layer.width for layer in self.layers]
