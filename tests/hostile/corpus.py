@@ -33,8 +33,11 @@ from typing import Any
 BODY_LIMIT = 1 << 20  # INITW_MAX_BODY_BYTES
 BODY_SECONDS = 1.0  # INITW_BODY_SECONDS
 MAX_ELEMENTS = 1 << 22  # INITW_MAX_ELEMENTS
-FAST_SECONDS = 5.0  # every answer comes within this, except the slow bodies:
-SLOW_SECONDS = BODY_SECONDS + 2.0  # a 408 for a stalled or trickling body comes within this
+# An answer later than this counts as a hang. Not a speed goal: a loaded machine can delay any
+# answer by seconds. What the slow bodies prove does not rest on it either: a 408 for a body that
+# trickles for far longer (STALL_MISSING bytes never come; TRICKLE_SECONDS per byte) shows the
+# server cut it, and an answer no sooner than BODY_SECONDS shows it waited that long first.
+ANSWER_SECONDS = 60.0
 TRICKLE_SECONDS = 0.2  # one byte per this
 STALL_MISSING = 1000  # bytes a stalled body declares but never sends
 
@@ -76,11 +79,6 @@ class Case:
     def slow(self) -> bool:
         return self.delivery in (STALLED, TRICKLE)
 
-    @property
-    def seconds(self) -> float:
-        """The longest the answer may take."""
-        return SLOW_SECONDS if self.slow else FAST_SECONDS
-
 
 @dataclass
 class Answer:
@@ -94,7 +92,7 @@ def check(case: Case, answer: Answer) -> dict[str, Any] | None:
     """Assert that ``answer`` is exactly what ``case`` promises; the problem, if it is one."""
     where = f"{case.name}: {answer.status} {answer.headers.get('content-type')} {answer.body[:300]!r}"
     assert answer.status == case.status, where
-    assert answer.elapsed < case.seconds, f"{case.name}: answered after {answer.elapsed:.2f} s"
+    assert answer.elapsed < ANSWER_SECONDS, f"{case.name}: answered after {answer.elapsed:.2f} s"
     if case.slow:  # given its INITW_BODY_SECONDS, not cut short
         assert answer.elapsed > BODY_SECONDS - 0.05, f"{case.name}: answered after {answer.elapsed:.2f} s"
     if not case.kind:

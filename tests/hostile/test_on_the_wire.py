@@ -23,12 +23,12 @@ import pytest
 
 from ..e2e.servers import Server, start, stop, wait_ready
 from .corpus import (
+    ANSWER_SECONDS,
     ANSWERED,
     BODY_LIMIT,
     BODY_SECONDS,
     CASES,
     CHUNKED,
-    FAST_SECONDS,
     MAX_ELEMENTS,
     PLAIN_GET,
     PLAIN_POST,
@@ -49,7 +49,7 @@ try:  # the parser uvicorn's http="auto" picks, the same way
     PARSER = "httptools"
 except ImportError:
     PARSER = "h11"
-HANG = 30.0  # seconds without an answer that count as a hang
+HANG = ANSWER_SECONDS  # seconds without an answer that count as a hang
 
 
 # ----------------------------------------------------------------------------- a raw HTTP/1.1 client
@@ -285,7 +285,7 @@ def test_malformed_http_is_answered_by_the_parser_or_the_app(server: Server, raw
     answer = exchange(server.port, raw.request(), [], half_close=raw.half_close)
     seen = describe(answer)
     expected = raw.outcome[PARSER]
-    assert answer.elapsed < FAST_SECONDS, f"{raw.name}: {answer.elapsed:.2f} s"
+    assert answer.elapsed < ANSWER_SECONDS, f"{raw.name}: {answer.elapsed:.2f} s"
     for outcome in expected:
         if isinstance(outcome, Case):
             if answer.status == outcome.status and answer.headers.get("content-type") == "application/problem+json":
@@ -315,9 +315,12 @@ def test_unfinished_headers_hold_a_connection_but_not_the_server(server: Server)
     proxy in front (client_header_timeout) is what closes such connections."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=HANG) as slow:
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        # Waiting past INITW_BODY_SECONDS is what is tested (no timeout fires for a head), not a
+        # hope that something got somewhere; the request below is served after that moment, so
+        # a timer due then would have run first and its close would be seen below.
         time.sleep(BODY_SECONDS + 0.5)
         healthz = exchange(server.port, http("GET /healthz HTTP/1.1")(), [])
-        assert describe(healthz) == SERVED and healthz.elapsed < 1.0
+        assert describe(healthz) == SERVED  # served meanwhile, however loaded the machine
         slow.setblocking(False)
         with pytest.raises(BlockingIOError):
             slow.recv(1)  # neither an answer nor a close: still waiting for the head
