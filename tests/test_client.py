@@ -55,6 +55,7 @@ ROWS = np.random.default_rng(0).uniform(0.0, 1.0, (20, 8)).astype(np.float32)  #
 PRETRAIN: dict[str, Any] = {"seed": 0, "input_width": 8, "layers": [{"width": 4}], "epochs": 2,
                             "data": base64.b64encode(safetensors.numpy.save({"data": ROWS})).decode()}  # fmt: skip
 SVG = {"accept": "image/svg+xml"}
+JOB_DEADLINE = 120.0  # seconds for a tiny job to reach a state: only a hang takes longer, even on a loaded machine
 Tamper = Callable[[int, httpx.Response], httpx.Response]  # (attempt, the app's answer) -> what the client gets
 
 
@@ -406,7 +407,7 @@ def test_a_job_is_started_waited_for_and_downloaded(jobs: tuple[TestClient, JobS
     with Proxy(app).client() as initw:
         started = initw.pretrain(PRETRAIN)
         assert started.status in ("queued", "running", "done") and len(started.id) == 32
-        done = initw.wait(started.id, timeout=30.0, poll=0.01)
+        done = initw.wait(started.id, timeout=JOB_DEADLINE, poll=0.01)
         assert done.status == "done" and done.artifact is not None and done.finished is not None
         assert done.progress is not None and done.progress["fraction"] == 1.0 and done == initw.job(started.id)
         assert initw.pretrain(PRETRAIN).created == started.created  # found again, not started again
@@ -458,12 +459,11 @@ def test_wait_times_out_cleanly_while_the_job_runs(
 
 def running(initw: Client, job: str) -> JobState:
     """The job's state once it runs (held by store.paused() at its first minibatch)."""
-    for _ in range(3000):
-        state = initw.job(job)
-        if state.status == "running":
-            return state
-        time.sleep(0.01)
-    raise AssertionError(f"job {job} never ran: {state}")
+    deadline = time.monotonic() + JOB_DEADLINE
+    while (state := initw.job(job)).status != "running":
+        assert time.monotonic() < deadline, f"job {job} never ran: {state}"
+        time.sleep(0.01)  # the polling interval
+    return state
 
 
 def test_cancel_then_wait_raises_and_lost_deletes_are_retried_safely(
@@ -476,7 +476,7 @@ def test_cancel_then_wait_raises_and_lost_deletes_are_retried_safely(
             running(initw, job)
             with Proxy(app, lose_first).client() as lossy:
                 lossy.cancel(job)  # marked by the lost DELETE, marked again by its retry: still there
-        store.wait(job, timeout=30.0)  # the job stops at its next minibatch
+        store.wait(job, timeout=JOB_DEADLINE)  # the job stops at its next minibatch
         with pytest.raises(JobError, match="cancelled") as caught:
             initw.wait(job)
         assert not isinstance(caught.value, JobTimeout) and sleeps == [sleeps[0]]  # the DELETE's retry
@@ -499,7 +499,7 @@ def test_a_corrupt_job_artifact_fails_against_the_jobs_digest(
     app, store = jobs
     with Proxy(app).client() as initw:
         started = initw.pretrain(PRETRAIN)
-        store.wait(started.id, timeout=30.0)
+        store.wait(started.id, timeout=JOB_DEADLINE)
         job = initw.wait(started.id)
     assert job.artifact is not None and sleeps == []  # done at the first look
     target = tmp_path / "pretrained.safetensors"
