@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_DEADLINE = 60.0  # seconds for a server to answer GET /readyz with 200
+READY_DEADLINE = 120.0  # seconds for a server to answer GET /readyz with 200: a hang guard, loaded machines included
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 
 

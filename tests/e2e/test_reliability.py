@@ -34,7 +34,7 @@ import pytest
 
 from service.client import Client, Download, IntegrityError, NetworkError, to_arrays
 
-from .servers import Server, serving, start, stop, wait_ready
+from .servers import READY_DEADLINE, Server, serving, start, stop, wait_ready
 
 MiB = 1 << 20
 BODY = {"seed": 5, "shape": [512, 512], "scheme": {"name": "truncated_normal", "std": 0.02}}  # a 1 MiB file
@@ -439,7 +439,7 @@ def test_200_concurrent_requests_match_their_twins(servers: list[Server], tmp_pa
     servers += [server, reference]
     wait_ready(server)
     wait_ready(reference)
-    deadline = time.monotonic() + 60  # /readyz answered by one worker; the other may still be warming up
+    deadline = time.monotonic() + READY_DEADLINE  # /readyz answered by one worker; the other may still be warming up
     while server.stderr().count("Application startup complete.") < 2:
         assert time.monotonic() < deadline and server.proc.poll() is None, server.stderr()
         time.sleep(0.05)
