@@ -1,4 +1,7 @@
-"""Shared fixtures: an in-process client of the app (Starlette's TestClient runs the lifespan)."""
+"""Shared fixtures: an in-process client of the app (Starlette's TestClient runs the lifespan); and
+what the quick lane leaves out before it costs anything."""
+
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -20,3 +23,19 @@ def streaming_client():
     settings = Settings(max_elements=1 << 24, memory_bytes=0, json_max_bytes=1 << 20)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+# ----------------------------------------------------------------------------- the quick lane
+
+WHOLLY_SLOW = "pytestmark = pytest.mark.slow"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the quick lane (``-m "not slow"``), a module that marks itself slow as a whole is not even
+    imported: some build their cases while collecting (schemathesis's coverage phase takes ~15 s of
+    CPU per process), and every test in them would be deselected anyway."""
+    if config.getoption("markexpr", "").replace(" ", "") != "notslow" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    return any(line.strip() == WHOLLY_SLOW for line in collection_path.read_text().splitlines()) or None

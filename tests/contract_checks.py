@@ -1,7 +1,7 @@
 """Schemathesis checks of what the schema cannot say, for every response the fuzzer gets.
 
 Loaded by ``schemathesis.toml`` (``hooks``), so the CLI against a live server and
-tests/test_contract.py in process run the same checks:
+tests/contract/ in process run the same checks:
 
 - a safetensors answer (200 application/octet-stream of /init, /init/lsuv and a pre-training
   artifact) parses with the stock parser (``safetensors.deserialize``: every dtype, bfloat16
