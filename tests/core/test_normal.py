@@ -1,9 +1,11 @@
 """The pinned inverse CDF (AS241) and the correctly rounded scalars of the standard normal."""
 
 import decimal
+import json
 import math
 import statistics
 from decimal import Decimal
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -16,7 +18,8 @@ from service.core.errors import InitError
 from service.core.generate import TensorSpec, generate
 from service.core.normal import cdf, ndtri, pdf, truncated_moments
 
-mpmath.mp.dps = 50
+# Exact references, computed once by tests/core/normal_references.py (mpmath) and committed.
+REFERENCES = json.loads((Path(__file__).parent / "normal_references.json").read_text())
 
 
 def as241_scalar(p: float) -> float:
@@ -53,12 +56,11 @@ def test_agrees_with_cpython_statistics_inv_cdf_everywhere():
 
 
 def test_relative_error_against_the_exact_quantile_is_below_1e_15():
-    rng = np.random.default_rng(2)
-    p = np.concatenate([rng.random(300), 10.0 ** rng.uniform(-300, -1, 300), 1 - 10.0 ** rng.uniform(-15, -1, 100)])
+    p = np.array([float.fromhex(q["p"]) for q in REFERENCES["quantiles"]])
     got = ndtri(p)
-    for pi, xi in zip(p, got, strict=True):
-        exact = mpmath.findroot(lambda t, pi=pi: mpmath.ncdf(t) - mpmath.mpf(pi), mpmath.mpf(float(xi)))
-        assert abs((mpmath.mpf(float(xi)) - exact) / exact) < 1e-15
+    for xi, q in zip(got, REFERENCES["quantiles"], strict=True):
+        exact = Decimal(q["x"])
+        assert abs((Decimal(float(xi)) - exact) / exact) < Decimal("1e-15"), q
 
 
 def test_symmetric_inputs_give_exactly_negated_outputs():
@@ -69,8 +71,9 @@ def test_symmetric_inputs_give_exactly_negated_outputs():
 
 @pytest.mark.parametrize("x", [0.0, -0.5, 1.5, -2.0, 2.0, -8.0, 6.0, -20.0, -37.5, 37.0, -40.0, 1e-300])
 def test_cdf_and_pdf_are_correctly_rounded(x):
-    assert cdf(x) == float(mpmath.ncdf(x))
-    assert pdf(x) == float(mpmath.npdf(x))
+    with mpmath.workdps(50):
+        assert cdf(x) == float(mpmath.ncdf(x))
+        assert pdf(x) == float(mpmath.npdf(x))
 
 
 def test_cdf_of_infinities():
@@ -78,22 +81,24 @@ def test_cdf_of_infinities():
     assert cdf(float("-inf")) == 0.0
 
 
-@pytest.mark.parametrize(("a", "b"), [(-2.0, 2.0), (4.0, 6.0), (-6.0, -4.0), (-1.0, 3.0), (0.5, 0.6), (-30.0, -29.0)])
-def test_truncated_moments_match_numerical_integration(a, b):
+@pytest.mark.parametrize("reference", REFERENCES["moments"], ids=lambda r: f"{r['a']}-{r['b']}")
+def test_truncated_moments_match_numerical_integration(reference):
     # Independent reference: the moments as integrals of the density, by high-precision quadrature.
-    mpmath.mp.dps = 40
-    points = mpmath.linspace(a, b, 64)
-    mass = mpmath.quad(mpmath.npdf, points)
-    mean = mpmath.quad(lambda x: x * mpmath.npdf(x), points) / mass
-    var = mpmath.quad(lambda x: (x - mean) ** 2 * mpmath.npdf(x), points) / mass
-    fourth = mpmath.quad(lambda x: (x - mean) ** 4 * mpmath.npdf(x), points) / mass
+    a, b = reference["a"], reference["b"]
     m = truncated_moments(a, b)
-    assert m.mass == pytest.approx(float(mass), rel=1e-12)
-    assert m.mean == pytest.approx(float(mean), rel=1e-12, abs=1e-15)
-    assert m.std == pytest.approx(float(mpmath.sqrt(var)), rel=1e-10)
-    assert m.kurtosis == pytest.approx(float(fourth / var**2), rel=1e-8)
+    assert m.mass == pytest.approx(float(reference["mass"]), rel=1e-12)
+    assert m.mean == pytest.approx(float(reference["mean"]), rel=1e-12, abs=1e-15)
+    assert m.std == pytest.approx(float(reference["std"]), rel=1e-10)
+    assert m.kurtosis == pytest.approx(float(reference["kurtosis"]), rel=1e-8)
     if -8 < a and b < 8:  # scipy agrees away from the far tails
         assert m.std == pytest.approx(stats.truncnorm(a, b).std(), rel=1e-7)
+
+
+@pytest.mark.slow
+def test_the_committed_references_are_what_their_script_computes():
+    from .normal_references import references
+
+    assert json.loads(json.dumps(references())) == REFERENCES
 
 
 def test_keras_truncation_constant_is_the_correctly_rounded_std():

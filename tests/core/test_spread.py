@@ -247,11 +247,11 @@ def test_kernel_constants_are_fdlibms_bits():
 
 
 def test_half_pi_over_n_is_correctly_rounded():
-    mpmath.mp.dps = 50
-    for n in (1, 2, 3, 7, 64, 100, 768, 1000, 3072, 65536):
-        c = half_pi_over(n)
-        exact = mpmath.pi / (2 * n)
-        assert abs(mpmath.mpf(c) - exact) <= mpmath.mpf(np.spacing(c)) / 2
+    with mpmath.workdps(50):  # local: mpmath's precision is process-wide state
+        for n in (1, 2, 3, 7, 64, 100, 768, 1000, 3072, 65536):
+            c = half_pi_over(n)
+            exact = mpmath.pi / (2 * n)
+            assert abs(mpmath.mpf(c) - exact) <= mpmath.mpf(np.spacing(c)) / 2
 
 
 def reduced_argument_reference(m: np.ndarray, n: int) -> np.ndarray:
@@ -289,10 +289,10 @@ def test_cosine_is_within_two_ulps_of_libm(n):
 
 @pytest.mark.parametrize("n", NS)
 def test_cosine_is_within_two_ulps_of_the_exact_value(n):
-    mpmath.mp.dps = 40
     m = sample_m(n)[:3000]
     got = cos_pi_fraction(m, n)
-    exact = [mpmath.cos(mpmath.pi * int(v) / (2 * n)) for v in m]
+    with mpmath.workdps(40):  # local: mpmath's precision is process-wide state
+        exact = [mpmath.cos(mpmath.pi * int(v) / (2 * n)) for v in m]
     zero = np.array([abs(e) < 1e-30 for e in exact])
     ref = np.array([float(e) for e in exact])
     assert np.all(got[zero] == 0.0)  # odd quarter turns are exactly 0
