@@ -162,8 +162,9 @@ def test_every_reservation_is_given_back_when_the_response_ends(tight, request_)
 
 def test_a_streamed_response_keeps_its_reservation_until_sent(tmp_path) -> None:
     settings = Settings(memory_budget_bytes=256 * MIB, memory_bytes=0, queue_seconds=0, job_dir=str(tmp_path))
-    with TestClient(create_app(settings)) as client:
-        budget = client.app.state.budget
+    app = create_app(settings)
+    with TestClient(app) as client:
+        budget = app.state.budget
         seen: list[int] = []
         with client.stream("POST", "/init", json={**BIG, "shape": [2048, 2048]}) as response:
             digest = hashlib.sha256()

@@ -265,7 +265,7 @@ def _uploads() -> list[Case]:
     for target, key, base in UPLOADS:
         files = hostile_files("weight" if key == "pretrained" else key)
         names = list(files) if key == "pretrained" else [name for name in EVERY_ENDPOINT if name in files]
-        bodies = {name: with_upload(base, key, files[name]) for name in names}
+        bodies: dict[str, Body] = {name: with_upload(base, key, files[name]) for name in names}
         for name, text in (("not-base64", "!!! not base64 !!!"), ("base64-with-spaces", "AAAA AAAA"),
                            ("base64-urlsafe-alphabet", "-_-_"), ("a-number", 5)):  # fmt: skip
             bodies[name] = js({**base, key: text})
