@@ -253,6 +253,8 @@ class Transfer:
                 raise TimeoutError(f"{self.name}: never resumed")
 
     def run(self, url: str, directory: Path) -> threading.Thread:
+        RUNNING.append(self)
+
         def download() -> None:
             transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)])
             try:
@@ -267,6 +269,17 @@ class Transfer:
         thread = threading.Thread(target=download, daemon=True)
         thread.start()
         return thread
+
+
+RUNNING: list[Transfer] = []  # started by the current test
+
+
+@pytest.fixture(autouse=True)
+def resume_stalled_readers() -> Iterator[None]:
+    """A test that fails while its readers are stalled leaves no thread waiting behind it."""
+    yield
+    while RUNNING:
+        RUNNING.pop().resume.set()
 
 
 def sigterm_while_stalled(
