@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from . import schemes as _schemes  # noqa: F401  (registers the catalogue)
 from .registry import REGISTRY, Param, Scheme
 
-__all__ = ["catalogue", "describe", "describe_param", "markdown"]
+__all__ = ["catalogue", "describe", "describe_param", "example_body", "markdown"]
 
 
 def describe_param(param: Param) -> dict[str, Any]:
@@ -30,8 +31,14 @@ def describe_param(param: Param) -> dict[str, Any]:
     return info
 
 
+def example_body(scheme: Scheme) -> dict[str, Any]:
+    """The scheme's example as a POST /init body (shorthand: one tensor, its default name)."""
+    example = scheme.example
+    return {"shape": list(example.shape), "layout": example.layout, "scheme": {"name": scheme.name, **example.params}}
+
+
 def describe(scheme: Scheme) -> dict[str, Any]:
-    """Name, aliases, parameters (type, default, allowed range), formula, random access."""
+    """Name, aliases, parameters (type, default, allowed range), formula, random access, an example."""
     doc = scheme.doc.split("\n\n", 1)
     return {
         "name": scheme.name,
@@ -42,6 +49,7 @@ def describe(scheme: Scheme) -> dict[str, Any]:
         "formula": scheme.summary,
         "description": doc[1].replace("\n", " ") if len(doc) > 1 else "",
         "parameters": [describe_param(p) for p in scheme.params],
+        "example": example_body(scheme),
     }
 
 
@@ -82,6 +90,7 @@ def markdown() -> str:
                 )
         else:
             lines.append("No parameters.")
+        lines += ["", f"Example (a POST /init body): `{json.dumps(entry['example'])}`"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,10 @@
 """The scheme registry: the single source for names, aliases, parameters and formulas.
 
 A scheme is a function ``(ctx, **params) -> Plan`` whose docstring states its formula, registered
-with ``@scheme(...)`` together with its parameters. Validation in the core, the HTTP models, the
-OpenAPI schema, ``GET /schemes``, docs/SCHEMES.md and the table-driven tests all read this registry:
-adding a scheme is one decorated function plus its test.
+with ``@scheme(...)`` together with its parameters and an example tensor. Validation in the core,
+the HTTP models, the OpenAPI schema, ``GET /schemes``, docs/SCHEMES.md, the golden vectors and the
+table-driven tests all read this registry: adding a scheme is one decorated function (with its
+example) in a module of service/core/schemes, its tests, and the regenerated files.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import numpy as np
 from .bits import philox_words
 from .distributions import Distribution, Theory
 from .errors import InitError
-from .fans import Fans
+from .fans import Fans, Layout
 
 __all__ = [
     "REGISTRY",
     "REQUIRED",
     "Context",
     "Elementwise",
+    "Example",
     "Param",
     "Placed",
     "Plan",
@@ -196,6 +198,21 @@ class Whole(Plan):
 
 
 @dataclass(frozen=True)
+class Example:
+    """A tensor the scheme accepts: the one table of examples, declared beside the formula.
+
+    The scheme's golden vectors are this tensor in every dtype (tests/golden/make_v1.py appends
+    them); the table-driven tests run every scheme on it; ``GET /schemes`` shows it as a request.
+    Once its golden cases are committed it is part of v1: a test fails if it no longer matches them.
+    ``params`` are the ones a request spells out (prefer values other than the defaults).
+    """
+
+    shape: tuple[int, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    layout: Layout = "torch"
+
+
+@dataclass(frozen=True)
 class Scheme:
     """A registered initialization scheme."""
 
@@ -205,6 +222,7 @@ class Scheme:
     build: Callable[..., Plan]
     random_access: bool
     family: str
+    example: Example
     rank: tuple[int, int] | None = None  # allowed (min, max) rank, None = any
 
     @property
@@ -268,16 +286,17 @@ def scheme(
     params: tuple[Param, ...] = (),
     aliases: tuple[str, ...] = (),
     family: str,
+    example: Example,
     random_access: bool = True,
     rank: tuple[int, int] | None = None,
 ) -> Callable[[_BuildT], _BuildT]:
-    """Register the decorated ``(ctx, **params) -> Plan`` function as scheme ``name``."""
+    """Register the decorated ``(ctx, **params) -> Plan`` function as scheme ``name``, which accepts ``example``."""
 
     def register(build: _BuildT) -> _BuildT:
         for n in (name, *aliases):
             if n in REGISTRY or n in _ALIASES:
                 raise RuntimeError(f"scheme name {n!r} registered twice")
-        REGISTRY[name] = Scheme(name, aliases, params, build, random_access, family, rank)
+        REGISTRY[name] = Scheme(name, aliases, params, build, random_access, family, example, rank)
         _ALIASES.update(dict.fromkeys(aliases, name))
         return build
 

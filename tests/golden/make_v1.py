@@ -6,15 +6,14 @@ v1.json holds each case's stored tensor (SHA-256 and first values); v1_files.jso
 whole file the service serves for it, header included.
 
 Once a case is committed its bytes are the definition of v1: this script refuses to run if any
-committed case no longer reproduces, and never rewrites one. A new scheme adds cases; a better
-algorithm is a new version with its own file.
+committed case no longer reproduces, and never rewrites one. A new scheme adds cases (its
+registered example, in every dtype); a better algorithm is a new version with its own file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import warnings
 from pathlib import Path
@@ -22,36 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from service.core.generate import TensorSpec, algorithm, generate
+from service.core.registry import REGISTRY
 
 PATH = Path(__file__).with_name("v1.json")
 FILES_PATH = Path(__file__).with_name("v1_files.json")  # whole files, header included (file_answer)
 SEED = 20261129
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
-# (id, shape, scheme, params, layout): every scheme, each in every dtype.
-BASE = [
-    ("zeros", (8, 6), "zeros", {}, "torch"),
-    ("ones", (6,), "ones", {}, "torch"),
-    ("constant", (3, 5), "constant", {"value": -0.3}, "torch"),
-    ("uniform", (48, 40), "uniform", {"a": -0.5, "b": 1.5}, "torch"),
-    ("normal", (48, 40), "normal", {"mean": 0.1, "std": 0.02}, "torch"),
-    ("truncated_normal", (48, 40), "truncated_normal", {}, "torch"),
-    ("xavier_uniform", (48, 40), "xavier_uniform", {"gain": 1.5}, "torch"),
-    ("xavier_normal", (48, 40), "xavier_normal", {}, "torch"),
-    ("kaiming_uniform", (16, 8, 3, 3), "kaiming_uniform", {"a": math.sqrt(5)}, "torch"),
-    ("kaiming_normal", (16, 8, 3, 3), "kaiming_normal", {"mode": "fan_out", "nonlinearity": "relu"}, "torch"),
-    ("lecun_uniform", (40, 48), "lecun_uniform", {}, "jax"),
-    ("lecun_normal", (40, 48), "lecun_normal", {}, "jax"),
-    ("variance_scaling", (3, 3, 8, 16), "variance_scaling", {}, "keras"),
-    ("orthogonal", (24, 40), "orthogonal", {"gain": 1.5}, "torch"),
-    ("sphere_rows", (24, 40), "sphere_rows", {"radius": 2.0}, "torch"),
-    ("sparse", (40, 24), "sparse", {"sparsity": 0.25, "std": 0.05}, "torch"),
-    ("spread_rows", (96, 40), "spread_rows", {}, "torch"),
-    ("hadamard_identity", (20, 12, 3), "hadamard_identity", {}, "torch"),
-    ("eye", (5, 7), "eye", {"gain": 2.0}, "torch"),
-    ("dirac", (6, 3, 3, 3), "dirac", {"groups": 2}, "torch"),
-    ("delta_orthogonal", (3, 3, 8, 16), "delta_orthogonal", {}, "jax"),
-]
+
+def examples() -> list[tuple[str, tuple[int, ...], str, dict, str]]:
+    """(id, shape, scheme, params, layout) of every scheme's example (declared beside its formula,
+    service/core/schemes), to be written in every dtype: a new scheme's cases come from here."""
+    return [(name, s.example.shape, name, dict(s.example.params), s.example.layout) for name, s in REGISTRY.items()]
+
 
 # Variants that pin particular branches of the spec, in float32 and float64.
 VARIANTS = [
@@ -165,7 +147,7 @@ def truncation_cases() -> list[tuple[str, dict]]:
 
 def cases() -> list[tuple[str, int, TensorSpec]]:
     out = []
-    for case_id, shape, scheme, params, layout in BASE:
+    for case_id, shape, scheme, params, layout in examples():
         for dtype in DTYPES:
             out.append((f"{case_id}/{dtype}", SEED, TensorSpec("weight", shape, scheme, params, dtype, layout)))
     for case_id, shape, scheme, params, layout in VARIANTS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..distributions import Constant, Normal, TruncatedNormal, Uniform
 from ..errors import InitError
-from ..registry import Context, Elementwise, Param, scheme
+from ..registry import Context, Elementwise, Example, Param, scheme
 
 __all__ = ["MEAN", "STD", "constant", "normal", "ones", "truncated_normal", "uniform", "zeros"]
 
@@ -12,7 +12,7 @@ MEAN = Param("mean", "float", 0.0, "mean of the normal distribution")
 STD = Param("std", "float", 1.0, "standard deviation", exclusive_minimum=0.0)
 
 
-@scheme("zeros", family="constant", aliases=("zero",))
+@scheme("zeros", family="constant", aliases=("zero",), example=Example((8, 6)))
 def zeros(ctx: Context) -> Elementwise:
     """Fill with 0.
 
@@ -22,7 +22,7 @@ def zeros(ctx: Context) -> Elementwise:
     return Elementwise(Constant(0.0))
 
 
-@scheme("ones", family="constant", aliases=("one",))
+@scheme("ones", family="constant", aliases=("one",), example=Example((6,)))
 def ones(ctx: Context) -> Elementwise:
     """Fill with 1.
 
@@ -31,7 +31,12 @@ def ones(ctx: Context) -> Elementwise:
     return Elementwise(Constant(1.0))
 
 
-@scheme("constant", family="constant", params=(Param("value", "float", description="the fill value"),))
+@scheme(
+    "constant",
+    family="constant",
+    params=(Param("value", "float", description="the fill value"),),
+    example=Example((3, 5), {"value": -0.3}),
+)
 def constant(ctx: Context, value: float) -> Elementwise:
     """Fill with ``value``.
 
@@ -45,6 +50,7 @@ def constant(ctx: Context, value: float) -> Elementwise:
     family="elementwise",
     aliases=("random_uniform",),
     params=(Param("a", "float", 0.0, "lower bound"), Param("b", "float", 1.0, "upper bound, greater than a")),
+    example=Example((48, 40), {"a": -0.5, "b": 1.5}),
 )
 def uniform(ctx: Context, a: float, b: float) -> Elementwise:
     """Fill with U(a, b): x = min(a + (b - a) * u, b), u = (w >> 11) * 2**-53 in [0, 1).
@@ -55,7 +61,13 @@ def uniform(ctx: Context, a: float, b: float) -> Elementwise:
     return Elementwise(Uniform(a, b))
 
 
-@scheme("normal", family="elementwise", aliases=("random_normal",), params=(MEAN, STD))
+@scheme(
+    "normal",
+    family="elementwise",
+    aliases=("random_normal",),
+    params=(MEAN, STD),
+    example=Example((48, 40), {"mean": 0.1, "std": 0.02}),
+)
 def normal(ctx: Context, mean: float, std: float) -> Elementwise:
     """Fill with N(mean, std^2): x = mean + std * ndtri(u), u = (w >> 12) * 2**-52 + 2**-53.
 
@@ -89,6 +101,7 @@ def normal(ctx: Context, mean: float, std: float) -> Elementwise:
             "(Keras/JAX variance scaling does this with 0.87962566103423978 for [-2, 2]); needs bounds='sigma'",
         ),
     ),
+    example=Example((48, 40)),
 )
 def truncated_normal(
     ctx: Context, mean: float, std: float, a: float, b: float, bounds: str, correct_variance: bool

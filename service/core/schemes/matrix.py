@@ -21,7 +21,7 @@ from ..fans import matrix_view
 from ..householder import haar_columns
 from ..normal import ndtri
 from ..pinned import tree_sum
-from ..registry import Context, Param, Whole, scheme
+from ..registry import Context, Example, Param, Whole, scheme
 from ..spread import MAX_ELEMENTS as MAX_SPREAD_ELEMENTS
 from ..spread import spread_unit_rows
 
@@ -121,7 +121,14 @@ def _sphere_theory(radius: float, dim: int, label: str) -> Theory:
     )
 
 
-@scheme("orthogonal", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
+@scheme(
+    "orthogonal",
+    family="matrix",
+    random_access=False,
+    rank=(2, 99),
+    params=(GAIN,),
+    example=Example((24, 40), {"gain": 1.5}),
+)
 def orthogonal(ctx: Context, gain: float) -> Whole:
     """gain * Q, Q Haar-distributed with orthonormal rows (rows <= cols) or columns, by pinned Householder QR.
 
@@ -146,6 +153,7 @@ def orthogonal(ctx: Context, gain: float) -> Whole:
     rank=(2, 99),
     aliases=("hypersphere", "unit_sphere"),
     params=(Param("radius", "float", 1.0, "norm of every unit's weight vector", exclusive_minimum=0.0),),
+    example=Example((24, 40), {"radius": 2.0}),
 )
 def sphere_rows(ctx: Context, radius: float) -> Whole:
     """Each unit's weight vector z / ||z|| * radius, z ~ N(0, I): uniform on the sphere of that radius.
@@ -182,6 +190,7 @@ def sphere_rows(ctx: Context, radius: float) -> Whole:
         ),
         Param("std", "float", 0.01, "standard deviation of the non-zero values", exclusive_minimum=0.0),
     ),
+    example=Example((40, 24), {"sparsity": 0.25, "std": 0.05}),
 )
 def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
     """N(0, std^2), then for each input ceil(sparsity * units) of its weights set to 0.
@@ -213,7 +222,14 @@ def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
     return Whole(build, theory, {"sparse": {"zeros_per_input": zeros}})
 
 
-@scheme("spread_rows", family="matrix", random_access=False, rank=(2, 99), params=(GAIN,))
+@scheme(
+    "spread_rows",
+    family="matrix",
+    random_access=False,
+    rank=(2, 99),
+    params=(GAIN,),
+    example=Example((96, 40)),
+)
 def spread_rows(ctx: Context, gain: float) -> Whole:
     """gain * S, one row of S per unit, taken in order from orthonormal bases [B_0; B_1; ...] of R^fan_in.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..distributions import Theory
 from ..errors import InitError
-from ..registry import Context, Param, Placed, Whole, scheme
+from ..registry import Context, Example, Param, Placed, Whole, scheme
 from .matrix import orthogonal_matrix
 
 __all__ = [
@@ -71,6 +71,7 @@ def _centre_tap(ctx: Context, centre: tuple[int, ...], tap: np.ndarray) -> np.nd
     aliases=("identity",),
     rank=(2, 2),
     params=(Param("gain", "float", 1.0, "the diagonal value"),),
+    example=Example((5, 7), {"gain": 2.0}),
 )
 def eye(ctx: Context, gain: float) -> Placed:
     """W[i, j] = gain if i == j else 0; non-square allowed.
@@ -90,6 +91,7 @@ def eye(ctx: Context, gain: float) -> Placed:
     family="structured",
     rank=(3, 5),
     params=(Param("groups", "int", 1, "number of convolution groups; output channels must divide evenly", minimum=1),),
+    example=Example((6, 3, 3, 3), {"groups": 2}),
 )
 def dirac(ctx: Context, groups: int) -> Placed:
     """Convolution identity: 1 at [g*opg + d, d, k1//2, ...] for d < min(opg, in), opg = out // groups.
@@ -124,6 +126,7 @@ def dirac(ctx: Context, groups: int) -> Placed:
     random_access=False,
     rank=(3, 5),
     params=(Param("gain", "float", 1.0, "multiplies the orthogonal centre tap", exclusive_minimum=0.0),),
+    example=Example((3, 3, 8, 16), layout="jax"),
 )
 def delta_orthogonal(ctx: Context, gain: float) -> Whole:
     """Zeros except the kernel centre ((k-1)//2 per axis), which is gain * an orthogonal in -> out map.
@@ -169,6 +172,7 @@ def _sylvester(rows: int, cols: int) -> np.ndarray:
     params=(
         Param("gain", "float", 1.0, "multiplies every value (sqrt 2: the paper's constant)", exclusive_minimum=0.0),
     ),
+    example=Example((20, 12, 3)),
 )
 def hadamard_identity(ctx: Context, gain: float) -> Whole:
     """ZerO: W = I (out <= in), else c * H_p[:out, :in], p = 2^ceil(log2 out), c = 1 / sqrt(p); no randomness.

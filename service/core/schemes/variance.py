@@ -11,7 +11,7 @@ import math
 
 from ..distributions import Normal, TruncatedNormal, Uniform
 from ..fans import NONLINEARITIES, calculate_gain
-from ..registry import Context, Elementwise, Param, scheme
+from ..registry import Context, Elementwise, Example, Param, scheme
 
 __all__ = [
     "GAIN",
@@ -75,6 +75,7 @@ def _symmetric_uniform(bound: float) -> Elementwise:
             synonyms={"untruncated_normal": "normal"},
         ),
     ),
+    example=Example((3, 3, 8, 16), layout="keras"),
 )
 def variance_scaling(ctx: Context, scale: float, mode: str, distribution: str) -> Elementwise:
     """variance = scale / fan; truncated_normal: TN(-2, 2) * sqrt(variance) / 0.87962566103423978;
@@ -97,7 +98,13 @@ def _xavier_std(ctx: Context, gain: float) -> float:
     return gain * math.sqrt(2.0 / float(ctx.fans.fan_in + ctx.fans.fan_out))
 
 
-@scheme("xavier_uniform", family="elementwise", aliases=("glorot_uniform",), params=(GAIN,))
+@scheme(
+    "xavier_uniform",
+    family="elementwise",
+    aliases=("glorot_uniform",),
+    params=(GAIN,),
+    example=Example((48, 40), {"gain": 1.5}),
+)
 def xavier_uniform(ctx: Context, gain: float) -> Elementwise:
     """U(-bound, bound), std = gain * sqrt(2 / (fan_in + fan_out)), bound = sqrt(3) * std.
 
@@ -108,7 +115,7 @@ def xavier_uniform(ctx: Context, gain: float) -> Elementwise:
     return _symmetric_uniform(math.sqrt(3.0) * _xavier_std(ctx, gain))
 
 
-@scheme("xavier_normal", family="elementwise", aliases=("glorot_normal",), params=(GAIN,))
+@scheme("xavier_normal", family="elementwise", aliases=("glorot_normal",), params=(GAIN,), example=Example((48, 40)))
 def xavier_normal(ctx: Context, gain: float) -> Elementwise:
     """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)), untruncated.
 
@@ -124,7 +131,13 @@ def _kaiming_std(ctx: Context, a: float, mode: str, nonlinearity: str) -> float:
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-@scheme("kaiming_uniform", family="elementwise", aliases=("he_uniform", "msra_uniform"), params=KAIMING)
+@scheme(
+    "kaiming_uniform",
+    family="elementwise",
+    aliases=("he_uniform", "msra_uniform"),
+    params=KAIMING,
+    example=Example((16, 8, 3, 3), {"a": math.sqrt(5)}),
+)
 def kaiming_uniform(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elementwise:
     """U(-bound, bound), std = gain / sqrt(fan), bound = sqrt(3) * std, gain = calculate_gain(nonlinearity, a).
 
@@ -134,7 +147,13 @@ def kaiming_uniform(ctx: Context, a: float, mode: str, nonlinearity: str) -> Ele
     return _symmetric_uniform(math.sqrt(3.0) * _kaiming_std(ctx, a, mode, nonlinearity))
 
 
-@scheme("kaiming_normal", family="elementwise", aliases=("he_normal", "msra", "msra_normal"), params=KAIMING)
+@scheme(
+    "kaiming_normal",
+    family="elementwise",
+    aliases=("he_normal", "msra", "msra_normal"),
+    params=KAIMING,
+    example=Example((16, 8, 3, 3), {"mode": "fan_out", "nonlinearity": "relu"}),
+)
 def kaiming_normal(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elementwise:
     """N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a), untruncated.
 
@@ -144,7 +163,7 @@ def kaiming_normal(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elem
     return Elementwise(Normal(0.0, _kaiming_std(ctx, a, mode, nonlinearity)))
 
 
-@scheme("lecun_uniform", family="elementwise")
+@scheme("lecun_uniform", family="elementwise", example=Example((40, 48), layout="jax"))
 def lecun_uniform(ctx: Context) -> Elementwise:
     """U(-sqrt(3 / fan_in), sqrt(3 / fan_in)): variance_scaling(1, fan_in, uniform).
 
@@ -153,7 +172,7 @@ def lecun_uniform(ctx: Context) -> Elementwise:
     return variance_scaling(ctx, 1.0, "fan_in", "uniform")
 
 
-@scheme("lecun_normal", family="elementwise")
+@scheme("lecun_normal", family="elementwise", example=Example((40, 48), layout="jax"))
 def lecun_normal(ctx: Context) -> Elementwise:
     """TN(-2, 2) * sqrt(1 / fan_in) / 0.87962566103423978: variance_scaling(1, fan_in, truncated_normal).
 
