@@ -1,4 +1,4 @@
-"""POST /init, GET|HEAD /init and POST /diagnostics: the contract, in process."""
+"""POST /init and GET|HEAD /init: the contract, in process (POST /diagnostics: test_diagnostics.py)."""
 
 import base64
 import hashlib
@@ -197,31 +197,3 @@ def test_per_tensor_dtype_and_layout(client):
     assert tensors["kernel"].dtype == np.float64 and tensors["half"].dtype == np.float16
     bound = math.sqrt(6 / (4 * 9 + 8 * 9))  # keras fans: in = 4*3*3, out = 8*3*3
     assert np.abs(tensors["kernel"]).max() <= bound
-
-
-def test_diagnostics_endpoint_returns_reports_only(client):
-    body = {
-        "seed": 0,
-        "tensors": [
-            {"name": "w", "shape": [256, 128], "scheme": "zeros"},
-            {"name": "b", "shape": [256], "scheme": "zeros"},
-        ],
-    }
-    r = client.post("/diagnostics", json=body)
-    assert r.status_code == 200
-    reports = r.json()["diagnostics"]
-    assert reports["w"]["verdict"] == "fail" and reports["b"]["verdict"] == "healthy"
-    assert any("symmetry" in v["reason"] for v in reports["w"]["verdicts"])
-
-
-def test_diagnostics_accepts_sizes_beyond_the_init_cap(client):
-    r = client.post("/diagnostics", json={"seed": 0, "shape": [4096, 4097], "scheme": "kaiming_uniform"})
-    assert r.status_code == 200
-    report = r.json()["diagnostics"]["weight"]
-    assert report["verdict"] == "healthy" and report["outside_bounds"] == 0
-
-
-def test_diagnostics_refuses_an_accept_without_json(client):
-    r = client.post("/diagnostics", json=SHORTHAND, headers={"accept": "application/octet-stream"})
-    assert r.status_code == 406 and r.headers["content-type"] == "application/problem+json"
-    assert client.post("/diagnostics", json=SHORTHAND, headers={"accept": "*/*"}).status_code == 200
