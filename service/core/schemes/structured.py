@@ -168,6 +168,7 @@ def _sylvester(rows: int, cols: int) -> np.ndarray:
 @scheme(
     "hadamard_identity",
     family="structured",
+    random_access=False,
     rank=(2, 5),
     params=(
         Param("gain", "float", 1.0, "multiplies every value (sqrt 2: the paper's constant)", exclusive_minimum=0.0),
