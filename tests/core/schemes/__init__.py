@@ -1,0 +1,1 @@
+"""Tests of service/core/schemes, one module per scheme module; support.py holds what they share."""
