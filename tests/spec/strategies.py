@@ -4,7 +4,8 @@ Each strategy draws bodies that the published JSON Schema accepts: scheme object
 their names and aliases and any subset of their parameters within the declared bounds, shapes,
 names, layers, architectures, network and pre-training stacks. Cross-field rules (a < b, a scheme's
 rank, divisible channels) are left to chance on purpose: the core must refuse what breaks them
-with an InitError that names a field, never with anything else.
+with an InitError that names a field, never with anything else. ``example_bodies`` is the
+exception: each scheme's registered example (service/core/schemes), which always plans.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from service.analysis.activations import NAMES as ACTIVATIONS
+from service.core.catalogue import example_body
 from service.core.dtypes import FLOAT_DTYPES
 from service.core.fans import LAYOUTS
 from service.core.generate import MAX_RANK
@@ -73,6 +75,16 @@ def schemes() -> st.SearchStrategy[Any]:
     """A scheme as the request language spells it: a bare name (no required parameters) or an object."""
     bare = [n for s in REGISTRY.values() if not any(p.required for p in s.params) for n in (s.name, *s.aliases)]
     return st.one_of(st.sampled_from(sorted(bare)), st.sampled_from(sorted(REGISTRY)).flatmap(scheme_object))
+
+
+@st.composite
+def example_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """A POST /init body that plans: a scheme's example (GET /schemes shows it), under any of the
+    scheme's names, with any seed, dtype and tensor name."""
+    registered = REGISTRY[draw(st.sampled_from(sorted(REGISTRY)))]
+    body = example_body(registered)
+    body["scheme"]["name"] = draw(st.sampled_from((registered.name, *registered.aliases)))
+    return {**body, **draw(st.fixed_dictionaries({}, optional={"seed": SEEDS, "dtype": DTYPES, "name": NAMES}))}
 
 
 def shapes(dim: st.SearchStrategy[int] = DIM) -> st.SearchStrategy[list[int]]:

@@ -3,14 +3,23 @@
 import typing
 
 import pytest
+from hypothesis import given, settings
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from service.core.registry import REGISTRY, all_names
+from service.core.generate import TensorSpec
+from service.core.registry import REGISTRY, all_names, get_scheme
 from service.spec.request import InitRequest, to_request
 from service.spec.schemes import SCHEME_MODELS, SchemeSpec, scheme_params
 
+from . import strategies as gen
+
 ADAPTER = TypeAdapter(SchemeSpec)
-REQUIRED = {"constant": {"value": 0.5}, "sparse": {"sparsity": 0.25}}
+# The parameters a scheme cannot go without, as its example spells them.
+REQUIRED = {
+    name: {p.name: registered.example.params[p.name] for p in registered.params if p.required}
+    for name, registered in REGISTRY.items()
+}
+NEEDS_PARAMETERS = sorted(name for name, required in REQUIRED.items() if required)
 
 
 def scheme(value):
@@ -54,16 +63,31 @@ def test_each_model_accepts_every_alias(name):
         assert parsed.name == alias
 
 
-@pytest.mark.parametrize("name", [n for n in all_names() if n not in ("constant", "sparse")])
+@pytest.mark.parametrize("name", [n for n in all_names() if get_scheme(n).name not in NEEDS_PARAMETERS])
 def test_a_bare_name_equals_the_object_form_with_defaults(name):
     assert scheme(name) == scheme({"name": name})
     assert scheme_params(scheme(name)) == (name, {})
 
 
-@pytest.mark.parametrize("name", ["constant", "sparse"])
+@pytest.mark.parametrize("name", [n for n in all_names() if get_scheme(n).name in NEEDS_PARAMETERS])
 def test_a_bare_name_of_a_scheme_with_required_parameters_is_refused(name):
     with pytest.raises(ValidationError):
         scheme(name)
+
+
+def test_some_schemes_need_parameters():
+    assert {"constant", "sparse"} <= set(NEEDS_PARAMETERS)  # the refusal test above has cases
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(gen.example_bodies())
+def test_every_schemes_published_example_is_a_request_for_its_example_tensor(body):
+    [tensor] = to_request(InitRequest.model_validate(body)).tensors
+    registered = get_scheme(body["scheme"]["name"])
+    example = registered.example
+    assert (tensor.shape, tensor.layout) == (example.shape, example.layout)
+    expected = TensorSpec(tensor.name, example.shape, registered.name, example.params, tensor.dtype, example.layout)
+    assert tensor.canonical() == expected.canonical()
 
 
 def test_a_bare_name_and_the_object_form_give_the_same_canonical_request():
