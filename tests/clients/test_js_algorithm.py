@@ -2,10 +2,13 @@
 
 1. Its own suite, `node --test clients/js/test/algorithm.test.mjs`, which checks every golden case
    of the elementwise schemes (tests/golden/v1.json) byte for byte, must pass.
-2. Cross-check: for fixed edge requests and a deterministic batch of random ones, the bytes the
-   port writes (via clients/js/algorithm-cli.mjs) equal service.core.generate.generate's, and the
-   port refuses exactly the requests the service refuses (a list of invalid ones).
-3. Section 7's erratum (the 28-digit exponents of Phi and phi): a sweep of narrow truncation
+2. Its catalogue against the registry: it implements every elementwise scheme and knows each of
+   their aliases, as the registry names them, and lists the others as not elementwise.
+3. Cross-check: for every scheme's example in each of its names, fixed edge requests and a
+   deterministic batch of random ones, the bytes the port writes (via clients/js/algorithm-cli.mjs)
+   equal service.core.generate.generate's, and the port refuses exactly the requests the service
+   refuses (a list of invalid ones).
+4. Section 7's erratum (the 28-digit exponents of Phi and phi): a sweep of narrow truncation
    intervals, byte for byte, and Phi, phi, the truncated std and the rounded exponents themselves,
    digit for digit, against service/core/normal.py.
 
@@ -29,6 +32,7 @@ import pytest
 
 from service.core.errors import InitError
 from service.core.generate import TensorSpec, generate
+from service.core.registry import REGISTRY, Context, Elementwise, Param
 
 ROOT = Path(__file__).parents[2]
 JS = ROOT / "clients" / "js"
@@ -47,7 +51,6 @@ def node_installed() -> None:
 
 
 U64_MAX = 2**64 - 1
-NONLINEARITIES = ["linear", "conv1d", "conv_transpose2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
 
 
 def request(
@@ -200,65 +203,113 @@ INVALID = [
 ]
 
 
-SCHEMES = [
-    "uniform",
-    "normal",
-    "truncated_normal",
-    "truncated_normal",
-    "xavier_uniform",
-    "xavier_normal",
-    "kaiming_uniform",
-    "kaiming_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "variance_scaling",
-    "variance_scaling",
-    "constant",
-]
-MODES = ["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
+def is_elementwise(name: str) -> bool:
+    """Whether the scheme's values are one distribution of one word each (what the port implements)."""
+    example = REGISTRY[name].example
+    return isinstance(REGISTRY[name].plan(Context(example.shape, example.layout), example.params), Elementwise)
+
+
+# The port implements exactly these; the others it lists as not ported, with the reason (MATRIX_SCHEMES:
+# not elementwise, docs/ALGORITHM.md 11.4-11.11), and its own suite checks their golden cases are skipped.
+PORTED = sorted(name for name in REGISTRY if is_elementwise(name))
+
+CATALOGUE = """
+import { ALIASES, MATRIX_SCHEMES, SUPPORTED_SCHEMES } from "./clients/js/algorithm.mjs";
+console.log(JSON.stringify({ aliases: ALIASES, matrix: [...MATRIX_SCHEMES], supported: [...SUPPORTED_SCHEMES] }));
+"""
+
+
+@pytest.fixture(scope="module")
+def port_catalogue() -> dict:
+    """The port's schemes, the ones it leaves out, and its aliases, as it exports them."""
+    done = subprocess.run([NODE, "--input-type=module", "-e", CATALOGUE], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def test_every_alias_the_port_knows_is_the_registrys_alias_of_the_same_scheme(port_catalogue):
+    for alias, target in port_catalogue["aliases"].items():
+        assert target in REGISTRY and alias in REGISTRY[target].aliases, f"{alias} -> {target}"
+
+
+def test_the_port_implements_every_elementwise_scheme_and_its_aliases_and_lists_the_others(port_catalogue):
+    assert sorted(port_catalogue["supported"]) == PORTED, "the schemes clients/js/algorithm.mjs implements"
+    not_ported = sorted(set(REGISTRY) - set(PORTED))
+    assert sorted(port_catalogue["matrix"]) == not_ported, "the port's MATRIX_SCHEMES (not elementwise)"
+    missing = {alias for name in PORTED for alias in REGISTRY[name].aliases} - set(port_catalogue["aliases"])
+    assert not missing, f"aliases unknown to the port's ALIASES: {sorted(missing)}"
+
+
+def test_every_example_in_every_spelling_gives_the_service_bytes_or_is_refused_if_not_ported():
+    cases = [
+        (name, request(registered.example.shape, spelling, dict(registered.example.params), dtype,
+                       registered.example.layout))
+        for name, registered in sorted(REGISTRY.items())
+        for spelling in (name, *registered.aliases)
+        for dtype in ("float32", "bfloat16")
+    ]  # fmt: skip
+    for (name, req), line in zip(cases, js_lines([req for _, req in cases]), strict=True):
+        if name in PORTED:
+            assert line == python_bytes(req).hex(), json.dumps(req)
+        else:
+            assert line.startswith("error: "), json.dumps(req)
+
+
+def drawn(param: Param, rng: random.Random):
+    """A value the parameter accepts, across orders of magnitude and spellings."""
+    if param.kind == "bool":
+        return rng.random() < 0.5
+    if param.kind == "str":
+        value = rng.choice([*(param.choices or ()), *param.synonyms])
+        return value.upper() if param.casefold and rng.random() < 0.3 else value
+    low = param.minimum if param.minimum is not None else param.exclusive_minimum
+    high = param.maximum if param.maximum is not None else param.exclusive_maximum
+    if param.kind == "int":
+        first = int(low if low is not None else -100)
+        return rng.randint(first, int(high) if high is not None else first + 100)
+    if low is not None and high is not None:
+        return rng.uniform(low, high)
+    if low is not None:
+        return low + 10 ** rng.uniform(-3, 2)
+    if high is not None:
+        return high - 10 ** rng.uniform(-3, 2)
+    return rng.uniform(-1, 1) * 10 ** rng.uniform(-3, 3)
+
+
+def uniform_params(rng: random.Random) -> dict:
+    a = rng.uniform(-10, 10)
+    return {"a": a, "b": a + 10 ** rng.uniform(-6, 3)}
+
+
+def truncated_normal_params(rng: random.Random) -> dict:
+    mean, std = rng.uniform(-2, 2), 10 ** rng.uniform(-3, 1)
+    if rng.random() < 0.5:
+        lo = mean + std * rng.uniform(-8, 8)
+        return {"mean": mean, "std": std, "a": lo, "b": lo + std * 10 ** rng.uniform(-1, 1)}
+    lo = rng.uniform(-12, 12)
+    return {"mean": mean, "std": std, "a": lo, "b": lo + 10 ** rng.uniform(-1, 1), "bounds": "sigma",
+            "correct_variance": rng.random() < 0.5}  # fmt: skip
+
+
+# Parameters bound by a rule across fields are drawn together: b > a, and a truncation interval
+# whose mass float64 resolves. Every other parameter is drawn on its own, from its declaration.
+JOINT = {"uniform": uniform_params, "truncated_normal": truncated_normal_params}
+
+
+def scheme_params(name: str, rng: random.Random) -> dict:
+    if name in JOINT:
+        return JOINT[name](rng)
+    return {p.name: drawn(p, rng) for p in REGISTRY[name].params if p.required or rng.random() < 0.75}
 
 
 def random_requests(count: int, rng: random.Random) -> list[dict]:
-    """A deterministic batch of valid random requests across the elementwise schemes."""
+    """A deterministic batch of valid random requests across the schemes the port implements."""
     out = []
     for _ in range(count):
-        scheme = rng.choice(SCHEMES)
+        scheme = rng.choice(PORTED)
         layout = rng.choice(["torch", "keras", "jax"])
         shape = [rng.randint(1, 9) for _ in range(rng.randint(2, 4))]
-        params: dict = {}
-        if scheme == "uniform":
-            a = rng.uniform(-10, 10)
-            params = {"a": a, "b": a + 10 ** rng.uniform(-6, 3)}
-        elif scheme == "normal":
-            params = {"mean": rng.uniform(-5, 5), "std": 10 ** rng.uniform(-4, 2)}
-        elif scheme == "truncated_normal":
-            mean, std = rng.uniform(-2, 2), 10 ** rng.uniform(-3, 1)
-            if rng.random() < 0.5:
-                lo = mean + std * rng.uniform(-8, 8)
-                params = {"mean": mean, "std": std, "a": lo, "b": lo + std * 10 ** rng.uniform(-1, 1)}
-            else:
-                lo = rng.uniform(-12, 12)
-                params = {
-                    "mean": mean,
-                    "std": std,
-                    "a": lo,
-                    "b": lo + 10 ** rng.uniform(-1, 1),
-                    "bounds": "sigma",
-                    "correct_variance": rng.random() < 0.5,
-                }
-        elif scheme in ("xavier_uniform", "xavier_normal"):
-            params = {"gain": 10 ** rng.uniform(-1, 1)}
-        elif scheme in ("kaiming_uniform", "kaiming_normal"):
-            params = {
-                "a": rng.uniform(0, 1),
-                "mode": rng.choice(["fan_in", "fan_out"]),
-                "nonlinearity": rng.choice(NONLINEARITIES),
-            }
-        elif scheme == "variance_scaling":
-            distribution = rng.choice(["truncated_normal", "normal", "uniform"])
-            params = {"scale": 10 ** rng.uniform(-1, 1), "mode": rng.choice(MODES), "distribution": distribution}
-        elif scheme == "constant":
-            params = {"value": rng.uniform(-1e3, 1e3)}
+        params = scheme_params(scheme, rng)
         numel = int(np.prod(shape))
         start, stop = 0, None
         if rng.random() < 0.3:
@@ -270,6 +321,7 @@ def random_requests(count: int, rng: random.Random) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 def test_the_js_suite_passes_every_golden_case_of_the_elementwise_schemes():
     done = subprocess.run(
         [NODE, "--test", str(JS / "test" / "algorithm.test.mjs")],
@@ -352,6 +404,7 @@ def narrow_requests(count: int, rng: random.Random) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 def test_js_bytes_equal_the_service_bytes_on_narrow_intervals():
     requests = narrow_requests(200, random.Random(20260313))
     differ = []
@@ -381,6 +434,7 @@ console.log(JSON.stringify({ exponents, stds }));
 """
 
 
+@pytest.mark.slow
 def test_js_scalars_round_the_exponents_exactly_as_the_reference():
     """Section 7 digit by digit: z, s = dec28(dec100(z*z)) and s' = dec28(dec100(x*x)) equal the
     reference's Decimals (ties to even included), Phi and phi are the same binary64, and the
