@@ -9,20 +9,18 @@ from service.core.errors import InitError
 from service.core.generate import CHUNK, TensorSpec, float64_values, generate, tensor
 from service.core.registry import REGISTRY
 
-from .test_schemes import EXAMPLES
-
-RANDOM_ACCESS = sorted(name for name, scheme in REGISTRY.items() if scheme.random_access)
 DTYPES = ["float32", "float64", "float16", "bfloat16"]
 
 
 def spec_for(name, dtype="float32", shape=None):
-    example_shape, params = EXAMPLES[name]
-    return TensorSpec("layer.weight", shape or example_shape, name, params, dtype=dtype)
+    """The scheme's example tensor (its declared shape, parameters and layout), or another shape."""
+    example = REGISTRY[name].example
+    return TensorSpec("layer.weight", shape or example.shape, name, example.params, dtype=dtype, layout=example.layout)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    name=st.sampled_from(sorted(EXAMPLES)),
+    name=st.sampled_from(sorted(REGISTRY)),
     dtype=st.sampled_from(DTYPES),
     bounds=st.tuples(st.integers(0, 1200), st.integers(0, 1200)),
     seed=st.integers(0, 2**64 - 1),
