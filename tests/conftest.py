@@ -3,11 +3,19 @@ what the quick lane leaves out before it costs anything."""
 
 from pathlib import Path
 
+import hypothesis
 import pytest
 from starlette.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+
+# Property tests draw the same examples on every run and machine (derandomize), replay nothing from
+# earlier runs (no database) and have no per-example deadline (a loaded machine is not a failure):
+# the same verdict every time. Exploring new examples is a choice made on purpose, with
+# --hypothesis-seed, not an accident of the run.
+hypothesis.settings.register_profile("initw", derandomize=True, database=None, deadline=None)
+hypothesis.settings.load_profile("initw")
 
 
 @pytest.fixture(scope="session")
