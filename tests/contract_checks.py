@@ -23,11 +23,13 @@ from typing import Any
 import schemathesis
 from safetensors import deserialize
 
+from service.core.dtype_codes import CODES
+
 BINARY = "application/octet-stream"
 PROBLEM = "application/problem+json"
 DIGEST = re.compile(r"^sha-256=:([A-Za-z0-9+/]{43}=):$")
 SAFETENSORS_PATHS = ("/init", "/init/lsuv", "/pretrain/{job}/artifact")
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8}
+ITEMSIZE = {code: entry.itemsize for code, entry in CODES.items() if entry.generated}  # what a shard may hold
 
 
 def _header(response: Any, name: str) -> str | None:

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from service.core.write import ITEMSIZE
+
 CASES = [
     "shape=64,48&scheme=xavier_normal&seed=3",
     "shape=300,200&scheme=truncated_normal&a=4&b=6&bounds=sigma&dtype=float64",
@@ -90,7 +92,7 @@ def tensor_bytes(full: bytes, name: str = "weight") -> tuple[bytes, str]:
 def test_shards_concatenate_to_the_tensor(client, case):
     url, full = case
     data, dtype = tensor_bytes(full)
-    itemsize = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}[dtype]
+    itemsize = ITEMSIZE[dtype]
     count = len(data) // itemsize
     edges = [0, 1, count // 3, count // 3 + 5, count - 1, count]
     pieces = []
