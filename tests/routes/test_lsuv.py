@@ -19,6 +19,7 @@ def metadata(blob: bytes) -> dict:
     return json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])["__metadata__"]
 
 
+@pytest.mark.slow  # about 2 s each: 50 layers
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_lsuv_reaches_unit_variance_within_tolerance_on_deep_stacks(client, activation):
     body = {"seed": 3, "input_width": 64, "batch": 128, "tolerance": 0.05,
