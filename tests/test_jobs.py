@@ -120,7 +120,7 @@ class FakeClock:
     """Stands in for the ``time`` module inside service.jobs: monotonic time moves only when told."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = time.monotonic()  # near the real clock: other stores' jobs, if any, see no jump back
 
     def monotonic(self) -> float:
         return self.now
