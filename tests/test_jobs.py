@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -120,7 +121,9 @@ class FakeClock:
     """Stands in for the ``time`` module inside service.jobs: monotonic time moves only when told."""
 
     def __init__(self) -> None:
-        self.now = time.monotonic()  # near the real clock: other stores' jobs, if any, see no jump back
+        # Near the real clock (other stores' jobs, if any, see no jump back), and a whole number of
+        # seconds, so that the differences the store takes of it are exact.
+        self.now = float(math.floor(time.monotonic()))
 
     def monotonic(self) -> float:
         return self.now
