@@ -1,0 +1,80 @@
+"""service.__main__: ``python -m service serve`` (its flags, defaults from INITW_*, a clean exit on
+SIGTERM), ``openapi`` (the committed contract) and the CLI's commands, dispatched to service.cli.
+uvicorn and the signal handler are replaced: nothing here listens or touches the process's signals."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from service import __main__ as entry
+from service import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """What serve would do: uvicorn.run's arguments and the SIGTERM handler it installs."""
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: seen.update(target=target, **options))
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: seen.update(signals={signum: handler}))
+    for key in ("INITW_HOST", "INITW_PORT", "INITW_WORKERS", "INITW_GRACE_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+    return seen
+
+
+def test_serve_runs_the_app_with_the_given_flags(served):
+    assert entry.main(["serve", "--host", "0.0.0.0", "--port", "9001", "--workers", "3"]) == 0
+    assert served["target"] == "service.app:app"
+    assert (served["host"], served["port"], served["workers"]) == ("0.0.0.0", 9001, 3)
+
+
+def test_serve_defaults_come_from_the_environment(served, monkeypatch):
+    monkeypatch.setenv("INITW_PORT", "8123")
+    monkeypatch.setenv("INITW_WORKERS", "2")
+    monkeypatch.setenv("INITW_GRACE_SECONDS", "4.5")
+    assert entry.main(["serve"]) == 0
+    assert (served["host"], served["port"], served["workers"]) == ("127.0.0.1", 8123, 2)
+    assert served["timeout_graceful_shutdown"] == 4.5
+
+
+def test_sigterm_after_the_drain_exits_with_status_0(served):
+    entry.main(["serve"])
+    handler = served["signals"][signal.SIGTERM]
+    with pytest.raises(SystemExit) as exited:
+        handler(signal.SIGTERM, None)
+    assert exited.value.code == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["serve", "--port", "eighty"], ["serve", "--verbose"], ["launch"]])
+def test_a_bad_command_line_is_a_usage_error(served, argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        entry.main(argv)
+    assert exited.value.code == 2 and "usage: python -m service" in capsys.readouterr().err
+    assert "target" not in served
+
+
+def test_openapi_prints_the_committed_contract(capsys):
+    assert entry.main(["openapi"]) == 0
+    assert capsys.readouterr().out == (ROOT / "openapi.json").read_text()
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS)
+def test_the_cli_commands_are_dispatched_to_the_cli(monkeypatch, command):
+    ran = []
+    monkeypatch.setattr(cli, "run", lambda args: ran.append(args.command) or 7)
+    argv = {"init": ["init", "--shape", "4,4", "--scheme", "zeros", "-o", "w.safetensors"],
+            "diagnose": ["diagnose", "--shape", "4,4", "--scheme", "zeros"],
+            "schemes": ["schemes"]}[command]  # fmt: skip
+    assert entry.main(argv) == 7 and ran == [command]
+
+
+def test_help_lists_every_command():
+    result = subprocess.run([sys.executable, "-m", "service", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0
+    for command in ("serve", "openapi", *cli.COMMANDS):
+        assert command in result.stdout
