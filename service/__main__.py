@@ -17,8 +17,22 @@ except ModuleNotFoundError as missing:  # a plain install is the Python client o
     sys.exit(f"python -m service needs the server extra ({missing.name} is missing): pip install 'initw[server]'")
 
 
+def _settings() -> Settings:
+    """The INITW_* settings; an invalid one ends the program with one line naming it (exit 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"INITW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        print(f"python -m service: invalid setting: {problems}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings()
+    settings = _settings()
     parser = argparse.ArgumentParser(
         prog="python -m service", description="initw: seeded, reproducible initial weights"
     )

@@ -78,3 +78,13 @@ def test_help_lists_every_command():
     assert result.returncode == 0
     for command in ("serve", "openapi", *cli.COMMANDS):
         assert command in result.stdout
+
+
+def test_an_invalid_setting_is_one_line_naming_the_variable_not_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("INITW_PORT", "abc")
+    with pytest.raises(SystemExit) as ended:
+        entry.main(["--help"])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m service: invalid setting: INITW_PORT:") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
