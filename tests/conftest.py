@@ -10,6 +10,8 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings
 
+from .mirrors import ROOT, TESTS, mirror, modules
+
 # Property tests draw the same examples on every run and machine (derandomize), replay nothing from
 # earlier runs (no database) and have no per-example deadline (a loaded machine is not a failure):
 # the same verdict every time. Exploring new examples is a choice made on purpose, with
@@ -42,8 +44,23 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     """In the quick lane (``-m "not slow"``), a module that marks itself slow as a whole is not even
     imported: some build their cases while collecting (schemathesis's coverage phase takes ~15 s of
     CPU per process), and every test in them would be deselected anyway."""
-    if config.getoption("markexpr", "").replace(" ", "") != "notslow" or collection_path.suffix != ".py":
+    if not _quick_lane(config) or collection_path.suffix != ".py":
         return None
     if not collection_path.name.startswith("test_"):
         return None
-    return any(line.strip() == WHOLLY_SLOW for line in collection_path.read_text().splitlines()) or None
+    return any(line.split("#")[0].strip() == WHOLLY_SLOW for line in collection_path.read_text().splitlines()) or None
+
+
+def _quick_lane(config: pytest.Config) -> bool:
+    return config.getoption("markexpr", "").replace(" ", "") == "notslow"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The quick lane covers every module: when it runs the whole suite, each module's mirror test
+    module must keep at least one test that is not slow (else the lane fails, naming them)."""
+    if not _quick_lane(session.config) or [Path(arg).resolve() for arg in session.config.args] not in ([ROOT], [TESTS]):
+        return
+    kept = {Path(str(item.path)).resolve() for item in session.items}
+    uncovered = [str(mirror(path).relative_to(ROOT)) for path in modules() if mirror(path).resolve() not in kept]
+    if uncovered:
+        raise pytest.UsageError(f"the quick lane has no test of these modules' mirrors: {uncovered}")

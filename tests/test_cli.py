@@ -403,6 +403,7 @@ def test_diagnose_local_equals_the_servers_post_diagnostics(
 # ----------------------------------------------------------------------------- the real entry point
 
 
+@pytest.mark.slow  # a new interpreter
 def test_python_m_service_init_as_a_process(tmp_path: Path) -> None:
     target = tmp_path / "w.safetensors"
     argv = [sys.executable, "-m", "service", "init", "--shape", "256,784", "--scheme", "xavier_uniform", "--local"]

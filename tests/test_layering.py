@@ -101,6 +101,7 @@ sys.meta_path.insert(0, Missing())
 """
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_client_verifies_and_reads_a_file_without_the_server_packages(tmp_path: Path) -> None:
     """What a client-only install has is enough: download through the client (here from a recorded
     answer), check length and digest, read the tensors."""
@@ -127,6 +128,7 @@ print(sorted((name, list(values.shape)) for name, values in tensors.items()))
     assert "pydantic" in _run(BLOCK + "import pydantic").stderr  # the blocker does block
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_cli_computes_locally_without_the_web_framework(tmp_path: Path) -> None:
     target = tmp_path / "w.safetensors"
     code = f"""
@@ -151,6 +153,7 @@ def test_a_plain_install_is_the_client_and_the_service_is_an_extra() -> None:
     assert {"fastapi", "uvicorn", "pydantic"} <= server
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_command_line_on_a_client_only_install_says_what_to_install() -> None:
     done = _run(BLOCK + "import sys; sys.argv = ['service', 'schemes']; import runpy; runpy.run_module('service')")
     assert done.returncode == 1

@@ -42,6 +42,7 @@ def bands(report):
     return {v["check"]: v["band"] for v in report["verdicts"]}
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 @pytest.mark.parametrize(
     ("case", "q10", "q50", "gradient"),
     [  # diagnostics.md section 5, measured on one network each; finite width: within a factor
@@ -59,6 +60,7 @@ def test_measured_cases_are_reproduced_within_a_factor_of_two(reports, case, q10
     assert gradient / 2 < report["stack"]["gradient_ratio"] < gradient * 2
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 @pytest.mark.parametrize(
     ("case", "tolerance"),
     [("tanh_xavier", 0.5), ("tanh_orthogonal", 0.5), ("tanh_gain_5_3", 0.3), ("sigmoid_xavier", 2.0),
@@ -70,6 +72,7 @@ def test_gradient_ratio_agrees_with_the_mean_field_prediction(reports, case, tol
     assert abs(math.log(stack_report["gradient_ratio"]) - stack_report["mean_field"]["log_gradient_ratio"]) < tolerance
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 @pytest.mark.parametrize("case", ["tanh_xavier", "tanh_gain_5_3", "sigmoid_xavier", "selu_lecun"])
 def test_per_layer_variance_follows_the_q_map(reports, case):
     report = reports[case]
@@ -78,6 +81,7 @@ def test_per_layer_variance_follows_the_q_map(reports, case):
     assert all(abs(math.log(m / p)) < 0.5 for m, p in zip(measured, predicted, strict=True))
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 def test_relu_he_dead_units_and_collapse(reports):
     last = reports["relu_he"]["layers"][-1]
     assert 0.25 < last["dead_fraction"] < 0.6  # diagnostics.md: 32-48% over 10 seeds at B = 128
@@ -86,6 +90,7 @@ def test_relu_he_dead_units_and_collapse(reports):
     assert bands(reports["relu_he"])["collapse"] in ("warn", "fail")
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 def test_verdicts_name_vanishing_and_exploding(reports):
     sigmoid = {v["check"]: v for v in reports["sigmoid_xavier"]["verdicts"]}
     assert sigmoid["gradient"]["band"] == "fail" and "vanishing" in sigmoid["gradient"]["reason"]
@@ -100,6 +105,7 @@ def test_verdicts_name_vanishing_and_exploding(reports):
     assert isometric["gradient"] == isometric["jacobian_m1"] == isometric["jacobian_spread"] == "healthy"
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 def test_orthogonal_tanh_is_far_closer_to_isometry_than_gaussian(reports):
     orthogonal = reports["tanh_orthogonal"]["stack"]["jacobian"]
     gaussian = reports["tanh_xavier"]["stack"]["jacobian"]
@@ -108,6 +114,7 @@ def test_orthogonal_tanh_is_far_closer_to_isometry_than_gaussian(reports):
     assert linear["m1"] == pytest.approx(1.0, abs=1e-6) and linear["spread"] < 1e-6  # float32 weights
 
 
+@pytest.mark.slow  # ~2 s
 def test_jacobian_probes_estimate_the_exact_values():
     net = stack("tanh", "orthogonal", depth=10, width=128)
     exact = diagnose_network(net, 0, jacobian_mode="exact")["stack"]["jacobian"]
@@ -144,6 +151,7 @@ def test_weights_are_the_bytes_init_serves():
     np.testing.assert_array_equal(weight.astype(np.float32).reshape(-1), generate(served, 7))
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 def test_relu_he_stays_critical_within_the_finite_width_spread(reports):
     # diagnostics.md: the only ReLU critical point is He (chi1 = 1); one network's log q wanders
     # like a random walk of step ~ sqrt(5 / n) per layer, so layer l is within 2 sqrt(5 l / n).
@@ -155,6 +163,7 @@ def test_relu_he_stays_critical_within_the_finite_width_spread(reports):
     assert 0.1 < report["stack"]["gradient_ratio"] < 10  # measured 0.58 on the reference network
 
 
+@pytest.mark.slow  # the 50-layer reports fixture, ~20 s once
 def test_gelu_with_he_drifts_to_zero_as_the_mean_field_says(reports):
     # diagnostics.md: GELU has no stable q* at sigma_b = 0; q drifts to the fixed point 0, where
     # gelu(x) ~ x / 2 gives chi1 = 2 / 4 = 1/2 (ordered), and q10 ~ 0.52, q50 ~ 1e-10.
@@ -171,7 +180,12 @@ def test_gelu_with_he_drifts_to_zero_as_the_mean_field_says(reports):
 
 @pytest.mark.parametrize(
     ("depth", "batch", "width", "jacobian"),
-    [(4, 64, 768, "exact"), (4, 64, 768, "probes"), (3, 512, 512, "exact"), (30, 64, 128, "probes")],
+    [
+        pytest.param(4, 64, 768, "exact", marks=pytest.mark.slow),  # ~1 s each
+        pytest.param(4, 64, 768, "probes", marks=pytest.mark.slow),
+        (3, 512, 512, "exact"),
+        pytest.param(30, 64, 128, "probes", marks=pytest.mark.slow),
+    ],
 )
 def test_memory_bounds_the_measured_peak(depth, batch, width, jacobian):
     import tracemalloc

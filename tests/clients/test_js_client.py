@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.servers import ROOT, Server, serving
 
+pytestmark = pytest.mark.slow  # Node.js against a real server process
 NODE = os.environ.get("INITW_TEST_NODE") or shutil.which("node")
 JS = ROOT / "clients" / "js"
 

@@ -85,6 +85,7 @@ def test_answers_random_data_rarely_reaches_keep_the_contract(send, path, method
     assert send(schema[path][method].Case(**parts)).status_code == status
 
 
+@pytest.mark.slow  # 60 drawn bodies
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @hypothesis.settings(
     max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(hypothesis.HealthCheck)

@@ -67,6 +67,7 @@ def test_building_the_same_request_twice_gives_identical_bytes(blob):
     assert again.to_bytes() == blob
 
 
+@pytest.mark.slow  # a new interpreter
 def test_a_separate_python_process_with_another_hash_seed_writes_the_same_bytes(blob):
     # The header embeds the request and diagnostics: equal file hashes prove the header is deterministic too.
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -275,6 +276,7 @@ def test_planned_files_stream_the_same_bytes_as_built_ones(big_bytes):
     assert planned.sha256 == hashlib.sha256(big_bytes).digest()
 
 
+@pytest.mark.slow  # ~10 s of drawn ranges
 @settings(max_examples=80, deadline=None, derandomize=True)  # the same ranges on every run and machine
 @given(bounds=st.tuples(st.integers(0, 4_500_000), st.integers(0, 4_500_000)))
 def test_any_byte_range_is_the_slice_of_the_file(big_bytes, bounds):
@@ -312,7 +314,7 @@ def _peak(work) -> int:
         TensorSpec("n", (2048, 2048), "normal", dtype="bfloat16"),
         TensorSpec("t", (2048, 2048), "truncated_normal", {"a": 3.0, "b": 5.0}, dtype="float16"),  # far tails
         TensorSpec("k", (1024, 1024), "kaiming_normal", dtype="float64"),
-        TensorSpec("o", (1024, 1024), "orthogonal"),
+        pytest.param(TensorSpec("o", (1024, 1024), "orthogonal"), marks=pytest.mark.slow),  # ~5 s each
         TensorSpec("s", (1024, 1024), "sparse", {"sparsity": 0.9}),
         TensorSpec("tiny", (8, 8), "normal"),
     ],

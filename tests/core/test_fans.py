@@ -89,6 +89,7 @@ def test_matrix_views_flatten_like_each_framework():
     assert matrix_view((5, 5, 3, 64), "jax") == (75, 64)
 
 
+@pytest.mark.slow  # imports torch
 def test_fans_agree_with_torch_when_installed():
     torch = pytest.importorskip("torch")
     for shape in [(256, 784), (64, 3, 5, 7), (16, 4, 3), (2, 3, 4, 5, 6)]:

@@ -50,6 +50,7 @@ def results():
     return {name: run(disabled) for name, disabled in VARIANTS.items()}
 
 
+@pytest.mark.slow  # regenerates every golden case in new interpreters
 def test_every_golden_case_has_the_same_bytes_on_every_simd_path(results):
     from tests.core.test_golden import GOLDEN
 
@@ -58,6 +59,7 @@ def test_every_golden_case_has_the_same_bytes_on_every_simd_path(results):
         assert result["cases"] == expected, f"{name} differs"
 
 
+@pytest.mark.slow  # shares the new interpreters of the test above
 def test_diagnostics_are_as_reproducible_as_the_bytes(results):
     assert len({r["diagnostics"] for r in results.values()}) == 1
 

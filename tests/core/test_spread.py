@@ -155,7 +155,7 @@ COHERENCE = [
     (64, 9 * 64, 1.0),  # all F + 2 = 9 bases
     (256, 4 * 256, 1.0),
     (1024, 2 * 1024, 1.0),
-    (1024, 4 * 1024, 1.0),
+    pytest.param(1024, 4 * 1024, 1.0, marks=pytest.mark.slow),  # ~1 s
     (32, 9 * 32, math.sqrt(2)),  # odd m: semi-bent, sqrt(2/N)
     (512, 2 * 512, 1.0),
     (512, 4 * 512, math.sqrt(2)),
@@ -165,7 +165,7 @@ COHERENCE = [
     (768, 4 * 768, 2.6),
     (1000, 2 * 1000, math.sqrt(2)),
     (1000, 4 * 1000, 2.6),
-    (768, 6 * 768, 3.5),  # chirp rates +-3
+    pytest.param(768, 6 * 768, 3.5, marks=pytest.mark.slow),  # chirp rates +-3; ~1 s
     (27, 2 * 27, math.sqrt(2)),
     (27, 4 * 27, 3.1),
     (147, 4 * 147, 4.0),

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 DOCS = Path(__file__).parents[2] / "docs"
 REQUEST = {"seed": 0, "input_width": 256,
            "layers": [{"width": 256, "activation": "tanh", "scheme": "xavier_normal", "repeat": 50}]}  # fmt: skip
@@ -30,6 +32,7 @@ def test_the_comparison_allows_a_last_digit_and_nothing_more():
     assert not same_drawing('<text x="163.88">49.7x</text>', '<text y="163.88">49.7x</text>')
 
 
+@pytest.mark.slow  # a 50-layer stack
 def test_docs_propagation_svg_is_current(client):
     r = client.post("/diagnostics/network", json=REQUEST, headers={"accept": "image/svg+xml"})
     assert r.status_code == 200

@@ -29,6 +29,7 @@ import pytest
 
 from .servers import Server, serving
 
+pytestmark = pytest.mark.slow  # real server processes and 512 MiB files
 MIB = 1 << 20
 BUDGET = 1 << 30
 HUGE = 128 << 20  # float32 elements: a 512 MiB file

@@ -40,6 +40,7 @@ import yaml
 from ..nginx_template import MISSING_NGINX, nginx_executable, render
 from .servers import ROOT, Server, free_port, start, stop, wait_ready
 
+pytestmark = pytest.mark.slow  # nginx in front of real server processes
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -36,6 +36,7 @@ from service.client import Client, Download, IntegrityError, NetworkError, to_ar
 
 from .servers import READY_DEADLINE, Server, serving, start, stop, wait_ready
 
+pytestmark = pytest.mark.slow  # real server processes
 MiB = 1 << 20
 BODY = {"seed": 5, "shape": [512, 512], "scheme": {"name": "truncated_normal", "std": 0.02}}  # a 1 MiB file
 

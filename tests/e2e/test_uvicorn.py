@@ -29,6 +29,7 @@ from . import servers as servers_module
 # The process helpers live in servers.py; these names stay importable from here.
 from .servers import READY_DEADLINE, ROOT, STOP_GRACE, Server, free_port, stop, wait_ready  # noqa: F401
 
+pytestmark = pytest.mark.slow  # real server processes
 BINARY = "application/octet-stream"
 JSON = "application/json"
 PROBLEM = "application/problem+json"

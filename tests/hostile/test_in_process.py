@@ -189,6 +189,7 @@ def test_a_path_like_name_is_a_name_and_touches_no_file(session: Session, before
     assert not jobs(session)
 
 
+@pytest.mark.slow  # ~3 s
 def test_still_serving_the_same_bytes_after_the_corpus(session: Session, before: dict[str, str]) -> None:
     """After the whole corpus (the cases not run yet in this session run here), the plain
     requests give the same bytes as before it, and nothing was unpickled."""

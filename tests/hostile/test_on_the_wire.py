@@ -49,6 +49,7 @@ try:  # the parser uvicorn's http="auto" picks, the same way
     PARSER = "httptools"
 except ImportError:
     PARSER = "h11"
+pytestmark = pytest.mark.slow  # a real server process
 HANG = ANSWER_SECONDS  # seconds without an answer that count as a hang
 
 

@@ -30,6 +30,7 @@ def tanh_orthogonal(client):
     return r.json()
 
 
+@pytest.mark.slow  # a 50-layer stack, ~5 s
 def test_network_report_matches_the_core_and_the_mean_field(tanh_orthogonal):
     report = tanh_orthogonal
     assert len(report["layers"]) == 50

@@ -285,6 +285,7 @@ def test_expand_refuses_an_unknown_layer_type():
 # --- against PyTorch --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # imports torch
 def test_torch_linear_bias_bound_equals_the_generated_bias_b_and_weights_lie_within_torchs_bound():
     torch = pytest.importorskip("torch")
     init = torch.nn.init

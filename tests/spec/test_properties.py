@@ -90,6 +90,7 @@ def assert_names_a_field(error: InitError, body: dict[str, Any]) -> None:
 # --- generated bodies: validation, planning, canonical form --------------------------------------
 
 
+@pytest.mark.slow  # ~2 s of drawn bodies
 @PROPERTY
 @given(gen.init_bodies(with_models=True))
 def test_bodies_drawn_to_the_schema_validate_and_their_canonical_form_is_a_fixed_point(body):
