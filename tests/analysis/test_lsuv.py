@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 
 from service.analysis import lsuv
-from service.analysis.network import DenseLayer, Network, layer_tensors
+from service.analysis.network import DenseLayer, Network
 from service.core.errors import InitError
 from service.core.generate import TensorSpec, generate
 
-
-def stack(activation, scheme, params=None, depth=50, width=256, bias=None, norm=None, residual=False):
-    layers = []
-    for i in range(depth):
-        w, b = layer_tensors(i, width, width, (scheme, params or {}), bias, "float32")
-        layers.append(DenseLayer(width, activation, w, b, norm, residual))
-    return Network(width, tuple(layers))
+from .stacks import stack
 
 
 def batch(rows, width, seed=0):

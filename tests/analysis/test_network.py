@@ -7,15 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from service.analysis.network import DenseLayer, Network, backward, diagnose_network, forward, layer_tensors, parameters
+from service.analysis.network import backward, diagnose_network, forward, parameters
 
-
-def stack(activation, scheme, params=None, depth=50, width=256, bias=None, norm=None, residual=False):
-    layers = []
-    for i in range(depth):
-        w, b = layer_tensors(i, width, width, (scheme, params or {}), bias, "float32")
-        layers.append(DenseLayer(width, activation, w, b, norm, residual))
-    return Network(width, tuple(layers))
+from .stacks import stack
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,20 +31,9 @@ from service.core.errors import InitError
 from service.core.generate import TensorSpec, generate
 from service.core.registry import REGISTRY, Context, Elementwise, Param
 
+from .node import JS, NODE
+
 ROOT = Path(__file__).parents[2]
-JS = ROOT / "clients" / "js"
-NODE = os.environ.get("INITW_TEST_NODE") or shutil.which("node")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def node_installed() -> None:
-    """Node.js >= 20 (scripts/system-deps installs it); missing or older, every test here fails saying so."""
-    if NODE is None or not os.access(NODE, os.X_OK):
-        pytest.fail("node (Node.js >= 20) is not installed: run scripts/system-deps")
-    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-    major = re.match(r"v(\d+)\.", version)
-    if major is None or int(major.group(1)) < 20:
-        pytest.fail(f"{NODE} is Node.js {version or '(no version)'}, older than 20: run scripts/system-deps")
 
 
 U64_MAX = 2**64 - 1

@@ -10,8 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +19,9 @@ import pytest
 
 from tests.e2e.servers import ROOT, Server, serving
 
+from .node import JS, NODE
+
 pytestmark = pytest.mark.slow  # Node.js against a real server process
-NODE = os.environ.get("INITW_TEST_NODE") or shutil.which("node")
-JS = ROOT / "clients" / "js"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def node_installed() -> None:
-    """Node.js >= 20 (scripts/system-deps installs it); missing or older, every test here fails saying so."""
-    if NODE is None or not os.access(NODE, os.X_OK):
-        pytest.fail("node (Node.js >= 20) is not installed: run scripts/system-deps")
-    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-    major = re.match(r"v(\d+)\.", version)
-    if major is None or int(major.group(1)) < 20:
-        pytest.fail(f"{NODE} is Node.js {version or '(no version)'}, older than 20: run scripts/system-deps")
 
 
 BODIES: dict[str, dict[str, Any]] = {
