@@ -34,3 +34,13 @@ def test_the_doc_names_the_version_the_code_writes():
     from service.core.generate import algorithm
 
     assert f"named `{algorithm()}`" in DOC
+
+
+def test_section_11_specifies_every_registered_scheme_and_alias():
+    """A port is written from the doc alone: a scheme the registry serves must be specified there."""
+    from service.core.registry import REGISTRY
+
+    section = DOC.split("## 11. The schemes", 1)[1].split("\n## 12.", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)", section))
+    missing = sorted({name for scheme in REGISTRY.values() for name in (scheme.name, *scheme.aliases)} - named)
+    assert missing == [], f"schemes or aliases not in docs/ALGORITHM.md section 11: {missing}"
