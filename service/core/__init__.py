@@ -15,6 +15,7 @@ __all__ = [
     "fans",
     "generate",
     "householder",
+    "kernels",
     "normal",
     "parallel",
     "pinned",

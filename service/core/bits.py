@@ -21,6 +21,8 @@ import hashlib
 import numpy as np
 from numpy.typing import NDArray
 
+from . import kernels
+
 __all__ = ["ALGORITHM", "KEY_DOMAIN", "STREAM_STRIDE", "VERSION", "WORDS_PER_BLOCK", "derive_key", "philox_words"]
 
 ALGORITHM = "initw"
@@ -45,6 +47,9 @@ def philox_words(key: int, start: int, count: int, stream: int = 0) -> NDArray[n
     """Words ``start .. start+count-1`` of ``stream`` under ``key``, as uint64."""
     if count <= 0:
         return np.empty(0, dtype=np.uint64)
+    compiled = kernels.words(key, start, count, stream)
+    if compiled is not None:
+        return compiled
     block, lane = divmod(start, WORDS_PER_BLOCK)
     counter = (block + stream * STREAM_STRIDE - 1) & _U256  # numpy pre-increments
     words = np.random.Philox(key=key, counter=counter).random_raw(lane + count)

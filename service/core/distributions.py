@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from . import normal
 from .errors import InitError
+from .kernels import KernelArgs
 
 __all__ = [
     "MIN_TAIL_MASS",
@@ -85,6 +86,11 @@ class Distribution:
 
     def fill(self, count: int) -> NDArray[np.float64]:  # only for needs_words = False
         raise NotImplementedError
+
+    @property
+    def kernel(self) -> KernelArgs | None:
+        """The same map for the compiled kernels (service/core/kernels.py): kind and parameters."""
+        return None
 
 
 def _finite(name: str, value: float) -> float:
@@ -147,6 +153,12 @@ class Uniform(Distribution):
             np.minimum(x, self.high, out=x)
         return x
 
+    @property
+    def kernel(self) -> KernelArgs | None:
+        # _kernels.c: low, width, k's scale (0: scale by 2**-53, then by width), high, clamp
+        scale = self.width * _2_53 if self.width >= _FOLD_MIN else 0.0
+        return 0, (self.low, self.width, scale, self.high, float(self._may_exceed_high))
+
     @cached_property
     def _may_exceed_high(self) -> bool:
         # x is nondecreasing in k (rounding is monotone), so the largest k decides whether the
@@ -171,6 +183,10 @@ class Normal(Distribution):
     def sample(self, words: NDArray[np.uint64]) -> NDArray[np.float64]:
         z = normal.ndtri(uopen(words))
         return _affine(z, self.mean, self.std)
+
+    @property
+    def kernel(self) -> KernelArgs | None:
+        return 1, (self.mean, self.std)
 
 
 def _affine(z: NDArray[np.float64], mean: float, std: float) -> NDArray[np.float64]:
@@ -273,6 +289,11 @@ class TruncatedNormal(Distribution):
             np.negative(z, out=z)
         x = _affine(z, self.mean, self.std)
         return np.clip(x, self.low, self.high, out=x)
+
+    @property
+    def kernel(self) -> KernelArgs | None:
+        params = (self.mean, self.std, self.pa, self.width, self.z_low, self.z_high, float(self.mirrored))
+        return 2, (*params, self.low, self.high)
 
 
 def _truncation_args(mean: float, std: float, a: float, b: float) -> tuple[float, float, float, float]:

@@ -20,7 +20,7 @@ from .bits import ALGORITHM, VERSION, derive_key
 from .dtypes import FLOAT_DTYPES, DType, get_dtype
 from .errors import InitError
 from .fans import LAYOUTS, Fans
-from .registry import Context, Plan, get_scheme
+from .registry import Context, Elementwise, Plan, get_scheme
 
 __all__ = ["CHUNK", "MAX_RANK", "MAX_WHOLE_ELEMENTS", "TensorSpec", "algorithm", "float64_values", "generate", "tensor"]
 
@@ -152,9 +152,13 @@ def _filled(spec: TensorSpec, seed: int, start: int, stop: int, dtype: DType) ->
     plan, key = spec.plan, derive_key(seed, spec.name)
     out = np.empty(stop - start, dtype=dtype.storage)
 
+    compiled = plan.fill_into if isinstance(plan, Elementwise) else None
+
     def fill(bounds: tuple[int, int]) -> None:
         lo, hi = bounds
-        dtype.round_into(plan.values(key, lo, hi), out[lo - start : hi - start])
+        part = out[lo - start : hi - start]
+        if compiled is None or not compiled(key, lo, part, dtype.name):
+            dtype.round_into(plan.values(key, lo, hi), part)
 
     if not plan.random_access:
         plan.values(key, 0, 0)  # build the whole tensor once, before threads slice it

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from . import kernels
 from .bits import philox_words
 from .distributions import Distribution, Theory
 from .errors import InitError
@@ -162,6 +163,12 @@ class Elementwise(Plan):
         if not self.distribution.needs_words:
             return self.distribution.fill(stop - start)
         return self.distribution.sample(philox_words(key, start, stop - start))
+
+    def fill_into(self, key: int, start: int, out: np.ndarray, dtype: str) -> bool:
+        """Elements start .. start+len(out)-1 rounded into ``out`` in one compiled pass; False
+        (nothing written) where the compiled kernels are off or do not cover the distribution."""
+        args = self.distribution.kernel
+        return args is not None and kernels.fill(args, key, start, out, dtype)
 
 
 class Placed(Plan):

@@ -5,12 +5,25 @@ from pathlib import Path
 
 import pytest
 
+from service.core import kernels
 from service.core.generate import TensorSpec, algorithm
 from service.core.registry import REGISTRY
 from tests.golden.make_v1 import DTYPES, answer, file_answer
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "v1.json").read_text())
 FILES = json.loads((Path(__file__).parents[1] / "golden" / "v1_files.json").read_text())
+
+
+@pytest.fixture(params=["compiled", "numpy"], autouse=True)
+def path(request):
+    """Every golden test runs on the compiled kernels (where built) and on the numpy reference."""
+    if request.param == "numpy":
+        with kernels.numpy():
+            yield request.param
+    else:
+        if kernels.active() is None:
+            pytest.skip(f"the compiled kernels are not active here: {kernels.describe()}")
+        yield request.param
 
 
 def spec_of(case: dict) -> TensorSpec:

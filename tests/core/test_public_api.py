@@ -83,11 +83,17 @@ def test_every_core_module_lists_its_public_names_in_all(name):
             assert hasattr(module, entry), f"{name}.{entry}"
 
 
+# The compiled extension is private to the module that loads it and chooses between it and numpy.
+EXTENSION_LOADER = (CORE / "kernels.py", "service.core", "_kernels")
+
+
 def test_no_code_imports_a_private_or_unlisted_core_name():
     private, unlisted = [], []
     for path in python_files():
         for line, source, name in imports_from_core(path):
             where = f"{path.relative_to(REPO)}:{line}: {source}.{name}"
+            if (path, source, name) == EXTENSION_LOADER:
+                continue
             if name.startswith("_"):
                 private.append(where)
             elif name != "*" and name not in importlib.import_module(source).__all__ and name not in submodules(source):
