@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from . import __version__
+from . import __version__, engine
 from .admission import Admission, MemoryBudget
 from .engine import Request, TensorSpec, build, keep_freed_memory
 from .handlers import HANDLERS
@@ -27,6 +28,20 @@ machine, with diagnostics. Algorithm: initw-v1 (docs/ALGORITHM.md). Errors are R
 application/problem+json with the field path and what it allows."""
 
 
+log = logging.getLogger("initw")
+
+
+def _log_to_stderr() -> None:
+    """The service's own lines on stderr, as uvicorn's ("INFO:     ..."), unless the embedding
+    program configured logging itself."""
+    if log.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def _warm_up() -> None:
     # Imports, thread pool, decimal caches and numpy kernels, before the first real request.
     build(Request(0, (TensorSpec("warmup", (64, 64), "truncated_normal"), TensorSpec("o", (8, 8), "orthogonal"))))
@@ -34,11 +49,14 @@ def _warm_up() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    _log_to_stderr()
     keep_freed_memory()  # a process-wide allocator setting: the server's to make, not a library's
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_warm_up)
+        path = ", ".join(f"{key}={value}" for key, value in engine.kernels_in_use().items())
+        log.info("%s values: %s", engine.algorithm(), path)
         # A fresh store per start: an app started again after a shutdown takes jobs again.
         app.state.jobs = JobStore(settings.job_dir or None, seconds=settings.job_seconds,
                                   ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue)  # fmt: skip

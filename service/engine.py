@@ -18,6 +18,7 @@ from .analysis.lsuv import memory as lsuv_memory
 from .analysis.network import EXACT_JACOBIAN_WIDTH, Network, diagnose_network
 from .analysis.pretrain import Training, pretrain
 from .analysis.pretrain import cost as pretrain_cost
+from .core import kernels
 from .core.artifact import (
     Artifact,
     Request,
@@ -61,6 +62,7 @@ __all__ = [
     "get_dtype",
     "get_scheme",
     "keep_freed_memory",
+    "kernels_in_use",
     "lsuv",
     "lsuv_cost",
     "lsuv_memory",
@@ -72,6 +74,12 @@ __all__ = [
     "tensor_bytes",
     "working_bytes",
 ]
+
+
+def kernels_in_use() -> dict[str, str]:
+    """Which implementation computes the values: the compiled kernels (and their SIMD level) or
+    the numpy reference (and why). Either gives the same bytes."""
+    return kernels.describe()
 
 
 def finite(value: Any) -> Any:

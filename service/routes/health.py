@@ -43,6 +43,7 @@ async def readyz(request: Request) -> Any:
     budget = request.app.state.budget
     return {
         "status": "ready",
+        "kernels": engine.kernels_in_use(),
         "memory_budget": {
             "bytes": budget.total,
             "in_use": budget.in_use,
@@ -52,11 +53,12 @@ async def readyz(request: Request) -> Any:
     }
 
 
-@get(router, "/version", summary="Service, algorithm and library versions")
-def version() -> dict[str, str]:
+@get(router, "/version", summary="Service, algorithm and library versions, and which value path computes")
+def version() -> dict[str, Any]:
     return {
         "service": __version__,
         "algorithm": engine.algorithm(),
+        "kernels": engine.kernels_in_use(),
         "numpy": np.__version__,
         "python": platform.python_version(),
     }

@@ -34,3 +34,22 @@ def test_every_get_route_answers_head_with_its_headers_and_no_body(client):
         got, head = client.get(path), client.head(path)
         assert head.status_code == got.status_code == 200, path
         assert head.content == b"" and head.headers["content-length"] == str(len(got.content)), path
+
+
+def test_version_and_readiness_say_which_path_computes_the_values(client):
+    from service.core import kernels
+
+    expected = kernels.describe()
+    assert client.get("/version").json()["kernels"] == expected
+    assert client.get("/readyz").json()["kernels"] == expected
+    with kernels.numpy():
+        assert client.get("/version").json()["kernels"] == {"path": "numpy", "reason": "INITW_KERNELS=numpy"}
+
+
+def test_the_start_up_log_names_the_path(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="initw"), TestClient(create_app()):
+        pass
+    lines = [record.getMessage() for record in caplog.records if record.name == "initw"]
+    assert any(line.startswith("initw-v1 values: path=") for line in lines), lines
