@@ -4,6 +4,19 @@
 #
 # The command is the README's `python -m service serve`; every setting comes from INITW_* variables
 # (service/settings.py). Nothing is written at run time, so the root filesystem can be read-only.
+
+# Build stage: the full image has a C compiler. It builds the project's wheel, with the compiled
+# kernels (setup.py: service/core/_kernels.c ...), and the wheels of its dependencies.
+FROM python:3.11 AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+COPY pyproject.toml setup.py /tmp/initw/
+COPY service/ /tmp/initw/service/
+RUN pip wheel --no-cache-dir --wheel-dir /wheels "/tmp/initw[server]"
+
+# Run stage: slim, no compiler; installs only the wheels built above, then drops them.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,12 +24,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# Install the project from its own files only, byte-compiled at install time, then drop the sources
-# so `python -m service` imports the installed package whatever the working directory.
-COPY pyproject.toml /tmp/initw/pyproject.toml
-COPY service/ /tmp/initw/service/
-RUN pip install --no-cache-dir "/tmp/initw[server]" \
-    && rm -rf /tmp/initw \
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels "initw[server]" \
+    && rm -rf /tmp/wheels \
     && groupadd --system --gid 10001 initw \
     && useradd --system --uid 10001 --gid initw --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin initw

@@ -99,9 +99,50 @@ def interpolated(value: Any) -> str:
 # ----------------------------------------------------------------------------- Dockerfile
 
 
-def test_dockerfile_base_is_python_311_slim() -> None:
-    (base,) = all_of("FROM")
-    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+def stages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile's stages: (FROM arguments, the instructions that follow it)."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for keyword, rest in instructions():
+        if keyword == "FROM":
+            out.append((rest, []))
+        else:
+            assert out, "an instruction before the first FROM"
+            out[-1][1].append((keyword, rest))
+    return out
+
+
+def test_dockerfile_builds_on_python_311_and_runs_on_python_311_slim() -> None:
+    (build_base, _), (run_base, _) = stages()
+    assert re.fullmatch(r"python:3\.11(\.\d+)?(@sha256:[0-9a-f]{64})? AS build", build_base), build_base
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", run_base), run_base
+
+
+def test_the_build_stage_makes_the_wheels_from_the_projects_own_files() -> None:
+    (_, build), _ = stages()
+    copies = [shlex.split(rest) for kw, rest in build if kw == "COPY"]
+    destination = {Path(src).name or src.rstrip("/"): dest for *sources, dest in copies for src in sources}
+    assert {"pyproject.toml", "setup.py", "service"} <= set(destination), copies  # setup.py builds the kernels
+    project_dir = destination["pyproject.toml"].rstrip("/")
+    assert destination["setup.py"].rstrip("/") == project_dir
+    assert Path(destination["service"]) == Path(project_dir) / "service"
+    (wheel,) = [rest for kw, rest in build if kw == "RUN" and "pip wheel" in rest]
+    words = shlex.split(wheel.split("pip wheel", 1)[1])
+    assert f"{project_dir}[server]" in words and "--wheel-dir" in words, words
+
+
+def test_the_run_stage_installs_only_those_wheels_and_has_no_compiler() -> None:
+    _, (_, run) = stages()
+    (copy,) = [rest for kw, rest in run if kw == "COPY"]
+    assert copy.startswith("--from=build /wheels "), copy
+    wheels = copy.split()[-1]
+    installs = [rest for kw, rest in run if kw == "RUN" and "pip install" in rest]
+    assert len(installs) == 1, installs
+    words = shlex.split(installs[0].split("pip install", 1)[1].split("&&")[0])
+    assert {"--no-cache-dir", "--no-index"} <= set(words) and words[words.index("--find-links") + 1] == wheels
+    assert [w for w in words if not w.startswith("-") and w != wheels] == ["initw[server]"]
+    assert f"rm -rf {wheels}" in installs[0]
+    everything = " ".join(rest for kw, rest in run)
+    assert not re.search(r"\b(apt-get|apk|gcc|cc|build-essential)\b", everything), "a compiler in the run image"
 
 
 def test_dockerfile_cmd_is_the_readme_serve_command() -> None:
@@ -119,25 +160,6 @@ def test_dockerfile_runs_as_non_root() -> None:
     assert max(i for i, kw in enumerate(keywords) if kw == "USER") < keywords.index("CMD")
     created = " ".join(all_of("RUN"))
     assert re.search(rf"useradd\b[^&;]*(--uid {user}\b|\b{user}\s*($|&&|;))", created), "USER is not created by a RUN"
-
-
-def test_dockerfile_installs_the_project_with_pip_from_its_own_files() -> None:
-    copies = [shlex.split(rest) for rest in all_of("COPY")]
-    destination = {Path(src).name or src.rstrip("/"): dest for *sources, dest in copies for src in sources}
-    assert "pyproject.toml" in destination and "service" in destination, copies
-    project_dir = destination["pyproject.toml"]
-    project_dir = project_dir if project_dir.endswith("/") else str(Path(project_dir).parent)
-    assert Path(destination["service"]) == Path(project_dir) / "service"
-    installs = [rest for rest in all_of("RUN") if "pip install" in rest]
-    assert len(installs) == 1, installs
-    words = shlex.split(installs[0].split("pip install", 1)[1].split("&&")[0])
-    assert "--no-cache-dir" in words
-    targets = [w for w in words if not w.startswith("-")]
-    assert targets and targets[0].endswith("[server]"), targets  # the service needs the server extra
-    assert Path(targets[0].removesuffix("[server]")) in (Path(project_dir), Path(".")), targets
-    # The install step comes after both copies and before the command.
-    order = [kw for kw, _ in instructions()]
-    assert order.index("RUN") > max(i for i, kw in enumerate(order) if kw == "COPY")
 
 
 def test_dockerfile_environment_port_and_read_only_root() -> None:
