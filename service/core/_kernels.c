@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
@@ -419,6 +420,107 @@ static PyObject *py_words(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* sparse: in each group (an input's weights), zero the k whose keys are smallest, ties to the  */
+/* lower position (the numpy reference: a stable sort's first k)                               */
+
+static int compare_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Groups g0 .. g1-1 of the rows x cols arrays: group g is column g (by_columns) or row g, its
+ * positions the rows or the columns in order. In each, the k-th smallest key (the threshold) is
+ * found by one radix pass on the keys' top 11 bits (the keys are random words: a bucket holds
+ * about length / 2048 of them) and a sort of the threshold's bucket. SPARSE_BLOCK columns are
+ * taken together, row by row, so every pass reads whole cache lines and none walks a column. */
+#define SPARSE_BLOCK 64
+#define SPARSE_BUCKETS 2048
+static void sparse_groups(double *values, const uint64_t *keys, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t k,
+                          int by_columns, Py_ssize_t g0, Py_ssize_t g1, uint32_t *count, uint64_t *spare) {
+    Py_ssize_t length = by_columns ? rows : cols, step = by_columns ? cols : 1;
+    Py_ssize_t width = by_columns ? SPARSE_BLOCK : 1;
+    uint64_t threshold[SPARSE_BLOCK];
+    Py_ssize_t bucket[SPARSE_BLOCK], found[SPARSE_BLOCK], take[SPARSE_BLOCK];
+    for (Py_ssize_t g = g0; g < g1; g += width) {
+        Py_ssize_t n = g1 - g < width ? g1 - g : width;
+        const uint64_t *key = keys + (by_columns ? g : g * cols); /* element i of group g + c: key[c + i * step] */
+        double *value = values + (by_columns ? g : g * cols);
+        memset(count, 0, (size_t)n * SPARSE_BUCKETS * sizeof(uint32_t));
+        for (Py_ssize_t i = 0; i < length; i++)
+            for (Py_ssize_t c = 0; c < n; c++) count[c * SPARSE_BUCKETS + (key[c + i * step] >> 53)]++;
+        Py_ssize_t below[SPARSE_BLOCK];
+        for (Py_ssize_t c = 0; c < n; c++) { /* the bucket of the k-th smallest, and the keys below it */
+            Py_ssize_t b = 0, before = 0;
+            while (before + (Py_ssize_t)count[c * SPARSE_BUCKETS + b] <= k - 1) before += count[c * SPARSE_BUCKETS + b++];
+            bucket[c] = b;
+            below[c] = before;
+            found[c] = 0;
+        }
+        /* The bucket's keys, group by group: group c's start at spare + c * length at most. */
+        for (Py_ssize_t i = 0; i < length; i++)
+            for (Py_ssize_t c = 0; c < n; c++) {
+                uint64_t x = key[c + i * step];
+                if ((Py_ssize_t)(x >> 53) == bucket[c]) spare[c * length + found[c]++] = x;
+            }
+        for (Py_ssize_t c = 0; c < n; c++) {
+            uint64_t *b = spare + c * length;
+            qsort(b, (size_t)found[c], sizeof(uint64_t), compare_u64);
+            threshold[c] = b[k - 1 - below[c]];
+            Py_ssize_t smaller = below[c];
+            for (Py_ssize_t i = 0; i < found[c] && b[i] < threshold[c]; i++) smaller++;
+            take[c] = k - smaller; /* the lowest positions whose key equals the threshold */
+        }
+        for (Py_ssize_t i = 0; i < length; i++)
+            for (Py_ssize_t c = 0; c < n; c++) {
+                uint64_t x = key[c + i * step];
+                if (x < threshold[c] || (x == threshold[c] && take[c]-- > 0)) value[c + i * step] = 0.0;
+            }
+    }
+}
+
+/* sparse_zeros(values, keys, rows, cols, k, by_columns, first_group, stop_group) */
+static PyObject *py_sparse_zeros(PyObject *self, PyObject *args) {
+    PyObject *values_obj, *keys_obj;
+    Py_ssize_t rows, cols, k, g0, g1;
+    int by_columns;
+    if (!PyArg_ParseTuple(args, "OOnnnpnn", &values_obj, &keys_obj, &rows, &cols, &k, &by_columns, &g0, &g1))
+        return NULL;
+    Py_ssize_t groups = by_columns ? cols : rows, length = by_columns ? rows : cols;
+    if (rows < 0 || cols < 0 || k < 1 || k > length || g0 < 0 || g0 > g1 || g1 > groups) {
+        PyErr_SetString(PyExc_ValueError, "sparse_zeros: bad shape, count or group range");
+        return NULL;
+    }
+    Py_buffer values, keys;
+    if (writable(values_obj, &values, rows * cols, 8, "values") < 0) return NULL;
+    if (PyObject_GetBuffer(keys_obj, &keys, PyBUF_C_CONTIGUOUS) < 0 || keys.len < rows * cols * 8) {
+        if (!PyErr_Occurred()) {
+            PyBuffer_Release(&keys);
+            PyErr_SetString(PyExc_ValueError, "sparse_zeros: keys too short");
+        }
+        PyBuffer_Release(&values);
+        return NULL;
+    }
+    size_t width = by_columns ? SPARSE_BLOCK : 1;
+    uint32_t *count = PyMem_RawMalloc(width * SPARSE_BUCKETS * sizeof(uint32_t));
+    uint64_t *spare = PyMem_RawMalloc(width * (size_t)(length > 0 ? length : 1) * sizeof(uint64_t));
+    if (count == NULL || spare == NULL) {
+        PyMem_RawFree(count);
+        PyMem_RawFree(spare);
+        PyBuffer_Release(&values);
+        PyBuffer_Release(&keys);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    sparse_groups((double *)values.buf, (const uint64_t *)keys.buf, rows, cols, k, by_columns, g0, g1, count, spare);
+    Py_END_ALLOW_THREADS;
+    PyMem_RawFree(count);
+    PyMem_RawFree(spare);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&keys);
+    Py_RETURN_NONE;
+}
+
 /* ndtri(p, out) and log(x, out) over float64 buffers: the pieces, for the tests. */
 static PyObject *elementwise(PyObject *args, int which) {
     PyObject *in, *out;
@@ -468,6 +570,8 @@ static PyMethodDef METHODS[] = {
     {"ndtri", py_ndtri, METH_VARARGS, "ndtri(p, out): the AS241 quantile of float64 p"},
     {"log", py_log, METH_VARARGS, "log(x, out): the pinned logarithm of float64 x"},
     {"simd", py_simd, METH_NOARGS, "the instruction set the kernels run on"},
+    {"sparse_zeros", py_sparse_zeros, METH_VARARGS,
+     "sparse_zeros(values, keys, rows, cols, k, by_columns, first_group, stop_group)"},
     {NULL, NULL, 0, NULL},
 };
 

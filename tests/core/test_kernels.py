@@ -140,3 +140,35 @@ def test_every_scheme_through_generate_is_the_references_bytes(scheme_name):
         assert generate(spec, seed, start, stop).tobytes() == reference(generate, spec, seed, start, stop).tobytes()
         tried += 1
     assert tried >= 10, f"only {tried} of the drawn {scheme_name} requests planned"
+
+
+@pytest.mark.parametrize("by_columns", [True, False], ids=["torch-columns", "keras-rows"])
+def test_sparse_zeros_the_references_entries_ties_to_the_lower_position(by_columns):
+    """Random words almost never tie; these keys are drawn from a few values so ties are everywhere,
+    including at the threshold: the zeros must be a stable sort's first k of each input."""
+    from service.core.schemes.matrix import smallest_per_column
+
+    rng = np.random.default_rng(3)
+    # (rows, cols, distinct keys, shift): shifted by 53 the keys fall in different radix buckets;
+    # unshifted small keys all share the first bucket (its sort decides); 2**62 keys almost never tie
+    for rows, cols, alphabet, shift in [(40, 24, 3, 53), (97, 130, 5, 53), (7, 200, 2, 53), (64, 90, 1000, 0),
+                                        (300, 65, 1 << 62, 0)]:  # fmt: skip
+        keys = rng.integers(0, alphabet, size=(rows, cols), dtype=np.uint64) << np.uint64(shift)
+        values = rng.standard_normal((rows, cols))
+        groups, length = (cols, rows) if by_columns else (rows, cols)
+        for k in sorted({1, length // 3, length}):
+            units_keys, expected = (keys, values.copy()) if by_columns else (keys.T, values.T.copy())
+            chosen = smallest_per_column(units_keys, k)
+            np.put_along_axis(expected, chosen, 0.0, axis=0)
+            expected = expected if by_columns else expected.T
+            got = values.copy()
+            COMPILED.sparse_zeros(got, keys, rows, cols, k, by_columns, 0, groups // 2)
+            COMPILED.sparse_zeros(got, keys, rows, cols, k, by_columns, groups // 2, groups)
+            assert np.array_equal(got, expected), (rows, cols, alphabet, k)
+
+
+def test_sparse_refuses_a_bad_shape_or_count():
+    values, keys = np.zeros((4, 3)), np.zeros((4, 3), dtype=np.uint64)
+    for args in [(4, 3, 0, True, 0, 3), (4, 3, 5, True, 0, 3), (4, 3, 2, True, 0, 4), (4, 3, 4, False, 0, 4)]:
+        with pytest.raises(ValueError):
+            COMPILED.sparse_zeros(values, keys, *args)
