@@ -39,6 +39,10 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("service.core._kernels", ["service/core/_kernels.c"], extra_compile_args=FLAGS)],
+    ext_modules=[
+        Extension("service.core._kernels", ["service/core/_kernels.c"], extra_compile_args=FLAGS),
+        Extension("service.core._linalg", ["service/core/_linalg.c"], extra_compile_args=FLAGS),
+        Extension("service.core._diagnose", ["service/core/_diagnose.c"], extra_compile_args=FLAGS),
+    ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -6,6 +6,13 @@ to 256 sampled units. Everything is computed with pinned arithmetic over fixed 6
 blocks (tree sums inside a block, ``math.fsum`` across blocks), so the report is as reproducible
 as the bytes and can be embedded in the artifact.
 
+Two implementations give the same report bit for bit: the numpy code here is the written
+reference; the compiled one (service/core/_diagnose.c, used where ``kernels.extension`` offers it)
+streams each block once, fusing the first level of the moment trees into the pass, sorts the KS
+sample by buckets, evaluates the theory's CDF in C and computes the row coherence from one half of
+the Gram matrix. What depends only on the spec (the sampled units, the rounded support, the CDF's
+constants) is computed once per shape or theory and cached.
+
 Health bands follow docs/DIAGNOSTICS.md (heuristics, stated as such):
     mean z-score |z| < 4, std ratio |r - 1| < 4 SE, KS p > 1e-4      else warn (chance: ~1e-4)
     support violations or non-finite values                        fail
@@ -16,20 +23,26 @@ Health bands follow docs/DIAGNOSTICS.md (heuristics, stated as such):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .distributions import Theory
+from . import kernels
+from .distributions import Normal, Theory, TruncatedNormal, Uniform, normal_cdf
+from .dtypes import get_dtype
 from .fans import matrix_view
 from .generate import TensorSpec, generate
 from .pinned import dot_rows, exp, tree_sum
+from .registry import Elementwise, Plan
 
 __all__ = [
     "BLOCK",
+    "CHECKS",
     "GRAM_BUDGET",
     "KS_SAMPLE",
     "ORTHOGONALITY_TOLERANCE",
@@ -45,6 +58,9 @@ KS_SAMPLE = 100_000
 ROW_SAMPLE = 256
 GRAM_BUDGET = 1 << 20  # sampled_rows^2 * row_length multiply-adds for the coherence: ~2 ms
 ORTHOGONALITY_TOLERANCE = {"float64": 1e-12, "float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2}
+# What an Accumulator checks: everything, or only what one pass gives (moments, extremes, counts):
+# no KS test, no row or structure checks, so no subsample, no sampled rows and no sort.
+CHECKS = ("full", "moments")
 
 
 def _fsum(values: Any) -> float:
@@ -79,6 +95,51 @@ def ks_statistic(sample: np.ndarray, cdf: Callable[[NDArray[np.float64]], NDArra
     return float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
 
 
+_CdfArgs = tuple[int, tuple[float, ...]]  # a theory's CDF for _diagnose.ks: its kind and parameters
+
+
+def _cdf_args(plan: Plan, theory: Theory) -> _CdfArgs | None:
+    """The compiled form of ``theory``'s CDF where it is the plan's distribution's, one of
+    distributions.py's three; None: the compiled path evaluates the theory's own (numpy) CDF."""
+    if not isinstance(plan, Elementwise) or theory is not plan.distribution.theory:
+        return None
+    dist = plan.distribution
+    if type(dist) is Uniform:
+        return 0, (dist.low, dist.width)
+    if type(dist) is Normal:
+        return 1, (dist.mean, dist.std)
+    if type(dist) is TruncatedNormal:
+        return 2, (dist.mean, dist.std, *_truncated_bounds(dist.alpha, dist.beta, dist.mirrored))
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _truncated_bounds(alpha: float, beta: float, mirrored: bool) -> tuple[float, float, float]:
+    """The truncated normal CDF's constants, as its numpy form computes them on every call."""
+    if mirrored:
+        return 1.0, float(normal_cdf(np.array(-alpha))), float(normal_cdf(np.array(-beta)))
+    return 0.0, float(normal_cdf(np.array(alpha))), float(normal_cdf(np.array(beta)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rounded(dtype: str, value: float, sign: float) -> float:
+    """A support bound rounded to the tensor's dtype (``sign`` keeps -0.0 and 0.0 apart in the cache)."""
+    return get_dtype(dtype).round_scalar(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _sampling(count: int, length: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The units whose vectors the row checks keep (evenly spaced, at most ROW_SAMPLE, within the
+    Gram budget) and each unit's row among them (-1: not kept); read-only, shared by requests."""
+    sampled = min(count, ROW_SAMPLE, max(2, int(math.sqrt(GRAM_BUDGET / length))))
+    chosen = np.unique((np.arange(sampled) * count) // sampled)
+    slot = np.full(count, -1, dtype=np.int64)
+    slot[chosen] = np.arange(chosen.size)
+    chosen.setflags(write=False)
+    slot.setflags(write=False)
+    return chosen, slot
+
+
 class _Units:
     """Where each element's unit (output neuron) and position within the unit's vector are."""
 
@@ -87,6 +148,7 @@ class _Units:
         self.torch = spec.layout == "torch"
         self.count, self.length = (rows, cols) if self.torch else (cols, rows)
         self.cols = cols
+        self.sampled, self.slot = _sampling(self.count, self.length)
 
     def locate(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.torch:
@@ -97,10 +159,15 @@ class _Units:
 class Accumulator:
     """Streams the stored values of one tensor, in element order, and reports its diagnostics."""
 
-    def __init__(self, spec: TensorSpec, sample: int | None = None):
+    def __init__(self, spec: TensorSpec, sample: int | None = None, checks: str = "full"):
         """``sample``: diagnose that many values drawn from the tensor (no row checks) instead of
-        the whole tensor; they are streamed in like the whole tensor would be."""
+        the whole tensor; they are streamed in like the whole tensor would be. ``checks``: one of
+        CHECKS; with "moments" the report holds the moments, extremes and counts and the verdicts
+        they give (mean_z, std_ratio, finite, support, and symmetry from the theory alone)."""
+        if checks not in CHECKS:
+            raise ValueError(f"checks must be one of {CHECKS}, got {checks!r}")
         self.spec = spec
+        self.moments_only = checks == "moments"
         self.count = spec.numel if sample is None else sample
         self.theory: Theory = spec.plan.theory
         self.dtype = spec.out_dtype
@@ -111,18 +178,24 @@ class Accumulator:
         self.minimum, self.maximum = math.inf, -math.inf
         self.nonfinite = 0
         self.outside = 0
-        self.low = None if self.theory.low is None else self.dtype.round_scalar(self.theory.low)
-        self.high = None if self.theory.high is None else self.dtype.round_scalar(self.theory.high)
+        self.low = None if self.theory.low is None else self._bound(self.theory.low)
+        self.high = None if self.theory.high is None else self._bound(self.theory.high)
         self.ks_stride = max(1, -(-self.count // KS_SAMPLE))
         self.ks_parts: list[np.ndarray] = []
-        self.units = _Units(spec) if len(spec.shape) >= 2 and sample is None else None
+        # The compiled path, chosen once: it writes the KS subsample into one array.
+        self.native: ModuleType | None = kernels.extension("_diagnose")
+        wants_ks = self.native is not None and not self.moments_only
+        self.ks_sample: np.ndarray | None = np.empty(-(-self.count // self.ks_stride)) if wants_ks else None
+        self.ks_taken = 0
+        rows = len(spec.shape) >= 2 and sample is None and not self.moments_only
+        self.units = _Units(spec) if rows else None
         if self.units is not None:
             self.norm_sq = np.zeros(self.units.count)
-            sampled = min(self.units.count, ROW_SAMPLE, max(2, int(math.sqrt(GRAM_BUDGET / self.units.length))))
-            self.sampled = np.unique((np.arange(sampled) * self.units.count) // sampled)
-            self.slot = np.full(self.units.count, -1, dtype=np.int64)
-            self.slot[self.sampled] = np.arange(self.sampled.size)
+            self.sampled, self.slot = self.units.sampled, self.units.slot
             self.rows = np.zeros((self.sampled.size, self.units.length))
+
+    def _bound(self, value: float) -> float:
+        return _rounded(self.dtype.name, value, math.copysign(1.0, value))
 
     def add(self, start: int, stored: np.ndarray) -> None:
         """Take the stored values of elements [start, start + len(stored)); calls must be in order.
@@ -132,7 +205,11 @@ class Accumulator:
         """
         if start != self.position:
             raise ValueError(f"diagnostics take chunks in order: expected element {self.position}, got {start}")
-        values = self.dtype.to_float64(np.asarray(stored).reshape(-1))
+        flat = np.asarray(stored).reshape(-1)
+        if self.native is not None and self.dtype.name in _RAW and flat.dtype in _RAW_STORAGE:
+            values = np.ascontiguousarray(flat)  # the compiled pass reads float32 as is: converting is exact
+        else:
+            values = self.dtype.to_float64(flat)
         self.position = start + values.size
         if self.pending.size:
             values = np.concatenate([self.pending, values])
@@ -143,6 +220,9 @@ class Accumulator:
         self.pending = values[max(complete, block_start) - block_start :].copy()
 
     def _block(self, start: int, x: np.ndarray) -> None:
+        if self.native is not None:
+            self._native_block(start, x)
+            return
         finite = np.isfinite(x)
         if not finite.all():
             self.nonfinite += int(x.size - np.count_nonzero(finite))
@@ -154,8 +234,9 @@ class Accumulator:
         self.maximum = max(self.maximum, float(x.max()))
         if self.low is not None:
             self.outside += int(np.count_nonzero((x < self.low) | (x > self.high)))
-        first = -(-start // self.ks_stride) * self.ks_stride
-        self.ks_parts.append(x[first - start :: self.ks_stride].copy())
+        if not self.moments_only:
+            first = -(-start // self.ks_stride) * self.ks_stride
+            self.ks_parts.append(x[first - start :: self.ks_stride].copy())
         if self.units is not None:
             unit, pos = self.units.locate(np.arange(start, start + x.size))
             lo = int(unit.min())
@@ -163,6 +244,30 @@ class Accumulator:
             slot = self.slot[unit]
             take = slot >= 0
             self.rows[slot[take], pos[take]] = x[take]
+
+    def _native_block(self, start: int, x: np.ndarray) -> None:
+        """_block in one compiled pass (the same sums, counts and rows, bit for bit)."""
+        assert self.native is not None
+        units = None
+        if self.units is not None:
+            u = self.units
+            units = (int(u.torch), u.cols, self.norm_sq, self.slot, self.rows, u.length)
+        bounds = None if self.low is None else (self.low, self.high)
+        s1, s2, s3, s4, low, high, nonfinite, outside, taken = self.native.block(
+            x, start, self.center, bounds, self.ks_stride, self.ks_sample, self.ks_taken, units
+        )
+        self.blocks.append((s1, s2, s3, s4))
+        if low == 0.0 or high == 0.0:
+            # Between -0.0 and 0.0 numpy's min and max pick by their own lane order: ask them.
+            y = x.astype(np.float64)
+            if nonfinite:
+                y = np.where(np.isfinite(y), y, self.center)
+            low, high = float(y.min()), float(y.max())
+        self.minimum = min(self.minimum, low)
+        self.maximum = max(self.maximum, high)
+        self.nonfinite += nonfinite
+        self.outside += outside
+        self.ks_taken += taken
 
     def result(self, full: np.ndarray | None = None) -> dict[str, Any]:
         """The diagnostics report; ``full`` (float64, shaped) enables the whole-matrix checks."""
@@ -202,14 +307,16 @@ class Accumulator:
         report["excess_kurtosis"] = central4 / (var * var) - 3.0 if var * var > 0 else None  # var^2 may underflow
         verdicts: list[dict[str, Any]] = []
         self._moment_tests(report, verdicts, n, mean, std)
-        self._ks_test(report, verdicts)
+        if not self.moments_only:
+            self._ks_test(report, verdicts)
         if self.units is not None and self.units.count >= 2:
             self._row_tests(report, verdicts)
-        elif self.count != self.spec.numel:
-            report["sample"] = {"elements": self.count, "of": self.spec.numel}
+        elif self.count != self.spec.numel or self.moments_only:
+            if self.count != self.spec.numel:
+                report["sample"] = {"elements": self.count, "of": self.spec.numel}
             if len(self.spec.shape) >= 2 and theory.std == 0.0 and "exact" not in self.spec.plan.checks:
                 verdicts.append(_verdict("symmetry", "fail", 1.0, "all rows identical: symmetry is never broken"))
-        if full is not None:
+        if full is not None and not self.moments_only:
             self._structure_tests(report, verdicts, full)
         if self.nonfinite:
             verdicts.append(
@@ -253,16 +360,32 @@ class Accumulator:
     def _ks_test(self, report: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
         if self.theory.cdf is None or self.nonfinite:
             return
-        sample = np.concatenate(self.ks_parts)
+        if self.ks_sample is not None:
+            sample = self.ks_sample[: self.ks_taken]
+        else:
+            sample = np.concatenate(self.ks_parts)
         if "sparse" in self.spec.plan.checks:
             sample = sample[sample != 0.0]
         if sample.size < 20:
             return
-        d = ks_statistic(sample, self.theory.cdf)
+        if self.native is not None:
+            d = self._native_ks(self.native, sample)
+        else:
+            d = ks_statistic(sample, self.theory.cdf)
         p = ks_pvalue(d, sample.size)
         report["ks"] = {"statistic": d, "pvalue": p, "sample": int(sample.size)}
         band = "healthy" if p > 1e-4 else "warn"
         verdicts.append(_verdict("ks", band, d, f"KS D = {d:.4g} on {sample.size} values, p = {p:.3g}"))
+
+    def _native_ks(self, native: ModuleType, sample: np.ndarray) -> float:
+        """ks_statistic, compiled where the theory's CDF is one of distributions.py's three: the
+        CDF in SIMD lanes, and only the values that can hold a maximum sorted."""
+        args = _cdf_args(self.spec.plan, self.theory)
+        if args is None:
+            assert self.theory.cdf is not None
+            return ks_statistic(sample, self.theory.cdf)
+        above, below = native.ks(sample, *args)
+        return float(max(above, below))
 
     def _row_tests(self, report: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
         assert self.units is not None
@@ -277,20 +400,16 @@ class Accumulator:
         rows = self.rows
         sampled = rows.shape[0]
         distinct = len({row.tobytes() for row in rows})  # exact equality, cheaper than np.unique
-        row_norms = np.sqrt(tree_sum(rows * rows, axis=1))
         report["rows"].update(sampled=sampled, duplicates=sampled - distinct)
         if "exact" in self.spec.plan.checks:
             return  # identity-like structure is the point: repeated or zero rows are by design
         if distinct == 1:
             verdicts.append(_verdict("symmetry", "fail", 1.0, "all rows identical: symmetry is never broken"))
             return
-        if np.any(row_norms == 0.0):
+        coherence = self._coherence(rows)
+        if coherence is None:
             report["rows"]["coherence"] = None
         else:
-            unit = rows / row_norms[:, None]
-            gram = np.abs(dot_rows(unit, unit))
-            np.fill_diagonal(gram, 0.0)
-            coherence = float(gram.max())
             # Independent random rows of length n reach about sqrt(4 ln m / n) among m rows.
             chance = math.sqrt(4.0 * math.log(sampled) / self.units.length)
             report["rows"].update(coherence=coherence, coherence_random=chance)
@@ -314,6 +433,19 @@ class Accumulator:
                     f"{sampled - distinct} of {sampled} sampled rows duplicate another",
                 )
             )
+
+    def _coherence(self, rows: np.ndarray) -> float | None:
+        """max |cos| between the sampled rows (pinned dot products); None where a row is zero."""
+        if self.native is not None:
+            value: float | None = self.native.coherence(rows, rows.shape[0], rows.shape[1])
+            return value
+        row_norms = np.sqrt(tree_sum(rows * rows, axis=1))
+        if np.any(row_norms == 0.0):
+            return None
+        unit = rows / row_norms[:, None]
+        gram = np.abs(dot_rows(unit, unit))
+        np.fill_diagonal(gram, 0.0)
+        return float(gram.max())
 
     def _structure_tests(self, report: dict[str, Any], verdicts: list[dict[str, Any]], full: np.ndarray) -> None:
         checks = self.spec.plan.checks
@@ -357,6 +489,8 @@ class Accumulator:
 
 
 _BANDS = ["healthy", "warn", "fail"]
+_RAW = ("float32", "float64")  # dtypes whose stored arrays the compiled pass reads directly
+_RAW_STORAGE = (np.dtype("<f4"), np.dtype("<f8"))
 
 
 def _verdict(check: str, band: str, value: float, reason: str) -> dict[str, Any]:

@@ -7,14 +7,16 @@ reduction is ``pinned.tree_sum``. Multiplying column j of Q by sign(R[j, j]) mak
 factorization unique and Q Haar-distributed when the input is Gaussian (Mezzadri, 2007,
 "How to generate random matrices from the classical compact groups", math-ph/0609050).
 
-Cost is O(m n^2) numpy passes: see MAX_ORTHOGONAL_WORK in the orthogonal scheme.
+Cost is O(m n^2) numpy passes: see MAX_ORTHOGONAL_WORK in the orthogonal scheme. The compiled
+kernels (service/core/_linalg.c, used when built: ``kernels.extension("_linalg")``) perform the
+same operations in the same order, about ten times faster.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
+from . import kernels, parallel
 from .pinned import tree_sum
 
 __all__ = ["haar_columns"]
@@ -63,6 +65,13 @@ def haar_columns(z: np.ndarray) -> np.ndarray:
     m, n = a.shape
     if m < n:
         raise ValueError("haar_columns needs a tall matrix (m >= n)")
+    compiled = kernels.extension("_linalg")
+    if compiled is not None:
+        # service/core/_linalg.c: these operations on each column, in this order; the columns in
+        # cache-sized blocks, side by side in SIMD lanes, blocks split between threads.
+        q_compiled = np.empty((m, n))
+        compiled.haar_columns(a, q_compiled, m, n, parallel.THREADS)
+        return q_compiled
     reflectors = []
     signs = np.empty(n)
     for k in range(n):

@@ -51,7 +51,7 @@ _U64 = (1 << 64) - 1
 _WORDS_LIMIT = 1 << 62  # the compiled kernels address words below 2**62 (block counters below 2**60)
 
 
-EXTENSIONS = ("_kernels", "_linalg")
+EXTENSIONS = ("_kernels", "_linalg", "_diagnose")
 
 
 def _load(name: str) -> ModuleType | str:

@@ -11,8 +11,13 @@ Constants are written as hexadecimal float literals so they are exact.
 
 from __future__ import annotations
 
+import math
+from types import ModuleType
+
 import numpy as np
 from numpy.typing import NDArray
+
+from . import kernels, parallel
 
 __all__ = ["INV_LN2", "LN2_HI", "LN2_LO", "MATMUL_BLOCK", "dot_rows", "exp", "log", "matmul", "tree_sum"]
 
@@ -104,6 +109,9 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> NDArray[np.float64]:
     axis = axis % a.ndim
     if a.shape[axis] == 0:
         return np.zeros(a.shape[:axis] + a.shape[axis + 1 :])
+    compiled = kernels.extension("_linalg")
+    if compiled is not None:
+        return _compiled_tree_sum(compiled, a, axis)
 
     def part(start: int, stop: int) -> np.ndarray:
         return a[(slice(None),) * axis + (slice(start, stop),)]
@@ -118,6 +126,31 @@ def tree_sum(values: np.ndarray, axis: int = 0) -> NDArray[np.float64]:
     return total
 
 
+def _compiled_tree_sum(compiled: ModuleType, a: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
+    """tree_sum by service/core/_linalg.c: the same additions in the same order (independent sums
+    side by side in SIMD lanes, a long one vectorised along itself), threads over the sums."""
+    a = np.ascontiguousarray(a)
+    out = np.empty(a.shape[:axis] + a.shape[axis + 1 :])
+    if out.size:
+        pre, post = math.prod(a.shape[:axis]), math.prod(a.shape[axis + 1 :])
+        compiled.tree_sum(a, pre, a.shape[axis], post, out, parallel.THREADS)
+    total: NDArray[np.float64] = out if out.ndim else out[()]  # one sum: a numpy scalar, as np.take gives
+    return total
+
+
+def _compiled_product(compiled: ModuleType, a: np.ndarray, b: np.ndarray, transposed: bool) -> NDArray[np.float64]:
+    """a @ b (a @ b.T when transposed) by service/core/_linalg.c, entry (i, j) tree_sum over k of
+    a[i, k] * b[k, j]: eight entries of a row side by side in SIMD lanes, threads over columns."""
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    (m, k), n = a.shape, b.shape[0 if transposed else 1]
+    if k == 0:
+        return np.zeros((m, n))  # empty sums, as tree_sum gives
+    out = np.empty((m, n))
+    if out.size:
+        compiled.matmul(a, b, out, m, k, n, transposed, parallel.THREADS)
+    return out
+
+
 MATMUL_BLOCK = 1 << 22  # products per block of matmul: the block's rows change no result, only memory
 
 
@@ -128,6 +161,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> NDArray[np.float64]:
     halves: a few large numpy passes per level, and the same order of additions as tree_sum.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    compiled = kernels.extension("_linalg")
+    if compiled is not None and a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0]:
+        return _compiled_product(compiled, a, b, transposed=False)
     k = a.shape[1]
     out = np.empty((a.shape[0], b.shape[1]))
     rows = max(1, MATMUL_BLOCK // max(1, k * b.shape[1]))  # bound the temporary to ~32 MiB
@@ -139,4 +175,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> NDArray[np.float64]:
 
 def dot_rows(a: np.ndarray, b: np.ndarray) -> NDArray[np.float64]:
     """Pinned ``a @ b.T``: each entry is tree_sum(a[i] * b[j])."""
-    return matmul(a, np.asarray(b).T)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    compiled = kernels.extension("_linalg")
+    if compiled is not None and a.ndim == b.ndim == 2 and a.shape[1] == b.shape[1]:
+        return _compiled_product(compiled, a, b, transposed=True)  # b's rows are read in place
+    return matmul(a, b.T)

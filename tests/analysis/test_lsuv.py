@@ -6,6 +6,7 @@ import pytest
 
 from service.analysis import lsuv
 from service.analysis.network import DenseLayer, Network
+from service.core import kernels
 from service.core.errors import InitError
 from service.core.generate import TensorSpec, generate
 
@@ -106,11 +107,17 @@ def test_lsuv_memory_bounds_the_measured_peak(depth, batch_rows, width):
 
     net = stack("relu", "orthogonal", depth=depth, width=width)
     x0 = np.random.default_rng(0).standard_normal((batch_rows, width))
-    tracemalloc.start()
-    try:
-        lsuv.lsuv(net, 5, x0, lsuv.Settings(max_iterations=3))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+
+    def peak() -> int:
+        tracemalloc.start()
+        try:
+            lsuv.lsuv(net, 5, x0, lsuv.Settings(max_iterations=3))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
     bound = lsuv.memory(net, batch_rows)
-    assert peak <= bound <= 4 * peak + (16 << 20)
+    with kernels.numpy():  # the bound is the numpy reference's; the compiled products hold less
+        reference = peak()
+    assert reference <= bound <= 4 * reference + (16 << 20)
+    assert peak() <= bound

@@ -96,3 +96,18 @@ def test_chunks_out_of_order_are_refused():
     acc = Accumulator(spec)
     with pytest.raises(ValueError, match="in order"):
         acc.add(5, generate(spec, 0, 5, 10))
+
+
+def test_a_moments_only_report_is_the_full_reports_moments_without_the_other_checks():
+    spec = TensorSpec("w", (300, 200), "xavier_normal")
+    values = generate(spec, 4)
+    full, light = Accumulator(spec), Accumulator(spec, checks="moments")
+    full.add(0, values)
+    light.add(0, values)
+    a, b = full.result(), light.result()
+    assert {k: a[k] for k in ("mean", "std", "min", "max", "mean_z", "std_ratio")} == {
+        k: b[k] for k in ("mean", "std", "min", "max", "mean_z", "std_ratio")
+    }
+    assert "ks" in bands(a) and "ks" not in b and "rows" not in b and "ks" not in bands(b)
+    with pytest.raises(ValueError, match="checks"):
+        Accumulator(spec, checks="none")

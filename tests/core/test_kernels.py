@@ -214,3 +214,106 @@ def test_every_schemes_whole_file_is_the_references_bytes(scheme_name):
 @pytest.mark.parametrize("scheme_name", sorted(REGISTRY))
 def test_many_random_files_of_every_scheme_are_the_references_bytes(scheme_name):
     assert files_agree(scheme_name, 100, seed=1000 + len(scheme_name)) >= 40
+
+
+LINALG = kernels.extension("_linalg")
+DIAGNOSE = kernels.extension("_diagnose")
+needs_linalg = pytest.mark.skipif(LINALG is None, reason="the compiled linear algebra was not built")
+needs_diagnose = pytest.mark.skipif(DIAGNOSE is None, reason="the compiled diagnostics were not built")
+
+
+def same_bits(got, expected) -> bool:
+    """Bit for bit (NaNs by position: their payloads are not part of any served byte)."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape or not np.array_equal(np.isnan(got), np.isnan(expected)):
+        return False
+    keep = ~np.isnan(got)
+    return np.array_equal(got[keep].view(np.uint64), expected[keep].view(np.uint64))
+
+
+def awkward(rng, shape):
+    """Values of every scale with signed zeros, infinities and NaNs sprinkled in."""
+    x = rng.standard_normal(shape) * np.exp2(rng.integers(-60, 60, shape))
+    flat = x.reshape(-1)
+    if flat.size:
+        for value in (0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308, 5e-324):
+            if rng.random() < 0.3:
+                flat[rng.integers(0, flat.size)] = value
+    return x
+
+
+@needs_linalg
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_tree_sums_along_every_axis_are_the_references_bits(ndim):
+    rng = np.random.default_rng(ndim)
+    for _ in range(60):
+        shape = tuple(int(rng.choice([0, 1, 2, 3, 5, 7, 8, 9, 16, 17, 31, 64, 129, 1000])) for _ in range(ndim))
+        x = awkward(rng, shape) if rng.random() < 0.5 else rng.standard_normal(shape)
+        if ndim >= 2 and rng.random() < 0.3:
+            x = np.swapaxes(x, 0, 1)  # not contiguous
+        for axis in range(-ndim, ndim):
+            assert same_bits(pinned.tree_sum(x, axis), reference(pinned.tree_sum, x, axis)), (x.shape, axis)
+
+
+@needs_linalg
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_products_are_the_references_bits():
+    rng = np.random.default_rng(7)
+    for _ in range(80):
+        m, k, n = (int(rng.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 33, 100])) for _ in range(3))
+        a = awkward(rng, (m, k)) if rng.random() < 0.3 else rng.standard_normal((m, k))
+        b = rng.standard_normal((k, n))
+        assert same_bits(pinned.matmul(a, b), reference(pinned.matmul, a, b)), (m, k, n)
+        c = rng.standard_normal((n, k))
+        assert same_bits(pinned.dot_rows(a, c), reference(pinned.dot_rows, a, c)), (m, k, n)
+        assert same_bits(pinned.dot_rows(a, a.T.T), reference(pinned.dot_rows, a, a))
+
+
+@needs_linalg
+@pytest.mark.parametrize(("m", "n"), [(1, 1), (2, 1), (5, 5), (9, 7), (64, 33), (300, 17), (130, 130)])
+def test_householder_columns_are_the_references_bits(m, n, monkeypatch):
+    from service.core import parallel
+    from service.core.householder import haar_columns
+
+    z = np.random.default_rng(m * n).standard_normal((m, n))
+    z[:, n // 2] = 0.0  # a zero column takes the reference's unit-column branch
+    expected = reference(haar_columns, z)
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(parallel, "THREADS", threads)
+        assert same_bits(haar_columns(z), expected), threads
+
+
+def diagnosed(spec, values, **kwargs):
+    from service.core.diagnose import Accumulator
+
+    acc = Accumulator(spec, **kwargs)
+    for start in range(0, values.size, 70_001):  # across the 65536-element blocks
+        acc.add(start, values.reshape(-1)[start : start + 70_001])
+    full = spec.out_dtype.to_float64(values).reshape(spec.shape) if "sample" not in kwargs else None
+    return acc.result(full)
+
+
+@needs_diagnose
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["torch", "keras"])
+def test_diagnostics_of_awkward_values_are_the_references(dtype, layout):
+    """Signed zeros at the extremes, NaNs, infinities, zero and duplicate rows, out of support."""
+    rng = np.random.default_rng(len(dtype) + len(layout))
+    for scheme, shape in [("uniform", (300, 200)), ("normal", (7, 3, 3)), ("truncated_normal", (130_000,)),
+                          ("xavier_normal", (3, 5)), ("lecun_uniform", (512, 300))]:  # fmt: skip
+        spec = TensorSpec("w", shape, scheme, dtype=dtype, layout=layout)
+        for trial in range(4):
+            values = generate(spec, trial)
+            flat = values.reshape(-1)
+            kind = get_dtype(dtype)
+            if trial == 1:
+                flat[:: max(1, flat.size // 5)] = kind.round(np.array([-0.0]))[0]
+            if trial == 2:
+                for special in (np.nan, np.inf, -np.inf, 40.0, 0.0):
+                    flat[rng.integers(0, flat.size)] = kind.round(np.array([special]))[0]
+            if trial == 3 and len(shape) >= 2:
+                values.reshape(shape[0], -1)[: shape[0] // 2] = 0  # zero rows: no coherence
+            for kwargs in ({}, {"sample": flat.size}, {"checks": "moments"}):
+                expected = reference(diagnosed, spec, values, **kwargs)
+                assert diagnosed(spec, values, **kwargs) == expected, (scheme, trial)
