@@ -8,6 +8,12 @@ header never needs the whole tensor, so any byte range of the file can be produc
                                         n >  2^20: 256 evenly spaced runs of 4096 elements
                                                    (moments, KS, support; marked "sample")
 
+A tensor whose request asks for ``"header": "moments"`` gets a lighter summary from the same
+elements: the moments, extremes and counts of one pass and their verdicts, no KS test, no row or
+structure checks (marked ``"header": "moments"``). The choice is part of the canonical request
+(its tensor entry says ``"header": "moments"``; the default, "full", is left out, so v1's files
+keep their bytes): the file is as reproducible as any other, and its ETag differs.
+
 A file is produced either from tensors held in memory (one generation pass) or streamed piece
 by piece (bounded memory): the bytes are the same.
 """
@@ -24,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnose import BLOCK, Accumulator, diagnose
+from .diagnose import BLOCK, CHECKS, Accumulator, diagnose
 from .generate import TensorSpec, algorithm, generate
 from .pinned import tree_sum
 from .read import Stored, dtype_name
@@ -32,6 +38,7 @@ from .write import Entry, Layout, layout
 
 __all__ = [
     "BASE_WORKING_BYTES",
+    "HEADERS",
     "PIECE_BYTES_PER_ELEMENT",
     "SAMPLE_LIMIT",
     "SAMPLE_RUNS",
@@ -55,6 +62,7 @@ __all__ = [
 SAMPLE_LIMIT = 1 << 20
 SAMPLE_RUNS = 256
 STREAM_ELEMENTS = 1 << 21  # elements generated per piece while streaming: memory stays ~16-32 MiB
+HEADERS = CHECKS  # what a tensor's header summary holds: "full" (v1's default) or "moments"
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,30 @@ class Request:
     kept: Mapping[str, Stored] = field(default_factory=dict)
     transfer: Mapping[str, Any] | None = None  # what happened to an uploaded file's tensors
     notes: Mapping[str, Any] | None = None  # an architecture preset's derived figures, for the metadata
+    header: Mapping[str, str] = field(default_factory=dict)  # tensor name -> one of HEADERS, where not "full"
+
+    def __post_init__(self) -> None:
+        for name, choice in self.header.items():
+            if choice not in HEADERS:
+                raise ValueError(f"header of {name!r} must be one of {HEADERS}, got {choice!r}")
+
+    def header_of(self, name: str) -> str:
+        """What the header's summary of tensor ``name`` holds: "full" or "moments"."""
+        return self.header.get(name, "full")
 
     def canonical(self) -> dict[str, Any]:
-        """Everything the bytes depend on, with every default made explicit; a kept tensor is
-        named by its dtype and the SHA-256 of its bytes."""
-        tensors = [_kept_canonical(self.kept[t.name]) if t.name in self.kept else t.canonical() for t in self.tensors]
+        """Everything the bytes depend on, with every default made explicit (but "header": "full",
+        v1's only summary, which its canonical requests never named); a kept tensor is named by
+        its dtype and the SHA-256 of its bytes (its summary is its moments whatever is asked)."""
+        kept = self.kept
+        tensors = [_kept_canonical(kept[t.name]) if t.name in kept else self._canonical(t) for t in self.tensors]
         return {"algorithm": algorithm(), "seed": self.seed, "tensors": tensors}
+
+    def _canonical(self, spec: TensorSpec) -> dict[str, Any]:
+        canonical = spec.canonical()
+        if self.header_of(spec.name) != "full":
+            canonical["header"] = self.header_of(spec.name)
+        return canonical
 
     @cached_property
     def canonical_json(self) -> str:
@@ -163,19 +189,25 @@ def diagnose_stored(spec: TensorSpec, stored: np.ndarray) -> dict[str, Any]:
     return acc.result(full)
 
 
-def header_summary(spec: TensorSpec, seed: int, stored: np.ndarray | None = None) -> dict[str, Any]:
-    """The tensor's header diagnostics; uses ``stored`` when the tensor is already in memory."""
-    if spec.numel <= SAMPLE_LIMIT:
+def header_summary(
+    spec: TensorSpec, seed: int, stored: np.ndarray | None = None, header: str = "full"
+) -> dict[str, Any]:
+    """The tensor's header diagnostics (``header``: one of HEADERS); uses ``stored`` when the
+    tensor is already in memory."""
+    if header == "full" and spec.numel <= SAMPLE_LIMIT:
         values = stored if stored is not None else generate(spec, seed)
         return summary(diagnose_stored(spec, values))
     runs = sample_runs(spec.numel)
-    acc = Accumulator(spec, sample=sum(b - a for a, b in runs))
+    acc = Accumulator(spec, sample=sum(b - a for a, b in runs) if len(runs) > 1 else None, checks=header)
     position = 0
     for a, b in runs:
         piece = stored.reshape(-1)[a:b] if stored is not None else generate(spec, seed, a, b)
         acc.add(position, piece)
         position += b - a
-    return summary(acc.result())
+    out = summary(acc.result())
+    if header != "full":
+        out["header"] = header
+    return out
 
 
 def tensor_bytes(
@@ -277,12 +309,13 @@ def build(request: Request, diagnose: bool = False) -> Artifact:
             continue
         values = generate(spec, request.seed)
         stored[spec.name] = values
+        header = request.header_of(spec.name)
         if diagnose:
             reports[spec.name] = diagnose_stored(spec, values)
-        if diagnose and spec.numel <= SAMPLE_LIMIT:
+        if diagnose and spec.numel <= SAMPLE_LIMIT and header == "full":
             summaries[spec.name] = summary(reports[spec.name])
         else:
-            summaries[spec.name] = header_summary(spec, request.seed, values)
+            summaries[spec.name] = header_summary(spec, request.seed, values, header)
     return Artifact(request, summaries, stored, reports if diagnose else None)
 
 
@@ -327,7 +360,7 @@ def plan(request: Request) -> Artifact:
     summaries = {
         spec.name: kept_summary(request.kept[spec.name])
         if spec.name in request.kept
-        else header_summary(spec, request.seed)
+        else header_summary(spec, request.seed, header=request.header_of(spec.name))
         for spec in request.tensors
     }
     return Artifact(request, summaries)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..core.artifact import Request
+from ..core.artifact import HEADERS, Request
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.read import Stored, read
@@ -23,7 +24,13 @@ from .fields import Dtype, Fan, Layout, Name, Seed, Shape
 from .layers import LayerSpec, Planned, expand
 from .schemes import SchemeSpec, scheme_params
 
-__all__ = ["InitRequest", "Origin", "TensorFields", "TensorRequest", "to_request"]
+__all__ = ["Header", "InitRequest", "Origin", "TensorFields", "TensorRequest", "to_request"]
+
+Header = Literal[HEADERS]  # type: ignore[valid-type]  # the values come from the core's table
+HEADER_HELP = (
+    "the file header's diagnostics of this tensor: full (moments, KS test, row and structure checks) or moments "
+    "(one pass: moments, extremes and their verdicts; for fast small requests, a different file, as reproducible)"
+)
 
 
 class TensorFields(BaseModel):
@@ -40,6 +47,7 @@ class TensorFields(BaseModel):
     dtype: Dtype | None = Field(None, description="dtype of this tensor (default: the request's)")
     fan_in: Fan | None = None
     fan_out: Fan | None = None
+    header: Header | None = Field(None, description=HEADER_HELP + " (default: the request's)")
 
 
 class TensorRequest(TensorFields):
@@ -79,6 +87,7 @@ class InitRequest(TensorFields):
     layout: Layout = Field(
         "torch", description="torch [out, in, *k] or keras/jax [*k, in, out]: decides fans and layer shapes"
     )
+    header: Header = Field("full", description=HEADER_HELP + "; the default of every tensor")  # type: ignore[assignment]  # the request's default, never None
     tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
     layers: list[LayerSpec] = Field(default_factory=list, max_length=4096)
     model: ArchitectureSpec | None = Field(
@@ -158,6 +167,7 @@ def to_request(body: InitRequest) -> Request:
     seen: dict[str, str] = {}
     specs = []
     uploaded = _pretrained(body)
+    header: dict[str, str] = {}  # the tensors whose header summary is not "full"
     for tensor, origin in planned:
         where = origin.path("name") if not origin.prefix.startswith("layers.") else origin.prefix + ".name"
         if tensor.name in seen:
@@ -173,8 +183,11 @@ def to_request(body: InitRequest) -> Request:
         except InitError as error:
             raise InitError(str(error), param=origin.path(error.param), allowed=error.allowed) from None
         specs.append(spec)
+        choice = _header(origin, body)
+        if choice != "full":
+            header[spec.name] = choice
     if uploaded is None:
-        return Request(body.seed, tuple(specs), notes=notes)
+        return Request(body.seed, tuple(specs), notes=notes, header=header)
     kept = {s.name: uploaded[s.name] for s in specs if s.name in uploaded and uploaded[s.name].shape == s.shape}
     transfer = {
         "kept": [s.name for s in specs if s.name in kept],
@@ -186,7 +199,16 @@ def to_request(body: InitRequest) -> Request:
         ],
         "ignored": sorted(set(uploaded) - {s.name for s in specs}),
     }
-    return Request(body.seed, tuple(specs), kept, transfer, notes)
+    return Request(body.seed, tuple(specs), kept, transfer, notes, header)
+
+
+def _header(origin: Origin, body: InitRequest) -> str:
+    """A tensor's header choice: its own (an entry of ``tensors``), else the request's."""
+    if origin.prefix.startswith("tensors."):
+        own = body.tensors[int(origin.prefix.removeprefix("tensors."))].header
+        if own is not None:
+            return own
+    return body.header
 
 
 def _pretrained(body: InitRequest) -> dict[str, Stored] | None:

@@ -197,3 +197,28 @@ def test_per_tensor_dtype_and_layout(client):
     assert tensors["kernel"].dtype == np.float64 and tensors["half"].dtype == np.float16
     bound = math.sqrt(6 / (4 * 9 + 8 * 9))  # keras fans: in = 4*3*3, out = 8*3*3
     assert np.abs(tensors["kernel"]).max() <= bound
+
+
+def test_a_moments_header_is_a_lighter_summary_of_the_same_tensor_in_its_own_file(client):
+    full = client.post("/init", json=SHORTHAND)
+    light = client.post("/init", json={**SHORTHAND, "header": "moments"})
+    assert light.status_code == 200 and light.headers["etag"] != full.headers["etag"]
+    np.testing.assert_array_equal(load(light.content)["weight"], load(full.content)["weight"])
+    summary = json.loads(metadata(light.content)["diagnostics"])["weight"]
+    checks = {verdict["check"] for verdict in summary["verdicts"]}
+    assert summary["header"] == "moments" and "ks" not in checks and {"mean_z", "std_ratio"} <= checks
+    assert summary["std"] == json.loads(metadata(full.content)["diagnostics"])["weight"]["std"]
+    assert json.loads(metadata(light.content)["request"])["tensors"][0]["header"] == "moments"
+    assert "header" not in json.loads(metadata(full.content)["request"])["tensors"][0]  # v1's files keep their bytes
+    by_query = client.get("/init", params={"shape": "64,32", "scheme": "xavier_uniform", "header": "moments"})
+    assert by_query.content == light.content
+
+
+def test_a_tensors_own_header_overrides_the_requests(client):
+    body = {"seed": 3, "header": "moments", "tensors": [{"name": "a", "shape": [8, 8], "scheme": "normal"},
+            {"name": "b", "shape": [8, 8], "scheme": "normal", "header": "full"}]}  # fmt: skip
+    summaries = json.loads(metadata(client.post("/init", json=body).content)["diagnostics"])
+    assert summaries["a"]["header"] == "moments" and "header" not in summaries["b"]
+    refused = client.post("/init", json={**SHORTHAND, "header": "none"})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["field"] == "header"

@@ -41,7 +41,7 @@ def test_the_shorthand_is_made_from_the_tensor_fields_and_typed_by_their_schema(
     assert set(names) == {*TensorFields.model_fields, "seed", "layout"}
     kinds = {field.name: field.kind for field in text.SHORTHAND}
     assert kinds == {"shape": "dims", "scheme": "scheme", "name": "str", "dtype": "str", "fan_in": "int",
-                     "fan_out": "int", "seed": "int", "layout": "str"}  # fmt: skip
+                     "fan_out": "int", "header": "str", "seed": "int", "layout": "str"}  # fmt: skip
     assert [field.name for field in text.SHORTHAND if field.required] == ["shape", "scheme"]
     dtype = next(field for field in text.SHORTHAND if field.name == "dtype")
     assert dtype.choices[0] == "float32" and "bfloat16" in dtype.choices  # the default first
