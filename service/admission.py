@@ -8,7 +8,8 @@ alone, so every request the element caps allow can still be served.
 
 Reservations belong to the request, not to the code that made them: the ASGI middleware gives
 them back when the response has been sent, or the client went away, or the handler failed, so no
-path can leak one. Waiting happens in the handler's worker thread (handlers are sync).
+path can leak one. Waiting happens in a worker thread: a small request computed on the event loop
+(``routes.common.offload``) reserves without waiting, and goes to a thread when it would wait.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import ProblemError
 
-__all__ = ["Admission", "MIB", "MemoryBudget", "Reservation", "SCOPE_KEY", "Stalled", "log"]
+__all__ = ["Admission", "MIB", "MemoryBudget", "Reservation", "SCOPE_KEY", "Stalled", "WouldWait", "log"]
 
 log = logging.getLogger("initw")
 
 SCOPE_KEY = "initw.reservation"
 MIB = 1 << 20
+
+
+class WouldWait(Exception):
+    """A reservation made without waiting found no room (nothing was reserved)."""
 
 
 class MemoryBudget:
@@ -41,11 +46,14 @@ class MemoryBudget:
         self.refused = 0
         self._room = threading.Condition()
 
-    def reserve(self, nbytes: int, what: str) -> int:
-        """Take ``nbytes`` (at most the whole budget) or raise a 503 problem after waiting."""
+    def reserve(self, nbytes: int, what: str, wait: bool = True) -> int:
+        """Take ``nbytes`` (at most the whole budget) or raise a 503 problem after waiting
+        (``wait`` False: raise WouldWait at once instead of waiting)."""
         nbytes = min(max(nbytes, 0), self.total)
         deadline = time.monotonic() + self.wait_seconds
         with self._room:
+            if not wait and self.in_use + nbytes > self.total:
+                raise WouldWait
             while self.in_use + nbytes > self.total:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._room.wait(left):
@@ -83,10 +91,11 @@ class Reservation:
 
     def __init__(self, budget: MemoryBudget):
         self.budget, self.nbytes = budget, 0
+        self.waits = True  # False while the request computes on the event loop, which must never block
         self._lock = threading.Lock()
 
     def reserve(self, nbytes: int, what: str) -> None:
-        taken = self.budget.reserve(nbytes, what)
+        taken = self.budget.reserve(nbytes, what, wait=self.waits)
         with self._lock:
             self.nbytes += taken
 

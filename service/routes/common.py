@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from ..admission import SCOPE_KEY, Reservation
+from ..admission import SCOPE_KEY, Reservation, WouldWait
 from ..representation import Remembered
 from ..settings import Settings
 
@@ -18,6 +19,7 @@ __all__ = [
     "ReservationDep",
     "SettingsDep",
     "get",
+    "offload",
     "problem_responses",
     "reservation_of",
 ]
@@ -59,6 +61,25 @@ async def _reservation(request: Request) -> Reservation:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 RememberedDep = Annotated[Remembered, Depends(remembered_of)]
 ReservationDep = Annotated[Reservation, Depends(_reservation)]
+
+
+T = TypeVar("T")
+
+
+async def offload(work: Callable[[], T], reservation: Reservation, inline: bool) -> T:
+    """``work()`` in a worker thread, or on the event loop when ``inline`` (work of a millisecond
+    or two, for which the thread hop would cost about as much as the work). Inline work never
+    blocks the loop: where its memory reservation would wait, it is left and redone in a thread
+    (nothing is generated before the reservation, so redoing it is safe)."""
+    if inline:
+        reservation.waits = False
+        try:
+            return work()
+        except WouldWait:
+            pass
+        finally:
+            reservation.waits = True
+    return await run_in_threadpool(work)
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -13,8 +13,8 @@ from ..representation import BINARY, etag, matches, negotiate
 from ..spec import text
 from ..spec.errors import field_error, validation_errors
 from ..spec.request import InitRequest
-from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, respond
-from .common import RememberedDep, ReservationDep, SettingsDep, get, problem_responses
+from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, light, respond, small
+from .common import RememberedDep, ReservationDep, SettingsDep, get, offload, problem_responses
 from .partial import INDEX, SHARD, byte_ranges, index, shard
 
 __all__ = ["router"]
@@ -28,7 +28,7 @@ router = APIRouter(tags=["weights"])
     response_class=SafetensorsResponse,
     responses={**ARTIFACT_RESPONSES, **problem_responses(408, 412)},
 )
-def post_init(
+async def post_init(
     body: InitRequest,
     settings: SettingsDep,
     memory: RememberedDep,
@@ -43,16 +43,20 @@ def post_init(
     header included, in any process on any machine; its ETag is derived from the canonical request.
     With ``?tensor=&start=&stop=`` the answer is a shard: raw little-endian elements of one tensor."""
     media = negotiate(accept)
-    request = checked(body, settings.max_elements, "POST /init")
-    if (tensor, start, stop) != (None, None, None):
-        return shard(request, tensor, index(start, "start"), index(stop, "stop"), "POST", reservation)
-    if matches(if_none_match, etag(request, media)):
-        raise ProblemError(
-            412,
-            "If-None-Match matched: a POST cannot answer 304; use GET /init for caching",
-            kind="precondition-failed",
-        )
-    return respond(request, media, "POST", settings, memory, reservation)
+    request = await offload(lambda: checked(body, settings.max_elements, "POST /init"), reservation, light(body))
+
+    def answer() -> Response:
+        if (tensor, start, stop) != (None, None, None):
+            return shard(request, tensor, index(start, "start"), index(stop, "stop"), "POST", reservation)
+        if matches(if_none_match, etag(request, media)):
+            raise ProblemError(
+                412,
+                "If-None-Match matched: a POST cannot answer 304; use GET /init for caching",
+                kind="precondition-failed",
+            )
+        return respond(request, media, "POST", settings, memory, reservation)
+
+    return await offload(answer, reservation, small(request))
 
 
 def _query_help(field: text.TextField) -> str:
@@ -126,7 +130,7 @@ def _body_of_query(request: Request) -> InitRequest:
         **problem_responses(416),
     },
 )
-def get_init(
+async def get_init(
     request: Request,
     settings: SettingsDep,
     query: Annotated[InitQuery, Query()],
@@ -142,15 +146,19 @@ def get_init(
     Range requests (single or multiple byte ranges) generate only the elements they cover;
     ``&start=&stop=`` returns a shard of raw little-endian elements."""
     media = negotiate(accept)
-    core = checked(_body_of_query(request), settings.max_elements, "GET /init")
-    start, stop = request.query_params.get("start"), request.query_params.get("stop")
-    if start is not None or stop is not None:
-        return shard(core, None, index(start, "start"), index(stop, "stop"), request.method, reservation)
-    tag = etag(core, media)
-    if matches(if_none_match, tag):
-        return Response(status_code=304, headers=headers_of(tag))
-    if range_ and media == BINARY and request.method == "GET":
-        partial = byte_ranges(core, range_, if_range, reservation)
-        if partial is not None:
-            return partial
-    return respond(core, media, request.method, settings, memory, reservation)
+    core = checked(_body_of_query(request), settings.max_elements, "GET /init")  # one tensor: quick
+
+    def answer() -> Response:
+        start, stop = request.query_params.get("start"), request.query_params.get("stop")
+        if start is not None or stop is not None:
+            return shard(core, None, index(start, "start"), index(stop, "stop"), request.method, reservation)
+        tag = etag(core, media)
+        if matches(if_none_match, tag):
+            return Response(status_code=304, headers=headers_of(tag))
+        if range_ and media == BINARY and request.method == "GET":
+            partial = byte_ranges(core, range_, if_range, reservation)
+            if partial is not None:
+                return partial
+        return respond(core, media, request.method, settings, memory, reservation)
+
+    return await offload(answer, reservation, small(core))

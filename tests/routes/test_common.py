@@ -1,18 +1,23 @@
 """service.routes.common: GET routes that answer HEAD too, the app-wide dependencies and the
 documented error answers; each test defines its small app inline."""
 
+import threading
+
+import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from service.admission import Admission, MemoryBudget
 from service.middleware import HeadWithoutBody
+from service.problems import ProblemError
 from service.representation import Remembered
 from service.routes.common import (
     RememberedDep,
     ReservationDep,
     SettingsDep,
     get,
+    offload,
     problem_responses,
     reservation_of,
 )
@@ -78,3 +83,31 @@ def test_problem_responses_describe_each_status_and_say_why_for_408_and_503():
     assert documented[404] == {"description": "Not Found"}  # the reason phrase, where there is nothing to add
     assert "INITW_BODY_SECONDS" in documented[408]["description"]
     assert "Retry-After" in documented[503]["description"] and "memory budget" in documented[503]["description"]
+
+
+def test_offload_runs_inline_work_on_the_loop_and_moves_work_that_would_wait_to_a_thread():
+    """Inline work never blocks the event loop: where its reservation finds no room it is redone in a
+    worker thread, which waits for memory as every request does (here: until the queue wait ends)."""
+    budget = MemoryBudget(1 << 20, 0.0)
+    app = FastAPI()
+    ran = []
+
+    @app.get("/work")
+    async def work(reservation: ReservationDep, inline: bool, nbytes: int) -> dict:
+        def compute() -> dict:
+            ran.append(threading.current_thread())
+            reservation.reserve(nbytes, "the work")
+            return {"waits": reservation.waits}
+
+        return await offload(compute, reservation, inline)
+
+    app.add_middleware(Admission, budget=budget)
+    with TestClient(app) as client:
+        loop_thread = client.portal.call(threading.current_thread)  # the thread the app's event loop runs in
+        assert client.get("/work", params={"inline": True, "nbytes": 10}).json() == {"waits": False}
+        assert client.get("/work", params={"inline": False, "nbytes": 10}).json() == {"waits": True}
+        budget.reserve(1 << 20, "someone else")  # the budget is full: inline work would wait
+        with pytest.raises(ProblemError) as refused:  # decided in the thread, after its queue wait (0 s here)
+            client.get("/work", params={"inline": True, "nbytes": 10})
+    assert refused.value.status == 503
+    assert [thread is loop_thread for thread in ran] == [True, False, True, False]
