@@ -173,7 +173,8 @@ class Accumulator:
         self.dtype = spec.out_dtype
         self.center = self.theory.mean
         self.position = 0
-        self.pending = np.empty(0)
+        self._pending: list[np.ndarray] = []  # values of the block not yet complete, in order
+        self._pending_size = 0
         self.blocks: list[tuple[float, float, float, float]] = []  # (S1, S2, S3, S4) per block
         self.minimum, self.maximum = math.inf, -math.inf
         self.nonfinite = 0
@@ -211,13 +212,21 @@ class Accumulator:
         else:
             values = self.dtype.to_float64(flat)
         self.position = start + values.size
-        if self.pending.size:
-            values = np.concatenate([self.pending, values])
-        block_start = self.position - values.size
         complete = (self.position // BLOCK) * BLOCK
+        if complete <= self.position - values.size - self._pending_size:
+            # No block completes: keep the piece (joining pieces only when a block is whole keeps
+            # many small pieces, like the header's 4096-element runs, linear in their total).
+            self._pending.append(values.copy())
+            self._pending_size += values.size
+            return
+        if self._pending:
+            values = np.concatenate([*self._pending, values])
+        block_start = self.position - values.size
         for lo in range(block_start, complete, BLOCK):
             self._block(lo, values[lo - block_start : lo - block_start + BLOCK])
-        self.pending = values[max(complete, block_start) - block_start :].copy()
+        rest = values[max(complete, block_start) - block_start :]
+        self._pending = [rest.copy()] if rest.size else []
+        self._pending_size = rest.size
 
     def _block(self, start: int, x: np.ndarray) -> None:
         if self.native is not None:
@@ -274,9 +283,10 @@ class Accumulator:
         n = self.position
         if n != self.count:
             raise ValueError(f"diagnostics saw {n} of {self.count} elements")
-        if self.pending.size:
-            self._block(n - self.pending.size, self.pending)
-            self.pending = np.empty(0)
+        if self._pending:
+            rest = np.concatenate(self._pending)
+            self._block(n - rest.size, rest)
+            self._pending, self._pending_size = [], 0
         theory = self.theory
         s1, s2, s3, s4 = (_fsum(b[i] for b in self.blocks) for i in range(4))
         mean_d = s1 / n
