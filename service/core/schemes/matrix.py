@@ -180,16 +180,22 @@ def sphere_rows(ctx: Context, radius: float) -> Whole:
     Every unit starts with the same norm; directions are independent and uniform.
     """
 
+    count, dim = units_shape(ctx)
+
     def build(key: int) -> np.ndarray:
         values = standard_normals(key, ctx.numel)
         units = units_matrix(values, ctx)
-        norms = np.sqrt(tree_sum(units * units, axis=1))
-        units /= norms[:, None]
-        if radius != 1.0:
-            units *= radius
+
+        def normalize(part: tuple[int, int]) -> None:  # each unit's operations are its own: any split
+            block = units[part[0] : part[1]]
+            norms = np.sqrt(tree_sum(block * block, axis=1))
+            block /= norms[:, None]
+            if radius != 1.0:
+                block *= radius
+
+        parallel.each(normalize, parallel.ranges(0, count, max(1, PARALLEL_CHUNK // max(dim, 1))))
         return values.reshape(ctx.shape)
 
-    dim = units_shape(ctx)[1]
     return Whole(build, _sphere_theory(radius, dim, f"sphere rows (radius {radius:g})"), {"row_norm": radius})
 
 
