@@ -10,18 +10,33 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Goal:
+    """One row of the summary. ``met`` None: not judged (``measured`` says why). ``ns`` and ``limit``:
+    ns per element per core of the judged row and its measured limit, where they apply."""
+
     name: str
     target: str
     measured: str
-    met: bool
+    met: bool | None
     tool: str = ""
+    ns: float | None = None
+    limit: float | None = None
+    row: int | None = None  # its place in issue 12's table (None: a goal outside that table)
 
     @property
     def verdict(self) -> str:
-        return "met" if self.met else "MISSED"
+        return {True: "met", False: "MISSED", None: "not judged"}[self.met]
 
     def cells(self) -> list[str]:
-        return [self.name, self.target, self.measured, self.verdict, self.tool]
+        near = "" if self.ns is None or self.limit is None else f"{self.ns / self.limit:.2f}x"
+        limit = "n/a (compiled kernels not built)" if self.ns is not None and self.limit is None else _ns(self.limit)
+        return [self.name, self.target, self.measured, self.verdict, _ns(self.ns), limit, near, self.tool]
+
+
+GOAL_HEADER = ["work", "goal", "measured", "verdict", "ns/element/core", "limit ns/element", "ns / limit", "tool"]
+
+
+def _ns(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from service.core.generate import TensorSpec, generate
 
+from . import paths
 from .core import median_seconds
 from .report import Section
 
@@ -55,18 +56,21 @@ def slope(times: list[float], sizes: list[int], i: int) -> str:
     return f"{math.log(times[i] / times[i - 1]) / math.log(sizes[i] / sizes[i - 1]):.2f}"
 
 
-def run(quick: bool = False) -> Section:
+def run(quick: bool = False, path: str | None = None) -> Section:
+    """Every size on the value path ``path`` (default: the one in use)."""
     try:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
     except ImportError:
         torch = None
+    path = path or paths.resolve().primary
     sizes = [n for n in SIZES if not quick or n <= 10**8]
     section = Section()
     section.emit(
         "## Scaling: `generate(TensorSpec('w', (n,), scheme), seed)`, float32, "
-        f"{os.cpu_count()} threads" + (f"; torch {torch.__version__} side by side" if torch else ""),
+        f"{os.cpu_count()} threads; initw path: {paths.text(path)}"
+        + (f"; torch {torch.__version__} side by side" if torch else "; torch not installed: its columns skipped"),
         "",
         "Median of 9 runs up to 1e6 elements, 5 at 1e7, 3 from 1e8 (quick: 3, 3, 2). "
         "Slope = d log t / d log n from the previous size (1.00 = linear).",
@@ -80,7 +84,8 @@ def run(quick: bool = False) -> Section:
         theirs: list[float] = []
         rows = []
         for i, n in enumerate(sizes):
-            ours.append(median_seconds(initw_fn(scheme, n), runs_for(n, quick)))
+            with paths.active(path):
+                ours.append(median_seconds(initw_fn(scheme, n), runs_for(n, quick)))
             row = [scheme, size_text(n), f"{ours[i] * 1e3:.2f}", f"{n / ours[i] / 1e6:.0f}", slope(ours, sizes, i)]
             if torch:
                 theirs.append(median_seconds(torch_fn(torch, scheme, n), runs_for(n, quick)))
@@ -97,7 +102,9 @@ def run(quick: bool = False) -> Section:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes up to 1e8, fewer runs")
-    run(parser.parse_args().quick)
+    parser.add_argument("--kernels", choices=paths.CHOICES, default="auto", help="initw value path (the first)")
+    args = parser.parse_args()
+    run(args.quick, paths.resolve(args.kernels).primary)
 
 
 if __name__ == "__main__":

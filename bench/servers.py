@@ -34,6 +34,11 @@ class Server:
     name: str
     pid: int
     port: int
+    env: tuple[tuple[str, str], ...] = ()  # the variables set for it on top of the inherited environment
+
+    @property
+    def env_text(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.env)
 
     @property
     def url(self) -> str:
@@ -92,7 +97,7 @@ def running(name: str, command: list[str], port: int, ready_path: str, env: Mapp
                 tail = Path(log.name).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{name} did not become ready on port {port}:\n{tail}")
             time.sleep(0.2)
-        yield Server(name, process.pid, port)
+        yield Server(name, process.pid, port, tuple(sorted((env or {}).items())))
     finally:
         _stop(process)
         log.close()
@@ -110,11 +115,11 @@ def ours(workers: int = 1, env: Mapping[str, str] | None = None):
     return running(f"initw-w{workers}", command, port, "/readyz", env)
 
 
-def ours_uvicorn(loop: str, http: str, workers: int = 2):
+def ours_uvicorn(loop: str, http: str, workers: int = 2, env: Mapping[str, str] | None = None):
     """The service under ``python -m uvicorn`` with an explicit event loop and HTTP parser."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "service.app:app", "--host", HOST, "--port", str(port)]
-    return running(f"initw-{loop}-{http}", command + uvicorn_options(workers, loop, http), port, "/readyz")
+    return running(f"initw-{loop}-{http}", command + uvicorn_options(workers, loop, http), port, "/readyz", env)
 
 
 def minimal(body_bytes: int, workers: int = 2, loop: str = "auto", http: str = "auto"):
