@@ -218,8 +218,8 @@ def test_many_random_files_of_every_scheme_are_the_references_bytes(scheme_name)
 
 LINALG = kernels.extension("_linalg")
 DIAGNOSE = kernels.extension("_diagnose")
-needs_linalg = pytest.mark.skipif(LINALG is None, reason="the compiled linear algebra was not built")
-needs_diagnose = pytest.mark.skipif(DIAGNOSE is None, reason="the compiled diagnostics were not built")
+needs_linalg = pytest.mark.skipif(LINALG is None, reason=f"no compiled linear algebra here: {kernels.describe()}")
+needs_diagnose = pytest.mark.skipif(DIAGNOSE is None, reason=f"no compiled diagnostics here: {kernels.describe()}")
 
 
 def same_bits(got, expected) -> bool:
