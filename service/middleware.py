@@ -4,6 +4,12 @@ slow to arrive; HEAD responses carry no body.
 Starlette's own limit answers 413 in text/plain before any handler runs; this one answers with
 problem+json, checks Content-Length up front and counts chunked bodies as they arrive (an
 exception raised from inside the app's body reading would surface as a 400).
+
+The body is parsed here, once: an object that names a key twice is refused (422, naming where),
+so is a body of more than MAX_OBJECTS objects (413, counted while parsing, before anything is
+validated); a large body is parsed in a worker thread, so the event loop keeps answering. The
+routes read the parsed body from the scope (routes.common.ParsedBodyRoute) instead of parsing
+it again. Text that is not JSON at all is left to the app, which answers it as malformed.
 """
 
 from __future__ import annotations
@@ -13,9 +19,17 @@ from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .core import unique_json
 from .handlers import problem
+from .spec.errors import field_error
 
-__all__ = ["BodyGuard", "HeadWithoutBody"]
+__all__ = ["MAX_OBJECTS", "PARSED", "PARSED_ON_THE_LOOP", "BodyGuard", "HeadWithoutBody"]
+
+PARSED = "initw.json"  # scope key: the request body, parsed by BodyGuard
+# A request names at most 4096 tensors and 4096 layers with a scheme object or two each: ~25,000
+# objects. More is not a request, and would only make the validation behind it work for nothing.
+MAX_OBJECTS = 100_000
+PARSED_ON_THE_LOOP = 1 << 16  # bytes: a larger body is parsed in a worker thread (~1 ms per 64 KiB)
 
 
 def _routed(scope: Scope) -> bool:
@@ -73,6 +87,23 @@ class BodyGuard:
             detail = "the body is not valid JSON: a UTF-16/UTF-32 byte order mark or NUL bytes; send UTF-8 (RFC 8259)"
             await problem(400, detail, kind="malformed-json")(scope, receive, send)
             return
+        try:
+            if len(body) <= PARSED_ON_THE_LOOP:
+                scope[PARSED] = unique_json.loads(body, MAX_OBJECTS)
+            else:
+                scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS)
+        except unique_json.DuplicateKey as duplicate:
+            why = "is given twice in one object: a reader could take either value; send it once"
+            errors = [field_error(duplicate.dotted, why, "each key once per object")]
+            detail = f"{duplicate.dotted}: {why}"
+            await problem(422, detail, kind="invalid-request", errors=errors)(scope, receive, send)
+            return
+        except unique_json.TooManyObjects:
+            detail = f"the request body holds more than {MAX_OBJECTS:,} JSON objects; no request needs that many"
+            await problem(413, detail, kind="body-too-large")(scope, receive, send)
+            return
+        except (ValueError, RecursionError):
+            pass  # not JSON: the app answers it as malformed, as for any route
         replayed = False
 
         async def replay() -> Message:

@@ -28,3 +28,74 @@ def test_oversized_bodies_are_a_413_whether_declared_or_chunked(client):
     streamed = client.post("/init", content=chunks(), headers={"content-type": "application/json"})
     assert streamed.status_code == 413
     assert client.get("/healthz").status_code == 200
+
+
+def _guarded_echo(max_bytes: int = 1 << 24):
+    """A minimal app behind BodyGuard that reports how its body reached the route."""
+    import threading
+
+    from fastapi import APIRouter, FastAPI, Request
+
+    from service import middleware
+    from service.routes.common import ParsedBodyRoute
+
+    parsed_in = []
+    original = middleware.unique_json.loads
+
+    def watched(*args, **kwargs):
+        parsed_in.append(threading.current_thread() is threading.main_thread())
+        return original(*args, **kwargs)
+
+    router = APIRouter(route_class=ParsedBodyRoute)
+
+    @router.post("/echo")
+    async def echo(request: Request, body: dict) -> dict:
+        return {"same": await request.json() is request.scope[middleware.PARSED], "keys": len(body)}
+
+    app = FastAPI()
+    app.include_router(router)
+    app.add_middleware(middleware.BodyGuard, max_bytes=max_bytes)
+    return app, parsed_in, watched
+
+
+def test_the_body_is_parsed_once_by_the_guard_and_the_route_takes_that_parse(monkeypatch):
+    from starlette.requests import Request
+    from starlette.testclient import TestClient
+
+    from service import middleware
+
+    app, parsed_in, watched = _guarded_echo()
+    monkeypatch.setattr(middleware.unique_json, "loads", watched)
+
+    async def parsed_again(self):
+        raise AssertionError("the route parsed the body a second time")
+
+    monkeypatch.setattr(Request, "json", parsed_again)
+    with TestClient(app) as client:
+        small = client.post("/echo", json={"a": 1})
+        large = client.post("/echo", json={"pad": "x" * (middleware.PARSED_ON_THE_LOOP + 1)})
+    assert small.json() == {"same": True, "keys": 1} and large.json() == {"same": True, "keys": 1}
+    # once per request; the large one off the event loop's thread (TestClient runs the loop in its own thread)
+    assert len(parsed_in) == 2
+
+
+def test_a_key_given_twice_anywhere_is_a_422_naming_it_and_too_many_objects_a_413(client):
+    twice = client.post("/init", content=b'{"shape": [2], "shape": [3], "scheme": "zeros"}',
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert twice.status_code == 422 and twice.headers["content-type"] == "application/problem+json"
+    assert twice.json()["errors"][0]["field"] == "shape" and twice.json()["errors"][0]["pointer"] == "/shape"
+
+
+def test_a_body_of_too_many_objects_is_a_413_before_any_validation():
+    from starlette.testclient import TestClient
+
+    from service.middleware import MAX_OBJECTS
+
+    app, _, _ = _guarded_echo()
+    with TestClient(app) as client:
+        crowd = b'{"tensors": [' + b",".join([b"{}"] * MAX_OBJECTS) + b"]}"  # with the outer object: one too many
+        many = client.post("/echo", content=crowd, headers={"content-type": "application/json"})
+        limit = b'{"tensors": [' + b",".join([b"{}"] * (MAX_OBJECTS - 1)) + b"]}"
+        enough = client.post("/echo", content=limit, headers={"content-type": "application/json"})
+    assert many.status_code == 413 and f"{MAX_OBJECTS:,} JSON objects" in many.json()["detail"]
+    assert enough.json() == {"same": True, "keys": 1}

@@ -7,13 +7,13 @@ offsets that cover the data exactly), so a file this accepts is one the stock lo
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import unique_json
 from .dtype_codes import CODES
 from .dtypes import DTYPES
 from .errors import InitError
@@ -69,8 +69,12 @@ def read(blob: bytes, field: str = "file") -> tuple[dict[str, Stored], dict[str,
     if size > MAX_HEADER or 8 + size > len(blob):
         raise _bad(field, f"header length {size} does not fit the {len(blob)}-byte file")
     try:
-        header = json.loads(blob[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        header = unique_json.loads(blob[8 : 8 + size].decode("utf-8"))
+    except unique_json.DuplicateKey as duplicate:
+        raise _bad(field, f"the header names {duplicate.key!r} twice in one object ({duplicate.dotted})") from None
+    except (ValueError, RecursionError) as error:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is what int() raises for
+        # a number of more than 4300 digits (sys.set_int_max_str_digits).
         raise _bad(field, f"the header is not JSON ({error.__class__.__name__})") from None
     if not isinstance(header, dict):
         raise _bad(field, "the header is not a JSON object")

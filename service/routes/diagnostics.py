@@ -14,12 +14,12 @@ from ..plots import histogram_svg
 from ..representation import JSON, SVG, negotiate
 from ..spec.request import InitRequest
 from .artifact import checked
-from .common import ReservationDep, SettingsDep, problem_responses
+from .common import ParsedBodyRoute, ReservationDep, SettingsDep, problem_responses
 from .partial import one_tensor
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["weights"])
+router = APIRouter(tags=["weights"], route_class=ParsedBodyRoute)
 
 
 @router.post(

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__, engine
 from ..problems import PROBLEM
-from .common import get
+from .common import ParsedBodyRoute, get
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=ParsedBodyRoute)
 
 
 # Async on purpose: probes answer on the event loop even when every worker thread is busy

@@ -14,12 +14,12 @@ from ..spec import text
 from ..spec.errors import field_error, validation_errors
 from ..spec.request import InitRequest
 from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, light, respond, small
-from .common import RememberedDep, ReservationDep, SettingsDep, get, offload, problem_responses
+from .common import ParsedBodyRoute, RememberedDep, ReservationDep, SettingsDep, get, offload, problem_responses
 from .partial import INDEX, SHARD, byte_ranges, index, shard
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["weights"])
+router = APIRouter(tags=["weights"], route_class=ParsedBodyRoute)
 
 
 @router.post(

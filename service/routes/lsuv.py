@@ -15,11 +15,11 @@ from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, negotiate, repr_digest
 from ..spec.network import LsuvRequest, input_batch, to_network
 from .artifact import SafetensorsResponse
-from .common import problem_responses, reservation_of
+from .common import ParsedBodyRoute, problem_responses, reservation_of
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["diagnostics"])
+router = APIRouter(tags=["diagnostics"], route_class=ParsedBodyRoute)
 
 
 @router.post(

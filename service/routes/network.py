@@ -13,11 +13,11 @@ from ..plots import propagation_svg
 from ..problems import ProblemError
 from ..representation import JSON, SVG, negotiate
 from ..spec.network import NetworkRequest, input_batch, to_network
-from .common import problem_responses, reservation_of
+from .common import ParsedBodyRoute, problem_responses, reservation_of
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["diagnostics"])
+router = APIRouter(tags=["diagnostics"], route_class=ParsedBodyRoute)
 
 
 @router.post(

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 
 from ..representation import matches
-from .common import get
+from .common import ParsedBodyRoute, get
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["playground"])
+router = APIRouter(tags=["playground"], route_class=ParsedBodyRoute)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "

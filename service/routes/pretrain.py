@@ -22,11 +22,11 @@ from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
 from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
-from .common import problem_responses
+from .common import ParsedBodyRoute, problem_responses
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["pre-training"])
+router = APIRouter(tags=["pre-training"], route_class=ParsedBodyRoute)
 CHUNK = 1 << 20
 STATE = {"description": "The job: status, progress (layer, epoch, losses so far), timestamps, artifact digest",
          "content": {JSON: {"schema": {"type": "object"}}}}  # fmt: skip

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 
 from .. import engine
 from ..problems import ProblemError
-from .common import get
+from .common import ParsedBodyRoute, get
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["schemes"])
+router = APIRouter(tags=["schemes"], route_class=ParsedBodyRoute)
 
 
 @get(router, "/schemes", summary="Every scheme: aliases, parameters, formula, random access")

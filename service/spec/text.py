@@ -10,6 +10,7 @@ message), so both readers refuse the same text with the same words.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -89,16 +90,26 @@ SHORTHAND = _shorthand()
 _BY_NAME = {field.name: field for field in SHORTHAND}
 
 
+# JSON's number grammar (RFC 8259 section 6): query text reads as the same JSON would. Python's
+# int() and float() also take "1_0", "+1", " 1", "٣" and "infinity", which JSON does not.
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def typed(text: str, kind: str) -> Any:
-    """``text`` as a value of a registry kind: bool (``true``/``false``), int (decimal), float
-    (finite), str; ValueError for anything else."""
+    """``text`` as a value of a registry kind, read as JSON reads it: bool (``true``/``false``),
+    int (a JSON integer), float (a finite JSON number), str; ValueError for anything else."""
     if kind == "bool":
         if text not in ("true", "false"):
             raise ValueError(text)
         return text == "true"
     if kind == "int":
+        if not _JSON_INT.fullmatch(text):
+            raise ValueError(text)
         return int(text, 10)
     if kind == "float":
+        if not _JSON_NUMBER.fullmatch(text):
+            raise ValueError(text)
         value = float(text)
         if not math.isfinite(value):
             raise ValueError(text)
@@ -108,8 +119,8 @@ def typed(text: str, kind: str) -> Any:
 
 def _field_value(field: TextField, text: str, problems: Problems) -> Any:
     try:
-        if field.kind == "dims":
-            return [typed(d, "int") for d in text.split(",") if d.strip() != ""]
+        if field.kind == "dims":  # a JSON array's items, without the brackets: no empty item
+            return [typed(d.strip(), "int") for d in text.split(",")]
         return typed(text, field.kind if field.kind == "int" else "str")
     except ValueError:
         what = "comma-separated integers" if field.kind == "dims" else "an integer"

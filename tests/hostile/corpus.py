@@ -237,7 +237,20 @@ def hostile_files(name: str) -> dict[str, Callable[[], bytes]]:
         "tensor-extra-key": lambda: safetensors(f32(name, [2, 3], path="/etc/passwd"), bytes(24)),
         "metadata-not-strings": lambda: safetensors({"__metadata__": {"format": 1}, **f32(name, [2, 3])}, bytes(24)),
         "bytes-after-the-data": lambda: safetensors(f32(name, [2, 3]), bytes(32)),
+        "header-integer-of-5000-digits": lambda: raw_header(
+            b'{"%s":{"dtype":"F32","shape":[%s],"data_offsets":[0,24]}}' % (name.encode(), b"1" * 5000), bytes(24)
+        ),
+        "header-names-a-tensor-twice": lambda: raw_header(
+            b'{"%s":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},'
+            b'"%s":{"dtype":"F32","shape":[6],"data_offsets":[0,24]}}' % (name.encode(), name.encode()),
+            bytes(24),
+        ),
     }
+
+
+def raw_header(text: bytes, data: bytes) -> bytes:
+    """A safetensors file with ``text`` as its header, as is."""
+    return struct.pack("<Q", len(text)) + text + data
 
 
 def b64(blob: bytes) -> str:
@@ -257,7 +270,16 @@ UPLOADS = (  # (endpoint, field, body without the upload)
     ("/init/lsuv", "input", LSUV),
     ("/pretrain", "data", PRETRAIN),
 )
-EVERY_ENDPOINT = ("not-base64", "pickle", "torch-zip-pickle", "png", "header-length-beyond-file", "offsets-beyond-data")
+EVERY_ENDPOINT = (
+    "not-base64",
+    "pickle",
+    "torch-zip-pickle",
+    "png",
+    "header-length-beyond-file",
+    "offsets-beyond-data",
+    "header-integer-of-5000-digits",
+    "header-names-a-tensor-twice",
+)
 
 
 def _uploads() -> list[Case]:
@@ -322,6 +344,19 @@ NAMES = {
 # fmt: off
 CASES: list[Case] = [
     # --- JSON syntax and encoding
+    # A key given twice: JSON readers keep the first or the last value, or refuse; so does this one.
+    post("duplicate-key-seed", 422, "invalid-request", "seed", body=b'{"seed": 0, ' + shorthand()[1:]),
+    post("duplicate-key-in-a-scheme", 422, "invalid-request", "scheme.std",
+         body=b'{"shape": [2], "scheme": {"name": "normal", "std": 1, "std": 2}}'),
+    post("duplicate-key-in-a-tensor", 422, "invalid-request", "tensors.1.shape",
+         body=b'{"tensors": [{"name": "a", "shape": [2], "scheme": "normal"},'
+              b' {"name": "b", "shape": [2], "shape": [3], "scheme": "normal"}]}'),
+    post("duplicate-key-on-diagnostics", 422, "invalid-request", "seed", target="/diagnostics",
+         body=b'{"seed": 0, ' + shorthand()[1:]),
+    post("duplicate-key-on-pretrain", 422, "invalid-request", "epochs", target="/pretrain",
+         body=b'{"epochs": 1, ' + js(PRETRAIN)[1:]),
+    post("objects-100k-before-validation", 413, "body-too-large",
+         body=lambda: b'{"tensors": [' + b",".join([b"{}"] * 100_001) + b"]}"),
     post("nested-arrays-100k", 400, "malformed-json", body=partial(nested, 100_000)),
     post("nested-objects-100k", 400, "malformed-json", body=partial(nested, 100_000, b'{"a":', b"}", b"1")),
     post("nested-arrays-100k-in-shape", 400, "malformed-json", body=lambda: in_shape(nested(100_000))),
@@ -473,6 +508,11 @@ CASES: list[Case] = [
     get("get-param-repeated", 422, "invalid-request", "scheme.std", "/init?shape=2,3&scheme=normal&std=1&std=2"),
     get("get-std-nan", 422, "invalid-request", "scheme.std", "/init?shape=2,3&scheme=normal&std=nan"),
     get("get-std-inf", 422, "invalid-request", "scheme.std", "/init?shape=2,3&scheme=normal&std=-inf"),
+    # The query string reads as JSON would: no underscores in numbers, no empty list items.
+    get("get-std-underscore", 422, "invalid-request", "scheme.std", "/init?shape=2,3&scheme=normal&std=1_0"),
+    get("get-seed-underscore", 422, "invalid-request", "seed", "/init?shape=2,3&scheme=normal&seed=1_000"),
+    get("get-shape-empty-item", 422, "invalid-request", "shape", "/init?shape=4,,4&scheme=normal"),
+    get("get-shape-trailing-comma", 422, "invalid-request", "shape", "/init?shape=4,4,&scheme=normal"),
     get("get-scheme-missing", 422, "invalid-request", "scheme", "/init?shape=2,3"),
     get("get-shape-missing", 422, "invalid-request", "shape", "/init?scheme=normal"),
     get("get-scheme-unknown", 422, "invalid-request", "scheme", "/init?shape=2,3&scheme=%00"),
@@ -558,7 +598,6 @@ ANSWERED: list[Case] = [
     Case("dims-as-integral-floats", 200, body=shorthand(shape=[2.0, 3.0]), same_as=PLAIN_POST),
     Case("seed-as-an-integral-float", 200, body=raw_shorthand("seed", b"7.0"), same_as=PLAIN_POST),
     Case("seed-as-an-exponent", 200, body=raw_shorthand("seed", b"0.7e1"), same_as=PLAIN_POST),
-    Case("duplicate-keys-the-last-wins", 200, body=b'{"seed": 0, ' + shorthand()[1:], same_as=PLAIN_POST),
     Case("utf8-byte-order-mark", 200, body=b"\xef\xbb\xbf" + shorthand(), same_as=PLAIN_POST),
     Case("charset-latin1-on-ascii", 200, body=shorthand(), same_as=PLAIN_POST,
          headers=(("Content-Type", "application/json; charset=latin-1"),)),

@@ -16,7 +16,11 @@ def test_typed_reads_each_registry_kind(value, kind, expected):
     assert text.typed(value, kind) == expected
 
 
-@pytest.mark.parametrize(("value", "kind"), [("True", "bool"), ("1.5", "int"), ("nan", "float"), ("inf", "float")])
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("True", "bool"), ("1.5", "int"), ("nan", "float"), ("inf", "float"), ("1_0", "float"), ("1_0", "int"),
+     (".5", "float"), ("+1", "int"), ("007", "int"), (" 7", "int"), ("\u0663", "int"), ("1e5", "int")],
+)  # fmt: skip
 def test_typed_refuses_what_is_not_of_its_kind(value, kind):
     with pytest.raises(ValueError):
         text.typed(value, kind)
@@ -24,7 +28,7 @@ def test_typed_refuses_what_is_not_of_its_kind(value, kind):
 
 def test_shorthand_text_and_scheme_params_name_every_field_they_refuse():
     problems: text.Problems = []
-    body = text.body_from_text({"seed": "7", "shape": "8, 4,", "dtype": "float16", "fan_in": "x"}, {}, problems)
+    body = text.body_from_text({"seed": "7", "shape": "8, 4", "dtype": "float16", "fan_in": "x"}, {}, problems)
     params = text.scheme_params("he_normal", {"a": "0.5", "mode": "fan_out", "nonlinearity": "relu"}, problems)
     assert body == {"seed": 7, "shape": [8, 4], "dtype": "float16"}
     assert params == {"a": 0.5, "mode": "fan_out", "nonlinearity": "relu"}
@@ -61,3 +65,10 @@ def test_a_key_given_twice_is_a_problem_named_by_its_field():
     query, problems = text.single([("seed", "1"), ("seed", "2"), ("gain", "1"), ("gain", "2"), ("a", "0")], ["seed"])
     assert problems == [("seed", "given more than once"), ("scheme.gain", "given more than once")]
     assert query["a"] == "0"
+
+
+@pytest.mark.parametrize("shape", ["4,,4", "4,4,", ",4", "4;4", ""])
+def test_a_shape_in_text_has_no_empty_item_as_a_json_array_has_none(shape):
+    problems: text.Problems = []
+    text.body_from_text({"shape": shape, "scheme": "normal"}, {}, problems)
+    assert [field for field, _ in problems] == ["shape"]
