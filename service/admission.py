@@ -14,6 +14,7 @@ path can leak one. Waiting happens in a worker thread: a small request computed 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -22,6 +23,7 @@ import time
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .core import cancel
 from .problems import ProblemError
 
 __all__ = ["Admission", "MIB", "MemoryBudget", "Reservation", "SCOPE_KEY", "Stalled", "WouldWait", "log"]
@@ -111,15 +113,19 @@ class Stalled(Exception):
 
 
 class Admission:
-    """Pure-ASGI middleware: a fresh ``Reservation`` per HTTP request, released when it ends.
+    """Pure-ASGI middleware: a fresh ``Reservation`` and cancellation ``Token`` per HTTP request;
+    the reservation is released when the request ends, the token cancelled when its client goes.
 
     A client that stops reading would hold its reservation as long as it keeps the connection
     open (the server's send waits for the socket to drain): a send that waits ``send_seconds``
-    abandons the response, which closes the connection and ends the request.
+    abandons the response, which closes the connection and ends the request. A client that goes
+    away while its answer is being computed is noticed at once (a task listens for the
+    disconnect) and cancels the token: the computation stops at its next chunk (service.core.cancel)
+    and the request ends, giving its memory back. The token also stops work after ``work_seconds``.
     """
 
-    def __init__(self, app: ASGIApp, budget: MemoryBudget, send_seconds: float = 60.0):
-        self.app, self.budget, self.send_seconds = app, budget, send_seconds
+    def __init__(self, app: ASGIApp, budget: MemoryBudget, send_seconds: float = 60.0, work_seconds: float = 600.0):
+        self.app, self.budget, self.send_seconds, self.work_seconds = app, budget, send_seconds, work_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,6 +133,18 @@ class Admission:
             return
         reservation = Reservation(self.budget)
         scope[SCOPE_KEY] = reservation
+        token = cancel.Token(time.monotonic() + self.work_seconds, self.work_seconds)
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+
+        async def listen() -> None:
+            # Every message the server has for this request passes through here to the app, so a
+            # disconnect is seen the moment it happens, not when the app next reads.
+            while True:
+                message = await receive()
+                inbox.put_nowait(message)
+                if message["type"] == "http.disconnect":
+                    token.cancel("the client went away")
+                    return
 
         async def send_or_give_up(message: Message) -> None:
             with anyio.move_on_after(self.send_seconds) as sending:
@@ -134,10 +152,14 @@ class Admission:
             if sending.cancelled_caught:
                 raise Stalled
 
+        listener = asyncio.ensure_future(listen())
         try:
-            await self.app(scope, receive, send_or_give_up)
+            with cancel.running(token):
+                await self.app(scope, inbox.get, send_or_give_up)
         except Stalled:
             log.warning("%s %s: the client read nothing for %g s; response abandoned",
                         scope["method"], scope["path"], self.send_seconds)  # fmt: skip
         finally:
+            listener.cancel()
+            token.cancel("the request ended")  # anything still running for it stops
             reservation.release()

@@ -81,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.state.budget = MemoryBudget(settings.memory_budget_bytes, settings.queue_seconds)
-    app.add_middleware(Admission, budget=app.state.budget, send_seconds=settings.send_seconds)
+    app.add_middleware(
+        Admission, budget=app.state.budget, send_seconds=settings.send_seconds, work_seconds=settings.request_seconds
+    )
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, seconds=settings.body_seconds)
     app.add_middleware(HeadWithoutBody)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]

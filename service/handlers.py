@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from .core.cancel import Cancelled
 from .core.errors import InitError
 from .problems import PROBLEM, ProblemError, problem_body
 from .spec.errors import FieldError, field_error, validation_errors
@@ -52,6 +53,16 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
 async def on_init_error(request: Request, exc: InitError) -> JSONResponse:
     error = field_error(exc.param or "body", str(exc), exc.allowed)
     return problem(422, f"{error.field}: {exc}", request, kind="invalid-request", errors=[error])
+
+
+async def on_cancelled(request: Request, exc: Cancelled) -> JSONResponse:
+    """Work stopped by its token: past INITW_REQUEST_SECONDS (a 503 the client can act on), or
+    because its client left (nobody reads this answer; it closes the request)."""
+    if exc.deadline:
+        log.warning("%s %s: %s; stopped", request.method, request.url.path, exc.reason)
+        detail = f"{exc.reason} (INITW_REQUEST_SECONDS): ask for less per request, or raise the limit"
+        return problem(503, detail, request, kind="deadline-exceeded")
+    return problem(503, f"the work stopped: {exc.reason}", request, kind="cancelled")
 
 
 async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -105,6 +116,7 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 HANDLERS = {
     RequestValidationError: on_validation_error,
     InitError: on_init_error,
+    Cancelled: on_cancelled,
     ProblemError: on_problem,
     StarletteHTTPException: on_http_error,
     Exception: on_unexpected,

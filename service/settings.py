@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="a response whose client reads nothing for this long is abandoned: the connection closes "
         "and the request's memory is released (a stalled reader cannot hold the budget)",
     )
+    request_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="a request's work (generation, hashing, diagnostics, analysis) stops after this long with a "
+        "503 problem, or, once its body is streaming, by closing the connection; work whose client has gone "
+        "stops at once either way",
+    )
     grace_seconds: float = Field(
         30.0, ge=0, description="after SIGTERM, in-flight responses have this long to finish before the process exits"
     )

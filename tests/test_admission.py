@@ -175,3 +175,98 @@ def test_a_streamed_response_keeps_its_reservation_until_sent(tmp_path) -> None:
         assert min(seen) > 0  # held while the body was still being sent
         assert budget.in_use == 0
         assert response.headers["repr-digest"].startswith("sha-256=")
+
+
+async def _drive(app, body: bytes, receive_after_body) -> list[dict]:
+    """One POST /init through the whole ASGI stack; after the body, ``receive_after_body()`` says
+    what the client does next (its disconnect, when the test arranges it)."""
+    sent: list[dict] = []
+    delivered = False
+
+    async def receive():
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive_after_body()
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/init", "raw_path": b"/init", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "headers": [(b"content-type", b"application/json"),
+                                                      (b"content-length", str(len(body)).encode())]}  # fmt: skip
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_client_that_leaves_stops_its_work_at_the_next_chunk_and_frees_its_memory(monkeypatch) -> None:
+    """The precondition is arranged, not timed: the first generation call waits until the client's
+    disconnect has cancelled the request's token; nothing after it may generate anything."""
+    import anyio
+
+    from service import admission
+    from service.core import artifact, cancel, generate
+
+    tokens: list[cancel.Token] = []
+
+    class Recorded(cancel.Token):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            tokens.append(self)
+
+    monkeypatch.setattr(admission.cancel, "Token", Recorded)
+    started, generated = threading.Event(), []
+    real = generate.generate
+
+    def generate_once_the_client_left(*args, **kwargs):
+        if cancel.current() is None:  # the app's warm-up at start, outside any request
+            return real(*args, **kwargs)
+        started.set()
+        deadline = time.monotonic() + 60
+        while not tokens[-1].cancelled and time.monotonic() < deadline:
+            time.sleep(0.001)
+        values = real(*args, **kwargs)  # the token is cancelled: its first part raises Cancelled
+        generated.append(values.size)
+        return values
+
+    monkeypatch.setattr(artifact, "generate", generate_once_the_client_left)
+    app = create_app(Settings(memory_budget_bytes=256 * MIB))
+
+    async def leave_once_work_started():
+        await anyio.to_thread.run_sync(started.wait, 60)
+        return {"type": "http.disconnect"}
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            body = b'{"seed": 1, "shape": [2048, 2048], "scheme": "normal"}'  # 16 MiB: computed in a thread
+            return await _drive(app, body, leave_once_work_started)
+
+    sent = anyio.run(main)
+    assert started.is_set() and tokens and tokens[-1].cancelled
+    assert generated == []  # stopped inside the first chunk it reached after the disconnect
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] != [200]
+    assert app.state.budget.in_use == 0  # given back when the request ended
+
+
+def test_work_past_its_deadline_is_a_503_deadline_exceeded(monkeypatch) -> None:
+    from service.core import artifact, cancel
+
+    real = artifact.generate
+
+    def late(*args, **kwargs):
+        token = cancel.current()
+        if token is None:  # the app's warm-up at start, outside any request
+            return real(*args, **kwargs)
+        assert token.seconds == 0.5
+        token.deadline = time.monotonic() - 1  # the precondition, arranged: the deadline has passed
+        token.check()
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr(artifact, "generate", late)
+    with TestClient(create_app(Settings(request_seconds=0.5))) as client:
+        answer = client.post("/init", json={"seed": 1, "shape": [512, 512], "scheme": "normal"})
+        assert answer.status_code == 503 and answer.json()["type"].endswith("deadline-exceeded")
+        assert "INITW_REQUEST_SECONDS" in answer.json()["detail"]
+        assert client.get("/readyz").json()["memory_budget"]["in_use"] == 0

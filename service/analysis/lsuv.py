@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.cancel import checkpoint
 from ..core.errors import InitError
 from ..core.generate import TensorSpec, generate
 from ..core.pinned import MATMUL_BLOCK, dot_rows, tree_sum
@@ -79,6 +80,7 @@ def lsuv(
             tensors[layer.bias.name] = b
         iterations, variance = 0, math.nan
         while True:
+            checkpoint()  # a client that left stops LSUV here (service.core.cancel)
             h = dot_rows(x, w)
             if b is not None:
                 h = h + b

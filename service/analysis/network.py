@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.cancel import checkpoint
 from ..core.distributions import Theory
 from ..core.errors import InitError
 from ..core.generate import TensorSpec, generate
@@ -143,6 +144,7 @@ def _normalize_back(da: np.ndarray, a: np.ndarray, inv: np.ndarray | None, norm:
 def forward(net: Network, params: Parameters, x0: np.ndarray) -> list[_Cache]:
     caches, x = [], x0
     for layer, w, b in zip(net.layers, params.weights, params.biases, strict=True):
+        checkpoint()  # a client that left stops the pass here (service.core.cancel)
         h = x @ w.T
         if b is not None:
             h = h + b
@@ -157,6 +159,7 @@ def backward(net: Network, params: Parameters, caches: list[_Cache], g: np.ndarr
     """Gradients with respect to x_L, x_(L-1), ..., x_0 (last first)."""
     grads = [g]
     for layer, w, cache in zip(reversed(net.layers), reversed(params.weights), reversed(caches), strict=True):
+        checkpoint()  # a client that left stops the pass here (service.core.cancel)
         da = g * ACTIVATIONS[layer.activation].df(cache.a)
         dh = _normalize_back(da, cache.a, cache.inv, layer.norm)
         g = dh @ w + (g if layer.residual else 0.0)
@@ -182,6 +185,7 @@ def _jvp(net: Network, params: Parameters, caches: list[_Cache], v: np.ndarray, 
     """J v for the input-output Jacobian at one sample; ``v`` is a vector or a matrix of columns."""
     u = v
     for layer, w, cache in zip(net.layers, params.weights, caches, strict=True):
+        checkpoint()  # a client that left stops the pass here (service.core.cancel)
         du = _norm_tangent(layer, cache, w @ u, sample)
         du = ACTIVATIONS[layer.activation].df(cache.a[sample]).reshape((-1,) + (1,) * (du.ndim - 1)) * du
         u = u + du if layer.residual else du
@@ -191,6 +195,7 @@ def _jvp(net: Network, params: Parameters, caches: list[_Cache], v: np.ndarray, 
 def _vjp(net: Network, params: Parameters, caches: list[_Cache], g: np.ndarray, sample: int) -> np.ndarray:
     """J^T g at one sample."""
     for layer, w, cache in zip(reversed(net.layers), reversed(params.weights), reversed(caches), strict=True):
+        checkpoint()  # a client that left stops the pass here (service.core.cancel)
         dy = _norm_tangent(layer, cache, g * ACTIVATIONS[layer.activation].df(cache.a[sample]), sample)
         g = w.T @ dy + (g if layer.residual else 0.0)
     return g
@@ -224,6 +229,7 @@ def jacobian(net: Network, params: Parameters, caches: list[_Cache], seed: int, 
     v = probes[0] / math.sqrt(n)
     s_max2 = 0.0
     for _ in range(POWER_STEPS):
+        checkpoint()  # a client that left stops the pass here (service.core.cancel)
         v = _vjp(net, params, caches, _jvp(net, params, caches, v, 0), 0)
         s_max2 = float(np.linalg.norm(v))
         if s_max2 == 0:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .cancel import checkpoint
 from .diagnose import BLOCK, CHECKS, Accumulator, diagnose
 from .generate import TensorSpec, algorithm, generate
 from .pinned import tree_sum
@@ -218,6 +219,7 @@ def tensor_bytes(
     size = spec.out_dtype.itemsize
     first, last = lo // size, -(-hi // size)
     for a in range(first, last, STREAM_ELEMENTS):
+        checkpoint()  # streaming or hashing for a client that left stops here (service.core.cancel)
         b = min(a + STREAM_ELEMENTS, last)
         values = stored[a:b] if stored is not None else generate(spec, seed, a, b)
         # Stored arrays have explicit little-endian dtypes: their bytes are the file's on any host.

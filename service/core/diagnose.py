@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import kernels
+from .cancel import checkpoint
 from .distributions import Normal, Theory, TruncatedNormal, Uniform, normal_cdf
 from .dtypes import get_dtype
 from .fans import matrix_view
@@ -223,6 +224,7 @@ class Accumulator:
             values = np.concatenate([*self._pending, values])
         block_start = self.position - values.size
         for lo in range(block_start, complete, BLOCK):
+            checkpoint()  # diagnostics for a client that left stop here (service.core.cancel)
             self._block(lo, values[lo - block_start : lo - block_start + BLOCK])
         rest = values[max(complete, block_start) - block_start :]
         self._pending = [rest.copy()] if rest.size else []

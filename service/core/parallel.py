@@ -13,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from . import cancel
+
 __all__ = ["THREADS", "each", "keep_freed_memory", "ranges"]
 
 _T = TypeVar("_T")
@@ -28,10 +30,20 @@ def ranges(start: int, stop: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def each(fn: Callable[[tuple[int, int]], _T], parts: list[tuple[int, int]]) -> list[_T]:
-    """fn over every part, in parallel when there is more than one."""
+    """fn over every part, in parallel when there is more than one. Each part first checks the
+    caller's cancellation token (service.core.cancel): cancelled work stops within one part."""
+    token = cancel.current()
+    if token is None:
+        checked = fn
+    else:
+
+        def checked(part: tuple[int, int]) -> _T:
+            token.check()
+            return fn(part)
+
     if len(parts) <= 1:
-        return [fn(p) for p in parts]
-    return list(_POOL.map(fn, parts))
+        return [checked(p) for p in parts]
+    return list(_POOL.map(checked, parts))
 
 
 def keep_freed_memory() -> None:

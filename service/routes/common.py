@@ -112,5 +112,6 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 _WHY = {
     408: "Request Timeout: the body did not arrive within INITW_BODY_SECONDS",
-    503: "Service Unavailable: no room in the memory budget (or job queue) after a wait; retry after Retry-After",
+    503: "Service Unavailable: no room in the memory budget (or job queue) after a wait, retry after Retry-After; "
+    "or the work passed INITW_REQUEST_SECONDS (deadline-exceeded)",
 }

@@ -206,3 +206,21 @@ def test_a_client_that_stops_reading_is_abandoned_after_send_seconds(impatient: 
     assert impatient.proc.poll() is None
     assert impatient.client.get("/healthz").status_code == 200
     print(f"\nstalled reader released {waited:.1f} s after its request")
+
+
+def test_a_client_gone_during_the_digest_pass_stops_it_and_frees_the_budget(server: Server) -> None:
+    """A 2^32-element file's digest pass (before the first byte: the headers carry the SHA-256) takes
+    tens of seconds here; the client leaves once the server holds its reservation. The work stops
+    at its next piece: the budget comes back, and the pass never finished (the server would have
+    remembered the digest, and a HEAD of the same URL would carry it)."""
+    target = "/init?shape=4294967296&scheme=uniform&seed=5"
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        deadline = time.monotonic() + HANG
+        while not budget_of(server)["in_use"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the polling interval
+        assert budget_of(server)["in_use"] > 0, "the request never started"
+    assert released(server), "a client that went away still holds its reservation"
+    head = server.client.head(target)
+    assert head.status_code == 200 and "repr-digest" not in head.headers  # the pass was abandoned
+    assert server.proc.poll() is None
