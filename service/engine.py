@@ -18,6 +18,7 @@ from .analysis.lsuv import memory as lsuv_memory
 from .analysis.network import EXACT_JACOBIAN_WIDTH, Network, diagnose_network
 from .analysis.pretrain import Training, pretrain
 from .analysis.pretrain import cost as pretrain_cost
+from .analysis.pretrain import memory as pretrain_memory
 from .core import kernels
 from .core.artifact import (
     Artifact,
@@ -69,6 +70,7 @@ __all__ = [
     "plan",
     "pretrain",
     "pretrain_cost",
+    "pretrain_memory",
     "report_text",
     "sample_runs",
     "tensor_bytes",

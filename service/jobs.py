@@ -54,14 +54,20 @@ from typing import Any
 from .atomic import replacing
 from .engine import canonical_json
 
-__all__ = ["Busy", "Control", "JobStore", "LOST", "UNFINISHED", "Work", "job_id", "log"]
+__all__ = ["Busy", "Control", "JobStore", "LOST", "PRIVATE", "UNFINISHED", "Work", "job_id", "log"]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"
 STATE, ARTIFACT, CANCEL = "state.json", "artifact.safetensors", "cancel"
+PRIVATE = ("pid", "pid_start")  # the owner, for the store's own use: no client learns about the host
 _ID = re.compile(r"[0-9a-f]{32}")
 log = logging.getLogger("initw")
+
+
+def _public(state: dict[str, Any]) -> dict[str, Any]:
+    """A state as clients see it: without the PRIVATE keys."""
+    return {key: value for key, value in state.items() if key not in PRIVATE}
 
 
 class Busy(Exception):
@@ -166,7 +172,7 @@ class JobStore:
             return None
         if state["status"] in UNFINISHED and not self._owner_alive(state):
             state = {**state, "status": FAILED, "reason": LOST}
-        return state
+        return _public(state)
 
     @staticmethod
     def _owner_alive(state: dict[str, Any]) -> bool:
@@ -222,7 +228,7 @@ class JobStore:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initw-job")
                 self._active[job] = _Active(self._executor.submit(self._run, job, work))
-        return state, True
+        return _public(state), True
 
     def _retry_after(self) -> int:
         """Seconds until the running job must have ended (its time limit), at least 1."""

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     pretrain_budget: float = Field(
         1e11, gt=0, description="most pinned multiply-adds POST /pretrain spends on one job (413 beyond)"
     )
+    job_artifact_bytes: int = Field(
+        256 << 20, ge=1 << 10, description="largest file a pre-training job may produce (413 before it starts)"
+    )
     job_seconds: float = Field(
         600.0, gt=0, description="a job that has run this long stops at its next minibatch and fails (time limit)"
     )

@@ -39,11 +39,11 @@ import numpy as np
 
 from ..core.errors import InitError
 from ..core.generate import TensorSpec, generate
-from ..core.pinned import dot_rows, matmul, tree_sum
+from ..core.pinned import MATMUL_BLOCK, dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
 from .network import DenseLayer, Network
 
-__all__ = ["Diverged", "Progress", "Result", "Stopped", "Training", "cost", "permutation", "pretrain"]
+__all__ = ["Diverged", "Progress", "Result", "Stopped", "Training", "cost", "memory", "permutation", "pretrain"]
 
 Progress = Callable[[int, int, float], None]  # (layer, epoch, loss): epoch 0 is before training
 
@@ -85,6 +85,30 @@ def cost(rows: int, widths: list[int], epochs: int) -> int:
     of the tied weight gradient (5 N n m). The next layer's input reuses the last loss's encode.
     """
     return sum(rows * n * m * (2 + 7 * epochs) for n, m in zip(widths, widths[1:], strict=False))
+
+
+def memory(rows: int, widths: list[int], batch: int, itemsize: int) -> int:
+    """Upper bound on the bytes a pre-training job holds, its file included (``itemsize``: bytes
+    per stored element of the file's dtype).
+
+    Per layer (n inputs, m units, S = 8 n m bytes): W and Adam's two moments (3 S), a gradient's
+    two products and their sum or an Adam step's temporaries (5 S), the layers trained before
+    (their W and b, kept for the file); the data and codes of the full-data loss (six arrays of
+    N x max(n, m) binary64); the pinned matmul's blocks (pinned.MATMUL_BLOCK products and the tree's
+    first level beside them). Then the file: every tensor rounded and as bytes, and the file.
+    """
+    pairs = list(zip(widths, widths[1:], strict=False))
+    kept = 0
+    peak = 0
+    for n, m in pairs:
+        weights = 8 * n * m
+        block = min(max(rows, batch) * n * m, max(MATMUL_BLOCK, n * m))
+        layer = 8 * weights + 6 * 8 * rows * max(n, m) + 3 * 8 * block + 8 * 8 * (n + m)
+        peak = max(peak, kept + layer)
+        kept += weights + 8 * m
+    elements = sum(n * m + m for n, m in pairs)
+    file = 3 * itemsize * elements + 8 * elements  # rounded, as bytes, the file; the float64 weights
+    return max(peak, kept + file) + 8 * rows * widths[0]
 
 
 @dataclass

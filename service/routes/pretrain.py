@@ -18,9 +18,11 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .. import engine
+from ..admission import MIB, MemoryBudget
 from ..jobs import DONE, Busy, Control, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
+from ..settings import Settings
 from ..spec.pretrain import PretrainRequest, canonical, to_network, training_data
 from .common import ParsedBodyRoute, problem_responses
 
@@ -44,11 +46,32 @@ def _known(request: Request, job: str) -> dict[str, Any]:
     return state
 
 
-def _work(seed: int, dtype: str, text: str, net: engine.Network, x: np.ndarray, training: engine.Training) -> Work:
+def _work(
+    seed: int,
+    dtype: str,
+    text: str,
+    net: engine.Network,
+    x: np.ndarray,
+    training: engine.Training,
+    memory: tuple[MemoryBudget, int],
+) -> Work:
     """The job's work: pre-train, then the safetensors file with the request and losses as metadata.
-    It holds the decoded rows, not the request (whose base64 copy of them would double the memory)."""
+    It holds the decoded rows, not the request (whose base64 copy of them would double the memory),
+    and, while it runs, its share of the worker's memory budget (``memory``: the budget and the
+    bytes it reserves, waiting as a request does; a job that finds no room fails and says so)."""
 
     def work(control: Control) -> bytes:
+        budget, need = memory
+        try:
+            budget.reserve(need, "this pre-training job")
+        except ProblemError as busy:
+            raise ValueError(busy.detail) from None  # the job fails with the reason
+        try:
+            return _pretrained_file(control)
+        finally:
+            budget.give_back(need)
+
+    def _pretrained_file(control: Control) -> bytes:
         epochs, layers = training.epochs, len(net.layers)
         losses: list[list[float]] = []
 
@@ -102,8 +125,10 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
             "narrower layers",
             kind="over-budget",
         )
+    need = _within_limits(settings, request.app.state.budget, x.shape[0], widths, body)
     described = {"algorithm": engine.algorithm(), "procedure": "pretrain", "request": canonical(body, net, digest)}
-    work = _work(body.seed, body.dtype, engine.canonical_json(described), net, x, body.training())
+    work = _work(body.seed, body.dtype, engine.canonical_json(described), net, x, body.training(),
+                 (request.app.state.budget, need))  # fmt: skip
     try:
         state, _ = _store(request).submit(described, work, kind="pretrain")
     except Busy as busy:
@@ -111,6 +136,34 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
         raise ProblemError(503, detail, kind="busy", headers={"Retry-After": str(busy.retry_after)}) from None
     status = 200 if state["status"] == DONE else 202
     return JSONResponse(state, status_code=status, headers={"Location": f"/pretrain/{state['id']}"})
+
+
+def _within_limits(
+    settings: Settings, budget: MemoryBudget, rows: int, widths: list[int], body: PretrainRequest
+) -> int:
+    """The bytes the job will hold (its reservation), or a 413 saying by how much a limit is passed:
+    the file's size (INITW_JOB_ARTIFACT_BYTES) or the whole memory budget of a worker process."""
+    itemsize = engine.get_dtype(body.dtype).itemsize
+    parameters = sum(n * m + m for n, m in zip(widths, widths[1:], strict=False))
+    file = itemsize * parameters
+    if file > settings.job_artifact_bytes:
+        raise ProblemError(
+            413,
+            f"the pre-trained file would hold {parameters:,} {body.dtype} values ({file:,} bytes), "
+            f"{file - settings.job_artifact_bytes:,} bytes more than INITW_JOB_ARTIFACT_BYTES "
+            f"({settings.job_artifact_bytes:,}): use narrower or fewer layers, or a smaller dtype",
+            kind="artifact-too-large",
+        )
+    need = engine.pretrain_memory(rows, widths, body.batch_size, itemsize)
+    if need > budget.total:
+        raise ProblemError(
+            413,
+            f"pre-training this stack on {rows:,} rows holds up to {need / MIB:,.0f} MiB, "
+            f"{(need - budget.total) / MIB:,.0f} MiB more than the worker's whole memory budget "
+            f"({budget.total / MIB:,.0f} MiB, INITW_MEMORY_BUDGET_BYTES): use fewer rows or narrower layers",
+            kind="over-budget",
+        )
+    return need
 
 
 @router.get(

@@ -17,6 +17,7 @@ from service.analysis.pretrain import (
     Training,
     _Autoencoder,
     cost,
+    memory,
     permutation,
     pretrain,
 )
@@ -167,6 +168,40 @@ def test_a_loss_that_overflows_is_refused_with_a_reason():
     x = np.full((4, 3), 1e200)
     with pytest.raises(Diverged, match="before training: scale the data"):
         pretrain(stack(3, [2], activation="linear"), 0, x, Training(epochs=1))
+
+
+@pytest.mark.parametrize(
+    ("rows", "widths", "batch"),
+    [(2, [1024, 1024, 1024], 32), (64, [256, 512, 256], 16), (512, [64, 64, 64, 64], 32), (2000, [32, 16], 100)],
+)
+def test_memory_bounds_the_measured_peak_of_a_job_and_its_file(rows, widths, batch):
+    """The job's reservation: the numpy reference's peak (with the file built) stays under the
+    bound, which stays within 4x of it; the compiled products hold less still."""
+    import tracemalloc
+
+    from service.core import kernels
+    from service.core.dtypes import get_dtype
+    from service.core.write import file_bytes
+
+    net = stack(widths[0], widths[1:])
+    x = np.random.default_rng(0).random((rows, widths[0]))
+
+    def peak() -> int:
+        tracemalloc.start()
+        try:
+            result = pretrain(net, 0, x, Training(epochs=1, batch_size=batch))
+            stored = get_dtype("float32")
+            file_bytes({name: (stored.safetensors, values.shape, stored.round(values).tobytes())
+                        for name, values in result.tensors.items()}, {})  # fmt: skip
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    bound = memory(rows, widths, batch, 4)
+    with kernels.numpy():
+        reference = peak()
+    assert reference <= bound <= 4 * reference + (16 << 20)
+    assert peak() <= bound
 
 
 def test_the_cost_counts_every_pinned_multiply_add():

@@ -45,11 +45,11 @@ def body(x, **changes):
 
 
 @contextlib.contextmanager
-def served(tmp_path, **store):
+def served(tmp_path, limits=None, **store):
     """The app with its job store in ``tmp_path`` (made by the lifespan, as in the service)."""
     store = {"seconds": 60.0, "ttl_seconds": 3600.0, "queue": 4, **store}
     settings = Settings(pretrain_budget=1e10, job_dir=str(tmp_path / "jobs"), job_seconds=store["seconds"],
-                        job_ttl_seconds=store["ttl_seconds"], job_queue=store["queue"])  # fmt: skip
+                        job_ttl_seconds=store["ttl_seconds"], job_queue=store["queue"], **(limits or {}))  # fmt: skip
     app = create_app(settings)
     with TestClient(app) as client:
         yield client, app.state.jobs
@@ -89,7 +89,7 @@ def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
         running = until(client, f"/pretrain/{job}", lambda s: s["status"] == "running" and s["progress"])
         assert running["progress"]["layer"] == 0 and running["progress"]["epoch"] == 0
         assert running["progress"]["layers"] == 2 and running["progress"]["epochs"] == 5
-        assert running["pid"] == os.getpid() and running["started"]
+        assert running["started"] and "pid" not in running and "pid_start" not in running  # nothing of the host
         early = client.get(f"/pretrain/{job}/artifact")
         assert early.status_code == 409 and early.headers["content-type"] == "application/problem+json"
         assert "running" in early.json()["detail"]
@@ -151,6 +151,29 @@ def test_a_stack_over_budget_is_refused_before_it_is_queued(api):
     assert r.status_code == 413 and r.json()["type"].endswith("/over-budget")
     assert "INITW_PRETRAIN_BUDGET" in r.json()["detail"]
     assert not store.directory.exists() or not any(path.is_dir() for path in store.directory.iterdir())  # no job
+
+
+def test_a_job_over_the_file_cap_or_the_memory_budget_is_refused_before_it_starts_saying_by_how_much(tmp_path, digits):
+    limits = {"job_artifact_bytes": 4096, "memory_budget_bytes": 1 << 20}
+    with served(tmp_path, limits) as (client, store):
+        big_file = client.post("/pretrain", json=body(digits, layers=[{"width": 16}]))  # 1,040 values: 4,160 bytes
+        assert big_file.status_code == 413 and big_file.json()["type"].endswith("/artifact-too-large")
+        assert "(4,160 bytes), 64 bytes more than INITW_JOB_ARTIFACT_BYTES (4,096)" in big_file.json()["detail"]
+        big_job = client.post("/pretrain", json=body(digits, layers=[{"width": 8}]))  # a small file, 1,797 rows
+        assert big_job.status_code == 413 and big_job.json()["type"].endswith("/over-budget")
+        assert "more than the worker's whole memory budget" in big_job.json()["detail"]
+        assert not store.directory.exists() or not any(path.is_dir() for path in store.directory.iterdir())
+
+
+def test_a_running_job_holds_its_share_of_the_memory_budget_and_gives_it_back(api, digits):
+    from service.analysis.pretrain import memory
+
+    client, store = api
+    request = body(digits[:200], layers=[{"width": 16}])
+    r = client.post("/pretrain", json=request)
+    assert finished(client, store, r)["status"] == "done"
+    budget = client.app.state.budget
+    assert budget.peak >= memory(200, [64, 16], request.get("batch_size", 32), 4) and budget.in_use == 0
 
 
 @pytest.mark.parametrize(
