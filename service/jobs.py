@@ -23,7 +23,8 @@ Lifetime, and what survives what:
   running jobs; posting the request again starts it anew.
 - Finished jobs (done, failed, cancelled, lost) are swept ``ttl_seconds`` after they finished, at
   startup and on every submit; done artifacts persist until then, across restarts if the
-  directory does (the container's /tmp is a tmpfs: a container restart loses everything).
+  directory does (the container's /tmp is a tmpfs: a container restart loses everything). The
+  temporary files of writes that a killed process left half done go at the first sweep.
 - A DELETE of a finished job removes it at once.
 
 The directory must be shared by the worker processes of one service (same host) and nothing
@@ -329,6 +330,11 @@ class JobStore:
             if not _ID.fullmatch(where.name):
                 continue
             state = self.view(where.name)
+            if state is None or state["status"] not in UNFINISHED:
+                # A write that a killed process left half done (service.atomic's temporary files):
+                # no live job of this directory will finish it.
+                for part in where.glob(".*.part"):
+                    part.unlink(missing_ok=True)
             if state is None:
                 try:
                     stale = time.time() - where.stat().st_mtime > self.ttl_seconds  # never got a state

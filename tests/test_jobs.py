@@ -526,6 +526,21 @@ def test_sweep_removes_finished_jobs_older_than_the_ttl_and_keeps_the_rest(store
     assert {name for name, where in removed.items() if where.exists()} == set()
 
 
+def test_half_written_files_of_jobs_no_live_process_runs_are_swept_and_a_running_jobs_kept(store):
+    """A SIGKILL during a write leaves service.atomic's temporary file (here: a 1 MiB stand-in)."""
+    finished = write_state(store, job_id(request(1)), status="done", finished=stamp(timedelta(seconds=1)))
+    lost = write_state(store, job_id(request(2)), status="running", pid=dead_pid(), finished=None)
+    running = write_state(store, job_id(request(3)), status="running", pid=os.getpid(), pid_start=None,
+                          finished=None)  # fmt: skip
+    parts = {where: where / ".artifact.safetensors.x1y2.part" for where in (finished, lost, running)}
+    for part in parts.values():
+        part.write_bytes(bytes(1 << 20))
+    store.sweep()
+    assert not parts[finished].exists() and not parts[lost].exists()
+    assert parts[running].exists()  # its own process may still be writing it
+    assert (finished / "state.json").exists() and (lost / "state.json").exists()  # within the TTL: kept
+
+
 def test_submit_sweeps_first(store):
     old = write_state(store, job_id(request(1)), status="done", finished=stamp(timedelta(hours=2)))
     store.submit(REQUEST, returning(), "pretrain")
