@@ -5,13 +5,19 @@
         <id>/state.json               the job's state, replaced atomically (service.atomic)
         <id>/artifact.safetensors     the result, once done
         <id>/cancel                   present once a DELETE asked a queued or running job to stop
+        tokens/<token>                the job a client's token names ("<id> withdrawn" after its DELETE)
 
 A job's id is the first 32 hex digits of the SHA-256 of its canonical request: the same request
 names the same job, so posting it twice is idempotent (it starts again only if it failed, was
-cancelled or was lost). Every uvicorn worker process owns one store with one thread, so it runs
-one job at a time; at most ``queue`` more wait behind it, beyond which ``submit`` raises Busy (the
-route answers 503 with Retry-After: the service, not the client, is out of capacity). Because
-the state is on disk, any worker answers for any job.
+cancelled or was lost). That id stays inside: clients hold tokens, 128 random bits each, one per
+POST (``issue``), so knowing a request gives nobody a handle on another client's job. A DELETE
+withdraws one token (``withdraw``): a queued or running job is cancelled once every token that
+names it is withdrawn, and a finished job is removed with its last token.
+
+Every uvicorn worker process owns one store with one thread, so it runs one job at a time; at
+most ``queue`` more wait behind it, beyond which ``submit`` raises Busy (the route answers 503
+with Retry-After: the service, not the client, is out of capacity). Because the state is on
+disk, any worker answers for any job.
 
 Lifetime, and what survives what:
 
@@ -41,6 +47,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -60,7 +67,7 @@ __all__ = ["Busy", "Control", "JobStore", "LOST", "PRIVATE", "UNFINISHED", "Work
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"
-STATE, ARTIFACT, CANCEL = "state.json", "artifact.safetensors", "cancel"
+STATE, ARTIFACT, CANCEL, TOKENS = "state.json", "artifact.safetensors", "cancel", "tokens"
 PRIVATE = ("pid", "pid_start")  # the owner, for the store's own use: no client learns about the host
 _ID = re.compile(r"[0-9a-f]{32}")
 log = logging.getLogger("initw")
@@ -305,20 +312,79 @@ class JobStore:
     def cancel(self, job: str) -> bool:
         """Stop a queued or running job, or remove a finished one; False if there is no such job."""
         with self._locked():
-            state = self.view(job)
-            if state is None:
-                return False
-            where = self.directory / job
-            if state["status"] not in UNFINISHED:
-                shutil.rmtree(where, ignore_errors=True)
-                return True
-            (where / CANCEL).touch()  # the owner, in any process, stops at its next check
+            return self._cancel(job)
+
+    def _cancel(self, job: str) -> bool:
+        state = self.view(job)
+        if state is None:
+            return False
+        where = self.directory / job
+        if state["status"] not in UNFINISHED:
+            shutil.rmtree(where, ignore_errors=True)
+            return True
+        (where / CANCEL).touch()  # the owner, in any process, stops at its next check
+        with self._lock:
+            active = self._active.get(job)
+        if active is not None and active.future.cancel():  # still waiting here: it never runs
+            self._finish(state, CANCELLED, "cancelled before it started")
             with self._lock:
-                active = self._active.get(job)
-            if active is not None and active.future.cancel():  # still waiting here: it never runs
-                self._finish(state, CANCELLED, "cancelled before it started")
-                with self._lock:
-                    self._active.pop(job, None)
+                self._active.pop(job, None)
+        return True
+
+    # --- tokens: what clients hold ---------------------------------------------------------
+
+    def issue(self, job: str) -> str:
+        """A new token naming ``job``, unguessable (128 random bits), for one client."""
+        with self._locked():
+            folder = self.directory / TOKENS
+            folder.mkdir(exist_ok=True)
+            token = secrets.token_hex(16)
+            (folder / token).write_text(job)
+        return token
+
+    def _token(self, token: str) -> tuple[str, bool] | None:
+        """(the job, whether withdrawn) that ``token`` names; None for anything else."""
+        if not _ID.fullmatch(token):
+            return None  # never a path from the client
+        try:
+            words = (self.directory / TOKENS / token).read_text().split()
+        except OSError:
+            return None
+        return (words[0], len(words) > 1) if words and _ID.fullmatch(words[0]) else None
+
+    def resolve(self, token: str) -> str | None:
+        """The job a client's token names, or None."""
+        found = self._token(token)
+        return found[0] if found else None
+
+    def _tokens_of(self, job: str) -> dict[str, bool]:
+        folder = self.directory / TOKENS
+        named = {}
+        for path in folder.iterdir() if folder.is_dir() else ():
+            found = self._token(path.name)
+            if found is not None and found[0] == job:
+                named[path.name] = found[1]
+        return named
+
+    def withdraw(self, token: str) -> bool:
+        """A client gives its job up (DELETE). A queued or running job is cancelled once every token
+        naming it is withdrawn (the token still shows its state); a finished job forgets the token,
+        and is removed with its last one. False if the token names nothing."""
+        with self._locked():
+            found = self._token(token)
+            if found is None:
+                return False
+            job, _ = found
+            path = self.directory / TOKENS / token
+            state = self.view(job)
+            if state is not None and state["status"] in UNFINISHED:
+                path.write_text(f"{job} withdrawn")
+                if all(self._tokens_of(job).values()):
+                    self._cancel(job)
+                return True
+            path.unlink(missing_ok=True)
+            if state is not None and not self._tokens_of(job):
+                self._cancel(job)  # finished: removed with its artifact
             return True
 
     # --- lifetime ----------------------------------------------------------------------------
@@ -351,6 +417,11 @@ class JobStore:
                 stale = age > self.ttl_seconds
             if stale:
                 shutil.rmtree(where, ignore_errors=True)
+        tokens = self.directory / TOKENS
+        for path in tokens.iterdir() if tokens.is_dir() else ():
+            found = self._token(path.name)
+            if found is None or not (self.directory / found[0]).is_dir():
+                path.unlink(missing_ok=True)  # its job was swept (or it is not a token)
 
     def sweep(self) -> None:
         """Remove finished jobs older than the TTL (the app calls it at startup; submit calls it too).

@@ -722,3 +722,17 @@ def test_paused_holds_running_jobs_at_their_next_check(store):
         assert store.view(job_id(REQUEST))["status"] == "running"  # held at its check, not stopped
     store.wait(job_id(REQUEST), timeout=HANG)
     assert store.view(job_id(REQUEST))["status"] == "cancelled"
+
+
+def test_tokens_are_unguessable_handles_that_name_a_job_and_nothing_else(store):
+    job = job_id(REQUEST)
+    first, second = store.issue(job), store.issue(job)
+    assert first != second and len(first) == 32 and int(first, 16) >= 0
+    assert store.resolve(first) == store.resolve(second) == job
+    for bogus in (job, "../" + first, first.upper(), first[:-1], "", "tokens"):
+        assert store.resolve(bogus) is None
+    assert not store.withdraw(job)  # the job's own id is not a token
+    write_state(store, job, status="done", finished=stamp(timedelta(seconds=1)))
+    assert store.withdraw(first) and store.resolve(first) is None and store.view(job) is not None
+    assert store.withdraw(second) and store.view(job) is None  # removed with its last token
+    assert not store.withdraw(second)

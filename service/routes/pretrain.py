@@ -4,7 +4,8 @@ greedy layer-wise autoencoder pre-training as a job (service.jobs says what surv
 POST answers 202 with ``Location: /pretrain/{id}`` and the job's state when it creates the job or
 finds it queued or running, 200 with the state when the same request is already done (the
 artifact is ready: nothing is recomputed). A job that failed, was cancelled or was lost starts
-again.
+again. The id is a token of 128 random bits, new for every POST: identical requests share one
+computation, but no client can reach another's job through the request it knows.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ def _store(request: Request) -> JobStore:
     return request.app.state.jobs
 
 
-def _known(request: Request, job: str) -> dict[str, Any]:
-    state = _store(request).view(job)
-    if state is None:
-        raise ProblemError(404, f"no pre-training job {job!r} (never created, deleted, or older than the TTL)",
+def _known(request: Request, token: str) -> tuple[str, dict[str, Any]]:
+    """The job a client's token names and its state as that client sees it (its token as the id)."""
+    store = _store(request)
+    job = store.resolve(token)
+    state = None if job is None else store.view(job)
+    if job is None or state is None:
+        raise ProblemError(404, f"no pre-training job {token!r} (never created, deleted, or older than the TTL)",
                            kind="unknown-job")  # fmt: skip
-    return state
+    return job, {**state, "id": token}
 
 
 def _work(
@@ -134,8 +138,9 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
     except Busy as busy:
         detail = f"{busy}: each worker process runs one job at a time and queues at most INITW_JOB_QUEUE more"
         raise ProblemError(503, detail, kind="busy", headers={"Retry-After": str(busy.retry_after)}) from None
+    token = _store(request).issue(state["id"])  # this client's own handle on the job
     status = 200 if state["status"] == DONE else 202
-    return JSONResponse(state, status_code=status, headers={"Location": f"/pretrain/{state['id']}"})
+    return JSONResponse({**state, "id": token}, status_code=status, headers={"Location": f"/pretrain/{token}"})
 
 
 def _within_limits(
@@ -175,7 +180,7 @@ def get_pretrain(job: str, request: Request) -> Response:
     """``status`` is queued, running, done, failed (with ``reason``; a job whose worker process
     stopped reads as failed, reason "lost: ...") or cancelled. ``progress.losses[l][e]`` is layer
     l's full-data reconstruction MSE after e epochs (e = 0: before training)."""
-    return JSONResponse(_known(request, job))
+    return JSONResponse(_known(request, job)[1])
 
 
 @router.get(
@@ -196,7 +201,7 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
     """The file holds ``layers.{i}.weight`` and ``layers.{i}.bias`` in the request's dtype; its
     metadata the algorithm, the seed, the canonical request (``request``, the data named by its
     SHA-256) and the losses (``pretrain``)."""
-    state = _known(request, job)
+    internal, state = _known(request, job)
     if state["status"] != DONE:
         why = f": {state['reason']}" if state.get("reason") else ""
         raise ProblemError(409, f"the job is {state['status']}{why}; its artifact exists once it is done",
@@ -207,7 +212,7 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
     if matches(if_none_match, tag):
         return Response(status_code=304, headers=headers)
     try:
-        handle = open(_store(request).artifact(job), "rb")  # noqa: SIM115  (closed by the stream)
+        handle = open(_store(request).artifact(internal), "rb")  # noqa: SIM115  (closed by the stream)
     except OSError:  # deleted or swept since the state was read
         raise ProblemError(404, f"the artifact of job {job!r} is gone (deleted or older than the TTL)",
                            kind="unknown-job") from None  # fmt: skip
@@ -225,12 +230,17 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
 @router.delete(
     "/pretrain/{job}",
     status_code=204,
-    summary="Cancel a queued or running job, or delete a finished one",
-    responses={204: {"description": "Cancelled (it stops at its next minibatch) or deleted"}, **problem_responses(404)},
+    summary="Give a job up: cancel it if queued or running, delete it if finished",
+    responses={
+        204: {"description": "Given up: cancelled (at its next minibatch) or deleted"},
+        **problem_responses(404),
+    },
 )
 def delete_pretrain(job: str, request: Request) -> Response:
-    """A queued or running job becomes cancelled (a running one at its next minibatch, in whichever
-    worker process runs it); a finished one is removed with its artifact."""
-    if not _store(request).cancel(job):
+    """The id is this client's token. A queued or running job becomes cancelled (a running one at
+    its next minibatch, in whichever worker process runs it) once every client that posted the
+    same request has given it up; a finished one forgets this token, and is removed with its
+    artifact once no client holds one. Nobody else's token is touched."""
+    if not _store(request).withdraw(job):
         raise ProblemError(404, f"no pre-training job {job!r}", kind="unknown-job")
     return Response(status_code=204)

@@ -42,8 +42,10 @@ def test_a_pretraining_job_keeps_the_contract_from_post_to_delete(send):
     cached = artifact.Case(path_parameters={"job": job}, headers={"if-none-match": state["artifact"]["etag"]})
     assert send(cached).status_code == 304
     again = send(schema["/pretrain"]["POST"].Case(body=body))
-    assert again.status_code == 200 and again.json()["id"] == job  # done: found, not recomputed
-    assert send(schema["/pretrain/{job}"]["DELETE"].Case(path_parameters={"job": job})).status_code == 204
+    assert again.status_code == 200 and again.json()["id"] != job  # done: found, not recomputed; a token of its own
+    assert again.json()["artifact"] == state["artifact"]
+    for token in (job, again.json()["id"]):
+        assert send(schema["/pretrain/{job}"]["DELETE"].Case(path_parameters={"job": token})).status_code == 204
     assert send(status).status_code == 404  # a problem (custom check)
 
 

@@ -73,9 +73,9 @@ def until(client, url, condition):
 
 
 def finished(client, store, response):
-    job = response.json()["id"]
-    store.wait(job, timeout=DEADLINE)
-    return client.get(f"/pretrain/{job}").json()
+    token = response.json()["id"]
+    store.wait(store.resolve(token), timeout=DEADLINE)
+    return client.get(f"/pretrain/{token}").json()
 
 
 def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
@@ -86,6 +86,7 @@ def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
         assert r.status_code == 202, r.text
         job = r.json()["id"]
         assert r.headers["location"] == f"/pretrain/{job}" and len(job) == 32
+        assert job != store.resolve(job)  # the client's token, not the request's hash
         running = until(client, f"/pretrain/{job}", lambda s: s["status"] == "running" and s["progress"])
         assert running["progress"]["layer"] == 0 and running["progress"]["epoch"] == 0
         assert running["progress"]["layers"] == 2 and running["progress"]["epochs"] == 5
@@ -93,7 +94,7 @@ def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
         early = client.get(f"/pretrain/{job}/artifact")
         assert early.status_code == 409 and early.headers["content-type"] == "application/problem+json"
         assert "running" in early.json()["detail"]
-    store.wait(job, timeout=DEADLINE)
+    store.wait(store.resolve(job), timeout=DEADLINE)
     state = client.get(f"/pretrain/{job}").json()
     assert state["status"] == "done" and state["finished"] and state["progress"]["fraction"] == 1.0
     losses = state["progress"]["losses"]
@@ -119,7 +120,8 @@ def test_a_job_runs_reports_progress_and_serves_its_artifact(api, digits):
     assert client.get(f"/pretrain/{job}/artifact", headers={"if-none-match": r.headers["etag"]}).status_code == 304
 
     again = client.post("/pretrain", json=request)  # idempotent: the same job, already done
-    assert again.status_code == 200 and again.json()["id"] == job and again.json()["finished"] == state["finished"]
+    assert again.status_code == 200 and again.json()["finished"] == state["finished"]
+    assert again.json()["id"] != job and store.resolve(again.json()["id"]) == store.resolve(job)  # shared, not given
 
 
 def test_the_same_request_gives_the_same_bytes_in_another_store(tmp_path, digits):
@@ -206,22 +208,58 @@ def test_a_running_job_can_be_cancelled_then_deleted_then_started_again(api, dig
         job = client.post("/pretrain", json=request).json()["id"]
         until(client, f"/pretrain/{job}", lambda s: s["status"] == "running")
         assert client.delete(f"/pretrain/{job}").status_code == 204
-    store.wait(job, timeout=DEADLINE)
+    store.wait(store.resolve(job), timeout=DEADLINE)
     state = client.get(f"/pretrain/{job}").json()
     assert state["status"] == "cancelled" and state["reason"] == "cancelled while it ran"
     assert client.get(f"/pretrain/{job}/artifact").status_code == 409
-    assert client.delete(f"/pretrain/{job}").status_code == 204  # finished: removed
+    assert client.delete(f"/pretrain/{job}").status_code == 204  # finished: removed with its last token
     assert client.get(f"/pretrain/{job}").status_code == 404
     r = client.post("/pretrain", json=request)
-    assert r.status_code == 202 and r.json()["id"] == job
+    assert r.status_code == 202 and r.json()["id"] != job  # a new token for a new run
     assert finished(client, store, r)["status"] == "done"
+
+
+def test_clients_of_the_same_request_share_its_run_but_only_give_up_their_own_token(api, digits):
+    """Knowing a request gives no handle on another client's job: each POST gets its own token; the
+    run is cancelled only once every client has given it up, and the request's hash is no id."""
+    client, store = api
+    request = body(digits[:300])
+    with store.paused():
+        mine = client.post("/pretrain", json=request).json()["id"]
+        until(client, f"/pretrain/{mine}", lambda s: s["status"] == "running")
+        theirs = client.post("/pretrain", json=request)
+        assert theirs.status_code == 202 and theirs.json()["status"] == "running"  # the same run, found
+        theirs = theirs.json()["id"]
+        assert theirs != mine and store.resolve(theirs) == store.resolve(mine)
+        assert client.get(f"/pretrain/{store.resolve(mine)}").status_code == 404  # the hash names nothing
+        assert client.delete(f"/pretrain/{store.resolve(mine)}").status_code == 404
+        assert client.delete(f"/pretrain/{theirs}").status_code == 204  # they give up ...
+        assert client.get(f"/pretrain/{mine}").json()["status"] == "running"  # ... my run goes on
+        assert client.get(f"/pretrain/{theirs}").json()["status"] == "running"  # their token still shows it
+        assert client.delete(f"/pretrain/{mine}").status_code == 204  # the last one: cancelled
+    store.wait(store.resolve(mine), timeout=DEADLINE)
+    assert client.get(f"/pretrain/{mine}").json()["status"] == "cancelled"
+
+
+def test_a_finished_job_goes_with_the_last_token_that_names_it(api, digits):
+    client, store = api
+    request = body(digits[:200], epochs=1)
+    first = client.post("/pretrain", json=request)
+    assert finished(client, store, first)["status"] == "done"
+    second = client.post("/pretrain", json=request).json()["id"]  # found done: a token of its own
+    job = store.resolve(second)
+    assert client.delete(f"/pretrain/{first.json()['id']}").status_code == 204
+    assert client.get(f"/pretrain/{first.json()['id']}").status_code == 404  # that token is forgotten
+    assert client.get(f"/pretrain/{second}/artifact").status_code == 200  # the job stays for the other
+    assert client.delete(f"/pretrain/{second}").status_code == 204
+    assert not (store.directory / job).exists()
 
 
 OTHER_WORKER = r"""
 import sys
 from service.jobs import JobStore
 store = JobStore(sys.argv[1])
-print(store.view(sys.argv[2])["status"], store.cancel(sys.argv[2]))
+print(store.view(store.resolve(sys.argv[2]))["status"], store.withdraw(sys.argv[2]))
 """
 
 
@@ -233,7 +271,7 @@ def test_another_worker_process_sees_the_job_and_can_cancel_it(api, digits):
         other = [sys.executable, "-c", OTHER_WORKER, str(store.directory), job]
         done = subprocess.run(other, capture_output=True, text=True, timeout=DEADLINE, check=True)
         assert done.stdout.split() == ["running", "True"]
-    store.wait(job, timeout=DEADLINE)
+    store.wait(store.resolve(job), timeout=DEADLINE)
     assert client.get(f"/pretrain/{job}").json()["status"] == "cancelled"
 
 
@@ -285,7 +323,7 @@ def test_a_job_whose_worker_process_died_reads_as_lost_and_starts_again(api, dig
     request = body(digits[:300])
     r = client.post("/pretrain", json=request)
     job = finished(client, store, r)["id"]
-    path = store.directory / job / "state.json"
+    path = store.directory / store.resolve(job) / "state.json"
     state = json.loads(path.read_text())
     for owner in ({"pid": dead_pid()}, {"pid": os.getpid(), "pid_start": "1"}):  # gone; a reused pid
         path.write_text(json.dumps({**state, **owner, "status": "running", "finished": None}))
@@ -311,13 +349,16 @@ def test_finished_jobs_older_than_the_ttl_are_swept_on_post_and_at_startup(tmp_p
         fake_job(store, "a" * 32, "done", finished_ago=7200)
         fake_job(store, "b" * 32, "failed", finished_ago=60)
         fake_job(store, "c" * 32, "running", finished_ago=0)  # pid 1 is alive: never swept
+        tokens = {job: store.issue(job * 32) for job in "abc"}
         client.post("/pretrain", json=body(digits[:10], epochs=1))
-        assert client.get("/pretrain/" + "a" * 32).status_code == 404
-        assert client.get("/pretrain/" + "b" * 32).status_code == 200
-        assert client.get("/pretrain/" + "c" * 32).json()["status"] == "running"
+        assert client.get(f"/pretrain/{tokens['a']}").status_code == 404
+        assert not (store.directory / "tokens" / tokens["a"]).exists()  # swept with its job
+        assert client.get(f"/pretrain/{tokens['b']}").status_code == 200
+        assert client.get(f"/pretrain/{tokens['c']}").json()["status"] == "running"
         fake_job(store, "d" * 32, "cancelled", finished_ago=7200)
+        tokens["d"] = store.issue("d" * 32)
         store.sweep()
-        assert client.get("/pretrain/" + "d" * 32).status_code == 404
+        assert client.get(f"/pretrain/{tokens['d']}").status_code == 404
 
 
 def test_an_app_started_again_after_a_shutdown_takes_jobs_again(tmp_path, digits):
