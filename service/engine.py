@@ -38,7 +38,7 @@ from .core.generate import TensorSpec, algorithm, generate
 from .core.parallel import keep_freed_memory
 from .core.read import dtype_name
 from .core.registry import get_scheme
-from .core.write import file_bytes
+from .core.write import TensorBytes, file_bytes, file_pieces
 
 __all__ = [
     "EXACT_JACOBIAN_WIDTH",
@@ -57,7 +57,9 @@ __all__ = [
     "diagnose_network",
     "diagnostics_report",
     "dtype_name",
+    "TensorBytes",
     "file_bytes",
+    "file_pieces",
     "finite",
     "generate",
     "get_dtype",

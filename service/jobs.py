@@ -52,7 +52,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,7 +95,7 @@ class Control:
     why: str | None = None  # set when should_stop first answers True: cancelled, time limit, shutdown
 
 
-Work = Callable[[Control], bytes]  # returns the artifact's bytes
+Work = Callable[[Control], bytes | Iterable[bytes]]  # the artifact's bytes, whole or piece by piece
 
 
 @dataclass
@@ -138,10 +138,16 @@ def _alive(pid: Any, start: str | None) -> bool:
     return start is None or _process_start(pid) in (None, start)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a partial one (service.atomic)."""
+def _write_atomically(path: Path, data: bytes | Iterable[bytes]) -> tuple[int, str]:
+    """Write ``data`` (piece by piece: nothing holds the whole file); readers see the old file or
+    the new one, never a partial one (service.atomic). Its size and SHA-256 (hex)."""
+    digest, size = hashlib.sha256(), 0
     with replacing(path) as file:
-        file.write(data)
+        for piece in [data] if isinstance(data, bytes) else data:
+            file.write(piece)
+            digest.update(piece)
+            size += len(piece)
+    return size, digest.hexdigest()
 
 
 class JobStore:
@@ -287,7 +293,8 @@ class JobStore:
 
         control = Control(report, should_stop)
         try:
-            blob = work(control)
+            # The file is written as the work makes it; an error on the way leaves no file.
+            size, digest = _write_atomically(where / ARTIFACT, work(control))
         except Exception as error:
             if control.why == "cancelled":
                 self._finish(state, CANCELLED, "cancelled while it ran")
@@ -302,12 +309,11 @@ class JobStore:
                 )
             return
         if (where / CANCEL).exists():
+            (where / ARTIFACT).unlink(missing_ok=True)
             self._finish(state, CANCELLED, "cancelled while it ran")
             return
-        _write_atomically(where / ARTIFACT, blob)
-        digest = hashlib.sha256(blob).hexdigest()
         self._save({**state, "status": DONE, "finished": _now(),
-                    "artifact": {"size": len(blob), "sha256": digest, "etag": f'"{digest[:40]}"'}})  # fmt: skip
+                    "artifact": {"size": size, "sha256": digest, "etag": f'"{digest[:40]}"'}})  # fmt: skip
 
     def cancel(self, job: str) -> bool:
         """Stop a queued or running job, or remove a finished one; False if there is no such job."""

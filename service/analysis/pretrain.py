@@ -95,7 +95,8 @@ def memory(rows: int, widths: list[int], batch: int, itemsize: int) -> int:
     two products and their sum or an Adam step's temporaries (5 S), the layers trained before
     (their W and b, kept for the file); the data and codes of the full-data loss (six arrays of
     N x max(n, m) binary64); the pinned matmul's blocks (pinned.MATMUL_BLOCK products and the tree's
-    first level beside them). Then the file: every tensor rounded and as bytes, and the file.
+    first level beside them). Then the file, written piece by piece: the trained weights, and one
+    tensor's rounding and bytes at a time.
     """
     pairs = list(zip(widths, widths[1:], strict=False))
     kept = 0
@@ -106,8 +107,8 @@ def memory(rows: int, widths: list[int], batch: int, itemsize: int) -> int:
         layer = 8 * weights + 6 * 8 * rows * max(n, m) + 3 * 8 * block + 8 * 8 * (n + m)
         peak = max(peak, kept + layer)
         kept += weights + 8 * m
-    elements = sum(n * m + m for n, m in pairs)
-    file = 3 * itemsize * elements + 8 * elements  # rounded, as bytes, the file; the float64 weights
+    largest = max(n * m for n, m in pairs)
+    file = largest * (2 * itemsize + 3 * 8)  # one tensor at a time: its rounding's temporaries, its bytes
     return max(peak, kept + file) + 8 * rows * widths[0]
 
 

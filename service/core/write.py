@@ -16,12 +16,12 @@ value is generated.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .dtype_codes import CODES
 
-__all__ = ["ITEMSIZE", "Entry", "Layout", "file_bytes", "layout"]
+__all__ = ["ITEMSIZE", "Entry", "Layout", "TensorBytes", "file_bytes", "file_pieces", "layout"]
 
 # Every dtype safetensors defines, not only the generated ones: kept tensors of a transfer may be any.
 ITEMSIZE: dict[str, int] = {code: entry.itemsize for code, entry in CODES.items()}
@@ -84,7 +84,20 @@ def layout(entries: Iterable[Entry], metadata: Mapping[str, str]) -> Layout:
     return Layout(len(text).to_bytes(8, "little") + text, ordered, offsets)
 
 
-def file_bytes(tensors: Mapping[str, tuple[str, tuple[int, ...], bytes]], metadata: Mapping[str, str]) -> bytes:
-    """A whole file from tensors already in memory: name -> (dtype code, shape, little-endian bytes)."""
+TensorBytes = tuple[str, tuple[int, ...], bytes | Callable[[], bytes]]  # dtype code, shape, data (or its maker)
+
+
+def file_pieces(tensors: Mapping[str, TensorBytes], metadata: Mapping[str, str]) -> Iterator[bytes]:
+    """A whole file piece by piece: the header, then each tensor's little-endian bytes in file
+    order. Data given as a function is made only when its turn comes, so a writer holds one
+    tensor's bytes at a time."""
     plan = layout([Entry(name, code, shape) for name, (code, shape, _) in tensors.items()], metadata)
-    return plan.header + b"".join(tensors[entry.name][2] for entry in plan.entries)
+    yield plan.header
+    for entry in plan.entries:
+        data = tensors[entry.name][2]
+        yield data() if callable(data) else data
+
+
+def file_bytes(tensors: Mapping[str, TensorBytes], metadata: Mapping[str, str]) -> bytes:
+    """A whole file from tensors already in memory: name -> (dtype code, shape, little-endian bytes)."""
+    return b"".join(file_pieces(tensors, metadata))

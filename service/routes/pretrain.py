@@ -11,7 +11,7 @@ computation, but no client can reach another's job through the request it knows.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import numpy as np
@@ -64,18 +64,18 @@ def _work(
     and, while it runs, its share of the worker's memory budget (``memory``: the budget and the
     bytes it reserves, waiting as a request does; a job that finds no room fails and says so)."""
 
-    def work(control: Control) -> bytes:
+    def work(control: Control) -> Iterator[bytes]:
         budget, need = memory
         try:
             budget.reserve(need, "this pre-training job")
         except ProblemError as busy:
             raise ValueError(busy.detail) from None  # the job fails with the reason
         try:
-            return _pretrained_file(control)
+            yield from _pretrained_file(control)  # the store writes the pieces as they come
         finally:
             budget.give_back(need)
 
-    def _pretrained_file(control: Control) -> bytes:
+    def _pretrained_file(control: Control) -> Iterator[bytes]:
         epochs, layers = training.epochs, len(net.layers)
         losses: list[list[float]] = []
 
@@ -89,11 +89,17 @@ def _work(
 
         result = engine.pretrain(net, seed, x, training, progress, control.should_stop)
         stored = engine.get_dtype(dtype)
-        tensors = {name: (stored.safetensors, values.shape, stored.round(values).tobytes())
-                   for name, values in result.tensors.items()}  # fmt: skip
+
+        def rounded(values: np.ndarray) -> Callable[[], bytes]:
+            return lambda: stored.round(values).tobytes()
+
+        # Each tensor is rounded when the file reaches it: one tensor's bytes in memory at a time.
+        tensors: dict[str, engine.TensorBytes] = {
+            name: (stored.safetensors, values.shape, rounded(values)) for name, values in result.tensors.items()
+        }
         metadata = {"algorithm": engine.algorithm(), "seed": str(seed), "request": text, "format": "pt",
                     "pretrain": engine.canonical_json({"losses": result.losses})}  # fmt: skip
-        return engine.file_bytes(tensors, metadata)
+        return engine.file_pieces(tensors, metadata)
 
     return work
 
