@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("%s values: %s", engine.algorithm(), path)
         # A fresh store per start: an app started again after a shutdown takes jobs again.
         app.state.jobs = JobStore(settings.job_dir or None, seconds=settings.job_seconds,
-                                  ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue)  # fmt: skip
+                                  ttl_seconds=settings.job_ttl_seconds, queue=settings.job_queue,
+                                  quota_bytes=settings.job_dir_bytes)  # fmt: skip
         await run_in_threadpool(app.state.jobs.sweep)  # finished jobs older than the TTL
         app.state.ready = True
         yield

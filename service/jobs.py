@@ -62,7 +62,7 @@ from typing import Any
 from .atomic import replacing
 from .engine import canonical_json
 
-__all__ = ["Busy", "Control", "JobStore", "LOST", "PRIVATE", "UNFINISHED", "Work", "job_id", "log"]
+__all__ = ["Busy", "Control", "Full", "JobStore", "LOST", "PRIVATE", "UNFINISHED", "Work", "job_id", "log"]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
@@ -84,6 +84,16 @@ class Busy(Exception):
     def __init__(self, retry_after: int):
         super().__init__(f"the job queue is full; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class Full(Busy):
+    """The job directory's quota has no room: the running and waiting jobs' files would fill it."""
+
+    def __init__(self, missing: int, retry_after: int):
+        super().__init__(retry_after)
+        self.missing = missing
+        self.args = (f"the job directory's quota is short of {missing:,} bytes for this job's file "
+                     f"while other jobs run; retry after {retry_after} s",)  # fmt: skip
 
 
 @dataclass
@@ -154,10 +164,17 @@ class JobStore:
     """Jobs of this service: created, run (one at a time here), observed and swept on disk."""
 
     def __init__(
-        self, directory: str | Path | None = None, *, seconds: float = 600, ttl_seconds: float = 3600, queue: int = 4
+        self,
+        directory: str | Path | None = None,
+        *,
+        seconds: float = 600,
+        ttl_seconds: float = 3600,
+        queue: int = 4,
+        quota_bytes: int | None = None,
     ):
         self.directory = Path(directory) if directory else Path(tempfile.gettempdir()) / "initw-jobs"
         self.seconds, self.ttl_seconds, self.queue = seconds, ttl_seconds, queue
+        self.quota_bytes = quota_bytes  # the artifacts the directory may hold (None: no quota)
         self._executor: ThreadPoolExecutor | None = None  # made on the first submit: no thread until needed
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
@@ -216,8 +233,9 @@ class JobStore:
         where = self.directory / state["id"]
         _write_atomically(where / STATE, json.dumps(state, sort_keys=True, allow_nan=False).encode())
 
-    def submit(self, canonical: dict[str, Any], work: Work, kind: str) -> tuple[dict[str, Any], bool]:
-        """The job for this request, and whether this call created it (queued) rather than found it."""
+    def submit(self, canonical: dict[str, Any], work: Work, kind: str, nbytes: int = 0) -> tuple[dict[str, Any], bool]:
+        """The job for this request, and whether this call created it (queued) rather than found it.
+        ``nbytes``: the most its artifact will take on disk, held against the quota while it runs."""
         job = job_id(canonical)
         with self._locked():
             self._sweep()
@@ -225,24 +243,56 @@ class JobStore:
             if found is not None:
                 done = found["status"] == DONE and self.artifact(job).exists()
                 if done or found["status"] in UNFINISHED:
-                    return found, False
+                    return _public(found), False
             with self._lock:
                 if self._closing:
                     raise Busy(1)
                 if len(self._active) > self.queue:  # one running plus `queue` waiting
                     raise Busy(self._retry_after())
+            self._make_room(job, nbytes)
+            with self._lock:
                 where = self.directory / job
                 where.mkdir(exist_ok=True)
                 for stale in (ARTIFACT, CANCEL):
                     (where / stale).unlink(missing_ok=True)
                 state = {"id": job, "kind": kind, "status": QUEUED, "request": canonical, "created": _now(),
                          "started": None, "finished": None, "pid": self._pid, "pid_start": self._pid_start,
-                         "progress": None, "reason": None, "artifact": None}  # fmt: skip
+                         "progress": None, "reason": None, "artifact": None, "expected_bytes": nbytes}  # fmt: skip
                 self._save(state)
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initw-job")
                 self._active[job] = _Active(self._executor.submit(self._run, job, work))
         return _public(state), True
+
+    def _make_room(self, job: str, nbytes: int) -> None:
+        """Keep the artifacts within the quota: the oldest finished jobs go first; if the unfinished
+        ones' files would still not leave room, raise Full (nothing was removed then)."""
+        if self.quota_bytes is None:
+            return
+        finished: list[tuple[str, int, Path]] = []  # (when it finished, its artifact's bytes, its directory)
+        pending = 0
+        for where in self.directory.iterdir():
+            if not _ID.fullmatch(where.name) or where.name == job:
+                continue
+            state = self.view(where.name)
+            if state is None:
+                continue
+            if state["status"] in UNFINISHED:
+                pending += int(state.get("expected_bytes") or 0)
+                continue
+            try:
+                size = (where / ARTIFACT).stat().st_size
+            except OSError:
+                continue
+            finished.append((str(state.get("finished") or ""), size, where))
+        if pending + nbytes > self.quota_bytes:
+            raise Full(pending + nbytes - self.quota_bytes, self._retry_after())
+        used = pending + sum(size for _, size, _ in finished)
+        for _, size, where in sorted(finished, key=lambda item: item[0]):
+            if used + nbytes <= self.quota_bytes:
+                break
+            shutil.rmtree(where, ignore_errors=True)
+            used -= size
 
     def _retry_after(self) -> int:
         """Seconds until the running job must have ended (its time limit), at least 1."""

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     job_artifact_bytes: int = Field(
         256 << 20, ge=1 << 10, description="largest file a pre-training job may produce (413 before it starts)"
     )
+    job_dir_bytes: int = Field(
+        2 << 30,
+        ge=1 << 20,
+        description="the job directory's quota for artifacts: finished jobs are removed oldest first to make room; "
+        "a job that would not fit beside the running ones gets 503",
+    )
     job_seconds: float = Field(
         600.0, gt=0, description="a job that has run this long stops at its next minibatch and fails (time limit)"
     )

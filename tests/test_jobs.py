@@ -736,3 +736,28 @@ def test_tokens_are_unguessable_handles_that_name_a_job_and_nothing_else(store):
     assert store.withdraw(first) and store.resolve(first) is None and store.view(job) is not None
     assert store.withdraw(second) and store.view(job) is None  # removed with its last token
     assert not store.withdraw(second)
+
+
+def test_the_quota_removes_the_oldest_finished_jobs_first_and_refuses_when_running_ones_fill_it(tmp_path):
+    store = JobStore(tmp_path / "jobs", seconds=60, ttl_seconds=3600, queue=4, quota_bytes=1000)
+    try:
+        finished = {}
+        for index, ago in enumerate((30, 10, 20)):  # seconds since each finished
+            where = write_state(
+                store, job_id(request(index + 1)), status="done", finished=stamp(timedelta(seconds=ago))
+            )
+            (where / "artifact.safetensors").write_bytes(bytes(300))
+            finished[ago] = where
+        held = Held()
+        store.submit(REQUEST, held, "pretrain", nbytes=350)  # 900 held + 350: the oldest (30 s) goes
+        assert not finished[30].exists() and finished[20].exists() and finished[10].exists()
+        started(held)
+        with pytest.raises(jobs.Full) as full:  # 350 running + 700 asked: short of 50 even with no finished job
+            store.submit(request(7), returning(), "pretrain", nbytes=700)
+        assert full.value.missing == 50 and "50 bytes" in str(full.value)
+        assert finished[20].exists() and finished[10].exists()  # nothing removed for a job that cannot fit
+        store.submit(request(8), returning(), "pretrain", nbytes=600)  # both finished ones make way, oldest first
+        assert not finished[20].exists() and not finished[10].exists()
+        held.release.set()
+    finally:
+        store.shutdown()

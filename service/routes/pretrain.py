@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .. import engine
 from ..admission import MIB, MemoryBudget
-from ..jobs import DONE, Busy, Control, JobStore, Work
+from ..jobs import DONE, Busy, Control, Full, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
 from ..settings import Settings
@@ -135,12 +135,17 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
             "narrower layers",
             kind="over-budget",
         )
-    need = _within_limits(settings, request.app.state.budget, x.shape[0], widths, body)
+    need, tensor_bytes = _within_limits(settings, request.app.state.budget, x.shape[0], widths, body)
     described = {"algorithm": engine.algorithm(), "procedure": "pretrain", "request": canonical(body, net, digest)}
-    work = _work(body.seed, body.dtype, engine.canonical_json(described), net, x, body.training(),
-                 (request.app.state.budget, need))  # fmt: skip
+    text = engine.canonical_json(described)
+    work = _work(body.seed, body.dtype, text, net, x, body.training(), (request.app.state.budget, need))
+    # The file: the tensors and a header holding the request and the losses (a float per layer and epoch).
+    file_bytes = tensor_bytes + len(text) + 32 * len(widths) * (body.epochs + 1) + 4096
     try:
-        state, _ = _store(request).submit(described, work, kind="pretrain")
+        state, _ = _store(request).submit(described, work, kind="pretrain", nbytes=file_bytes)
+    except Full as full:
+        detail = f"{full} (INITW_JOB_DIR_BYTES: finished jobs' files are removed oldest first to make room)"
+        raise ProblemError(503, detail, kind="storage-full", headers={"Retry-After": str(full.retry_after)}) from None
     except Busy as busy:
         detail = f"{busy}: each worker process runs one job at a time and queues at most INITW_JOB_QUEUE more"
         raise ProblemError(503, detail, kind="busy", headers={"Retry-After": str(busy.retry_after)}) from None
@@ -151,9 +156,10 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
 
 def _within_limits(
     settings: Settings, budget: MemoryBudget, rows: int, widths: list[int], body: PretrainRequest
-) -> int:
-    """The bytes the job will hold (its reservation), or a 413 saying by how much a limit is passed:
-    the file's size (INITW_JOB_ARTIFACT_BYTES) or the whole memory budget of a worker process."""
+) -> tuple[int, int]:
+    """The bytes the job will hold (its reservation) and its tensors' bytes in the file, or a 413
+    saying by how much a limit is passed: the file's size (INITW_JOB_ARTIFACT_BYTES) or the whole
+    memory budget of a worker process."""
     itemsize = engine.get_dtype(body.dtype).itemsize
     parameters = sum(n * m + m for n, m in zip(widths, widths[1:], strict=False))
     file = itemsize * parameters
@@ -174,7 +180,7 @@ def _within_limits(
             f"({budget.total / MIB:,.0f} MiB, INITW_MEMORY_BUDGET_BYTES): use fewer rows or narrower layers",
             kind="over-budget",
         )
-    return need
+    return need, file
 
 
 @router.get(

@@ -167,6 +167,16 @@ def test_a_job_over_the_file_cap_or_the_memory_budget_is_refused_before_it_start
         assert not store.directory.exists() or not any(path.is_dir() for path in store.directory.iterdir())
 
 
+def test_a_job_whose_file_would_not_fit_the_directory_quota_beside_running_ones_is_a_503(tmp_path, digits):
+    with served(tmp_path, {"job_dir_bytes": 1 << 20}) as (client, store), store.paused():
+        first = client.post("/pretrain", json=body(digits[:300], layers=[{"width": 512}]))  # ~130 KiB of file
+        assert first.status_code == 202
+        until(client, f"/pretrain/{first.json()['id']}", lambda s: s["status"] == "running")
+        crowded = client.post("/pretrain", json=body(digits[:300], layers=[{"width": 4096}]))  # ~1 MiB more
+        assert crowded.status_code == 503 and crowded.json()["type"].endswith("/storage-full")
+        assert "INITW_JOB_DIR_BYTES" in crowded.json()["detail"] and int(crowded.headers["retry-after"]) >= 1
+
+
 def test_a_running_job_holds_its_share_of_the_memory_budget_and_gives_it_back(api, digits):
     from service.analysis.pretrain import memory
 
