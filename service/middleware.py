@@ -42,6 +42,7 @@ def _routed(scope: Scope) -> bool:
 class BodyGuard:
     def __init__(self, app: ASGIApp, max_bytes: int, seconds: float = 30.0):
         self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
+        self._parsing = anyio.Semaphore(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") or not _routed(scope):
@@ -91,7 +92,8 @@ class BodyGuard:
             if len(body) <= PARSED_ON_THE_LOOP:
                 scope[PARSED] = unique_json.loads(body, MAX_OBJECTS)
             else:
-                scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS)
+                async with self._parsing:  # one large parse at a time: the loop shares the GIL with one
+                    scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS)
         except unique_json.DuplicateKey as duplicate:
             why = "is given twice in one object: a reader could take either value; send it once"
             errors = [field_error(duplicate.dotted, why, "each key once per object")]
