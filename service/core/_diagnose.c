@@ -257,17 +257,24 @@ INLINE double np_clip(double x, double lo, double hi) {
     return x < hi || x != x ? x : hi;
 }
 
-/* pinned.exp for finite x: the reference's clip, rint, reduction and kernel, then np.ldexp (C's
- * ldexp): exact, a scaling by a power of two, wherever the result is normal. */
-INLINE double pinned_exp(double x) {
-    x = np_clip(x, -746.0, 709.0);
+/* pinned.exp's reduction and kernel for x already clipped: y in (0.7, 1.5) and k with
+ * exp(x) = y * 2^k; the callers scale (pinned_exp, pinned_exp_lanes). */
+INLINE double exp_kernel(double x, double *k_out) {
     double k = rint(x * INV_LN2);
     double hi = x - k * LN2_HI;
     double lo = k * LN2_LO;
     double r = hi - lo;
     double t = r * r;
     double c = r - t * (EXP_P[0] + t * (EXP_P[1] + t * (EXP_P[2] + t * (EXP_P[3] + t * EXP_P[4]))));
-    double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    *k_out = k;
+    return 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+}
+
+/* pinned.exp for finite x: the reference's clip, rint, reduction and kernel, then np.ldexp (C's
+ * ldexp): exact, a scaling by a power of two, wherever the result is normal. */
+INLINE double pinned_exp(double x) {
+    double k;
+    double y = exp_kernel(np_clip(x, -746.0, 709.0), &k);
     int e = (int)k;
     if (e >= -1021 && e <= 1023) return y * as_double((uint64_t)(e + 1023) << 52); /* y in (0.7, 1.5): normal */
     return ldexp(y, e);
@@ -293,14 +300,8 @@ INLINE double clip_lanes(double x, double lo, double hi) {
 /* pinned_exp with the scaling by 2^k done on the bits, branch-free for SIMD lanes: exact where the
  * result is normal (k >= -1021); elsewhere it sets *slow and the caller recomputes with pinned_exp. */
 INLINE double pinned_exp_lanes(double x, int *slow) {
-    x = clip_lanes(x, -746.0, 709.0);
-    double k = rint(x * INV_LN2);
-    double hi = x - k * LN2_HI;
-    double lo = k * LN2_LO;
-    double r = hi - lo;
-    double t = r * r;
-    double c = r - t * (EXP_P[0] + t * (EXP_P[1] + t * (EXP_P[2] + t * (EXP_P[3] + t * EXP_P[4]))));
-    double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    double k;
+    double y = exp_kernel(clip_lanes(x, -746.0, 709.0), &k);
     /* k is an integer with |k| < 1100: k + 1.5 * 2^52 holds k + 2^51 in its low fraction bits */
     int64_t e = (int64_t)(as_bits(k + 0x1.8p52) & 0x000FFFFFFFFFFFFFULL) - 0x0008000000000000LL;
     *slow |= e < -1021;
