@@ -2,7 +2,7 @@
 
     python -m bench                          # everything (about 13 minutes on 2 cores)
     python -m bench --quick                  # fewer repeats, shorter loads, sizes up to 1e8 (about 6 minutes)
-    python -m bench --only small,e2e         # some sections: core, e2e, memory, small, scaling
+    python -m bench --only small,e2e         # some sections: core, e2e, memory, small, attacks, scaling
     python -m bench --tool python            # the Python load generator even when wrk is installed
     python -m bench --kernels numpy          # initw's numpy path only (default: compiled and numpy side by side)
 
@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import core, http, paths, scaling
+from . import attacks, core, http, paths, scaling
 from .load import tool_name, tool_version
 from .report import GOAL_HEADER, Goal, Section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results")
-SECTIONS = ("core", "e2e", "memory", "small", "scaling")
+SECTIONS = ("core", "e2e", "memory", "small", "attacks", "scaling")
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         http_sections.append(
             attempt("server options", failed, lambda: http.server_options(seconds, rounds, tool, choice))
         )
+    if "attacks" in only:
+        http_sections.append(attempt("attacks", failed, lambda: attacks.attacks(choice)))
     for section in http_sections:
         goals += section.goals
     if "scaling" in only:

@@ -1,0 +1,124 @@
+"""Issue 13's goal, measured: honest clients' latency while attackers come and go, and the recovery.
+
+For each attack, one server (one worker, as compose and kubernetes run it): an honest client
+sends 256 x 256 POST /init requests in a loop (distinct seeds) while eight curl processes attack;
+the table gives the honest requests' p50/p99 and failures, how long /readyz took to show the
+memory budget idle once the attackers were gone, and whether a 64 MiB request was then served.
+The attackers are curl processes, so their own work does not load this Python process.
+
+    python -m bench --only attacks
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from . import paths, servers
+from .report import Goal, Section, progress
+
+ATTACKERS = 8
+P99_GOAL_MS = 100.0
+IDLE_GOAL_S = 1.0
+HONEST = {"shape": [256, 256], "scheme": "xavier_uniform"}
+NETWORK = {"seed": 0, "input_width": 2048, "batch": 512,
+           "layers": [{"width": 2048, "activation": "tanh", "scheme": "orthogonal", "repeat": 24}]}  # fmt: skip
+
+
+def _bodies(directory: Path) -> dict[str, list[str]]:
+    """Each attack: what it is, and the curl arguments of one attacker ({url}, {seed} filled in)."""
+    objects = directory / "objects.json"
+    objects.write_bytes(
+        b'{"tensors": [' + b",".join([b'{"name":"a","shape":[1],"scheme":"zeros"}'] * 1_400_000) + b"]}"
+    )
+    upload = directory / "upload.json"
+    upload.write_text(json.dumps({"seed": 0, "shape": [2], "scheme": "zeros",
+                                  "pretrained": base64.b64encode(os.urandom(44_000_000)).decode()}))  # fmt: skip
+    network = directory / "network.json"
+    network.write_text(json.dumps(NETWORK))
+    post = ["-X", "POST", "-H", "content-type: application/json", "--data-binary"]
+    return {
+        "1 GiB files, abandoned after 1 s (GET, curl -m1)":
+            ["-m", "1", "{url}/init?shape=268435456&scheme=uniform&seed={seed}"],
+        "network diagnoses, abandoned after 2 s (POST, curl -m2)":
+            ["-m", "2", *post, f"@{network}", "{url}/diagnostics/network"],
+        "59 MB bodies of 1.4 million JSON objects (refused)": [*post, f"@{objects}", "{url}/init"],
+        "59 MB uploads, one base64 string each (refused)": [*post, f"@{upload}", "{url}/init"],
+    }  # fmt: skip
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _one(name: str, args: list[str], choice: paths.Paths) -> list[str]:
+    with servers.ours(workers=1, env=choice.server_env()) as server:
+        url = server.url
+        honest: list[tuple[int, float]] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            with httpx.Client(base_url=url, timeout=120) as session:
+                seed = 0
+                while not stop.is_set():
+                    seed += 1
+                    started = time.monotonic()
+                    status = session.post("/init", json={**HONEST, "seed": seed}).status_code
+                    honest.append((status, time.monotonic() - started))
+
+        prober = threading.Thread(target=client)
+        prober.start()
+        time.sleep(0.5)  # the honest client's baseline before the attack
+        attackers = [
+            subprocess.Popen(["curl", "-s", "-o", "/dev/null", *(a.format(url=url, seed=seed) for a in args)])
+            for seed in range(ATTACKERS)
+        ]
+        for attacker in attackers:
+            attacker.wait()
+        left = time.monotonic()
+        with httpx.Client(base_url=url, timeout=30) as probe:
+            while probe.get("/readyz").json()["memory_budget"]["in_use"] and time.monotonic() - left < 60:
+                time.sleep(0.01)  # the polling interval
+            idle = time.monotonic() - left
+            stop.set()
+            prober.join()
+            big = probe.post("/init", json={"seed": 1, "shape": [4096, 4096], "scheme": "normal"}, timeout=120)
+    latencies = [seconds * 1e3 for _, seconds in honest]
+    failed = sum(1 for status, _ in honest if status != 200)
+    progress(f"{name}: {len(honest)} honest requests, p99 {_percentile(latencies, 0.99):.1f} ms")
+    return [name, str(len(honest)), f"{_percentile(latencies, 0.5):.1f}", f"{_percentile(latencies, 0.99):.1f}",
+            f"{_percentile(latencies, 1.0):.1f}", str(failed), f"{idle:.2f}", str(big.status_code)]  # fmt: skip
+
+
+def attacks(choice: paths.Paths) -> Section:
+    section = Section()
+    section.emit(
+        f"## Attacks: an honest client's 256 x 256 requests while {ATTACKERS} curl attackers come and go "
+        "(one worker per attack)",
+        "",
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-attacks-") as directory:
+        rows = [_one(name, args, choice) for name, args in _bodies(Path(directory)).items()]
+    section.table(["attack", "honest requests", "p50 ms", "p99 ms", "max ms", "failed", "budget idle after (s)",
+                   "64 MiB request after"], rows)  # fmt: skip
+    worst_p99 = max(float(row[3]) for row in rows)
+    worst_idle = max(float(row[6]) for row in rows)
+    served = all(row[5] == "0" and row[7] == "200" for row in rows)
+    section.goals += [
+        Goal("attacks: honest small requests, p99 under every attack", f"< {P99_GOAL_MS:g} ms",
+             f"worst {worst_p99:.1f} ms", worst_p99 < P99_GOAL_MS, "httpx, one client"),
+        Goal("attacks: memory budget idle after the attackers left", f"<= {IDLE_GOAL_S:g} s",
+             f"worst {worst_idle:.2f} s", worst_idle <= IDLE_GOAL_S, "/readyz, polled"),
+        Goal("attacks: every honest request and the 64 MiB one after served", "all 200",
+             "all 200" if served else "some failed (see the table)", served, "httpx"),
+    ]  # fmt: skip
+    return section
