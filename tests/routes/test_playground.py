@@ -131,10 +131,22 @@ def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
     source = tmp_path / "src"
     shutil.copytree(ROOT / "service", source / "service", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", source)
-    # Build isolation, as `pip install .` does: the build backend comes from pyproject.toml's
-    # build-system (a fresh venv's own setuptools may be too old to build wheels).
+    # Without build isolation: the build backend is the one the test extra installed (pyproject.toml
+    # lists setuptools there), so the test downloads and installs nothing.
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],  # fmt: skip
         capture_output=True,
         timeout=600,
     )
