@@ -316,9 +316,11 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 
 def test_readme_documents_the_same_serve_command() -> None:
+    """The image's install and command, from the repository root: editable, so that the source tree
+    that `python -m service` imports there holds the compiled kernels the install built."""
     readme = (ROOT / "README.md").read_text()
     assert " ".join(SERVE) in readme
-    assert 'python -m pip install ".[server]" && ' + " ".join(SERVE) in readme  # the install the image makes
+    assert 'python -m pip install -e ".[server]" && ' + " ".join(SERVE) in readme
 
 
 def _optional(tree: ast.AST) -> set[int]:
