@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -60,7 +61,28 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _one(name: str, args: list[str], choice: paths.Paths) -> list[str]:
+@dataclass(frozen=True)
+class Outcome:
+    """One attack's result: the honest requests' latencies (ms) and failures, the seconds until the
+    budget was idle after the attackers left, and the status of the 64 MiB request then."""
+
+    name: str
+    latencies: list[float]
+    failed: int
+    idle: float
+    after: int
+
+    @property
+    def p99(self) -> float:
+        return _percentile(self.latencies, 0.99)
+
+    def cells(self) -> list[str]:
+        ms = (_percentile(self.latencies, q) for q in (0.5, 0.99, 1.0))
+        return [self.name, str(len(self.latencies)), *(f"{v:.1f}" for v in ms), str(self.failed),
+                f"{self.idle:.2f}", str(self.after)]  # fmt: skip
+
+
+def _one(name: str, args: list[str], choice: paths.Paths) -> Outcome:
     with servers.ours(workers=1, env=choice.server_env()) as server:
         url = server.url
         honest: list[tuple[int, float]] = []
@@ -93,10 +115,9 @@ def _one(name: str, args: list[str], choice: paths.Paths) -> list[str]:
             prober.join()
             big = probe.post("/init", json={"seed": 1, "shape": [4096, 4096], "scheme": "normal"}, timeout=120)
     latencies = [seconds * 1e3 for _, seconds in honest]
-    failed = sum(1 for status, _ in honest if status != 200)
-    progress(f"{name}: {len(honest)} honest requests, p99 {_percentile(latencies, 0.99):.1f} ms")
-    return [name, str(len(honest)), f"{_percentile(latencies, 0.5):.1f}", f"{_percentile(latencies, 0.99):.1f}",
-            f"{_percentile(latencies, 1.0):.1f}", str(failed), f"{idle:.2f}", str(big.status_code)]  # fmt: skip
+    outcome = Outcome(name, latencies, sum(1 for status, _ in honest if status != 200), idle, big.status_code)
+    progress(f"{name}: {len(honest)} honest requests, p99 {outcome.p99:.1f} ms")
+    return outcome
 
 
 def attacks(choice: paths.Paths) -> Section:
@@ -107,12 +128,12 @@ def attacks(choice: paths.Paths) -> Section:
         "",
     )
     with tempfile.TemporaryDirectory(prefix="bench-attacks-") as directory:
-        rows = [_one(name, args, choice) for name, args in _bodies(Path(directory)).items()]
+        outcomes = [_one(name, args, choice) for name, args in _bodies(Path(directory)).items()]
     section.table(["attack", "honest requests", "p50 ms", "p99 ms", "max ms", "failed", "budget idle after (s)",
-                   "64 MiB request after"], rows)  # fmt: skip
-    worst_p99 = max(float(row[3]) for row in rows)
-    worst_idle = max(float(row[6]) for row in rows)
-    served = all(row[5] == "0" and row[7] == "200" for row in rows)
+                   "64 MiB request after"], [outcome.cells() for outcome in outcomes])  # fmt: skip
+    worst_p99 = max(outcome.p99 for outcome in outcomes)
+    worst_idle = max(outcome.idle for outcome in outcomes)
+    served = all(outcome.failed == 0 and outcome.after == 200 for outcome in outcomes)
     section.goals += [
         Goal("attacks: honest small requests, p99 under every attack", f"< {P99_GOAL_MS:g} ms",
              f"worst {worst_p99:.1f} ms", worst_p99 < P99_GOAL_MS, "httpx, one client"),

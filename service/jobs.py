@@ -238,8 +238,8 @@ class JobStore:
         ``nbytes``: the most its artifact will take on disk, held against the quota while it runs."""
         job = job_id(canonical)
         with self._locked():
-            self._sweep()
-            found = self.view(job)
+            jobs = self._sweep()
+            found = jobs.get(job)
             if found is not None:
                 done = found["status"] == DONE and self.artifact(job).exists()
                 if done or found["status"] in UNFINISHED:
@@ -249,7 +249,7 @@ class JobStore:
                     raise Busy(1)
                 if len(self._active) > self.queue:  # one running plus `queue` waiting
                     raise Busy(self._retry_after())
-            self._make_room(job, nbytes)
+            self._make_room(job, nbytes, jobs)
             with self._lock:
                 where = self.directory / job
                 where.mkdir(exist_ok=True)
@@ -264,19 +264,18 @@ class JobStore:
                 self._active[job] = _Active(self._executor.submit(self._run, job, work))
         return _public(state), True
 
-    def _make_room(self, job: str, nbytes: int) -> None:
+    def _make_room(self, job: str, nbytes: int, jobs: dict[str, dict[str, Any]]) -> None:
         """Keep the artifacts within the quota: the oldest finished jobs go first; if the unfinished
-        ones' files would still not leave room, raise Full (nothing was removed then)."""
+        ones' files would still not leave room, raise Full (nothing was removed then). ``jobs``:
+        the states the sweep kept, by id."""
         if self.quota_bytes is None:
             return
         finished: list[tuple[str, int, Path]] = []  # (when it finished, its artifact's bytes, its directory)
         pending = 0
-        for where in self.directory.iterdir():
-            if not _ID.fullmatch(where.name) or where.name == job:
+        for name, state in jobs.items():
+            if name == job:
                 continue
-            state = self.view(where.name)
-            if state is None:
-                continue
+            where = self.directory / name
             if state["status"] in UNFINISHED:
                 pending += int(state.get("expected_bytes") or 0)
                 continue
@@ -445,9 +444,11 @@ class JobStore:
 
     # --- lifetime ----------------------------------------------------------------------------
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> dict[str, dict[str, Any]]:
+        """Remove what the TTL and dead writers left; the states of the jobs that stay, by id."""
+        kept: dict[str, dict[str, Any]] = {}
         if not self.directory.is_dir():
-            return
+            return kept
         for where in self.directory.iterdir():
             if not _ID.fullmatch(where.name):
                 continue
@@ -463,6 +464,7 @@ class JobStore:
                 except OSError:
                     continue
             elif state["status"] in UNFINISHED:
+                kept[where.name] = state
                 continue
             else:
                 ended = state.get("finished")
@@ -473,11 +475,14 @@ class JobStore:
                 stale = age > self.ttl_seconds
             if stale:
                 shutil.rmtree(where, ignore_errors=True)
+            elif state is not None:
+                kept[where.name] = state
         tokens = self.directory / TOKENS
         for path in tokens.iterdir() if tokens.is_dir() else ():
             found = self._token(path.name)
             if found is None or not (self.directory / found[0]).is_dir():
                 path.unlink(missing_ok=True)  # its job was swept (or it is not a token)
+        return kept
 
     def sweep(self) -> None:
         """Remove finished jobs older than the TTL (the app calls it at startup; submit calls it too).

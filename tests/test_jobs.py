@@ -593,7 +593,7 @@ def inside(store: JobStore, monkeypatch, error: Exception | None = None):
         assert leave.wait(HANG)
         if error is not None:
             raise error
-        sweep()
+        return sweep()
 
     monkeypatch.setattr(store, "_sweep", held_sweep)
     return entered, leave

@@ -29,7 +29,6 @@ __all__ = [
     "GAIN",
     "MAX_ORTHOGONAL_WORK",
     "PARALLEL_CHUNK",
-    "elementwise_values",
     "orthogonal",
     "orthogonal_matrix",
     "smallest_per_column",
@@ -37,6 +36,7 @@ __all__ = [
     "sphere_rows",
     "spread_rows",
     "standard_normals",
+    "stream_words",
     "distribution_values",
     "units_matrix",
     "units_shape",
@@ -48,30 +48,32 @@ MAX_ORTHOGONAL_WORK = 1 << 33  # max(rows, cols) * min(rows, cols)**2: 2048 x 20
 GAIN = Param("gain", "float", 1.0, "multiplies every value", exclusive_minimum=0.0)
 
 
-def elementwise_values(sample: Callable[[np.ndarray], np.ndarray], key: int, count: int, stream: int = 0) -> np.ndarray:
-    """sample(words) for words 0 .. count-1 of ``stream``, computed in parallel chunks."""
-    out = np.empty(count, dtype=np.result_type(sample(np.zeros(1, dtype=np.uint64))))
-
-    def fill(part: tuple[int, int]) -> None:
-        out[part[0] : part[1]] = sample(philox_words(key, part[0], part[1] - part[0], stream))
-
-    parallel.each(fill, parallel.ranges(0, count, PARALLEL_CHUNK))
+def _in_parts(count: int, dtype: type[np.generic], fill: Callable[[int, np.ndarray], None]) -> np.ndarray:
+    """``count`` values, ``fill(start, part)`` writing each PARALLEL_CHUNK-sized part, in parallel."""
+    out = np.empty(count, dtype=dtype)
+    parallel.each(lambda part: fill(part[0], out[part[0] : part[1]]), parallel.ranges(0, count, PARALLEL_CHUNK))
     return out
+
+
+def stream_words(key: int, count: int, stream: int) -> NDArray[np.uint64]:
+    """Words 0 .. count-1 of ``stream``, in parallel parts."""
+
+    def fill(start: int, part: np.ndarray) -> None:
+        part[:] = philox_words(key, start, part.size, stream)
+
+    return _in_parts(count, np.uint64, fill)
 
 
 def distribution_values(dist: Distribution, key: int, count: int) -> NDArray[np.float64]:
-    """The float64 values of ``dist`` for words 0 .. count-1, in parallel chunks: the compiled
+    """The float64 values of ``dist`` for words 0 .. count-1, in parallel parts: the compiled
     kernels where active, else its numpy map (the same bytes)."""
-    out = np.empty(count, dtype=np.float64)
     args = dist.kernel
 
-    def fill(part: tuple[int, int]) -> None:
-        start, stop = part
-        if args is None or not kernels.fill(args, key, start, out[start:stop], "float64"):
-            out[start:stop] = dist.sample(philox_words(key, start, stop - start))
+    def fill(start: int, part: np.ndarray) -> None:
+        if args is None or not kernels.fill(args, key, start, part, "float64"):
+            part[:] = dist.sample(philox_words(key, start, part.size))
 
-    parallel.each(fill, parallel.ranges(0, count, PARALLEL_CHUNK))
-    return out
+    return _in_parts(count, np.float64, fill)
 
 
 def standard_normals(key: int, count: int) -> NDArray[np.float64]:
@@ -230,7 +232,7 @@ def sparse(ctx: Context, sparsity: float, std: float) -> Whole:
 
     def build(key: int) -> np.ndarray:
         values = distribution_values(dist, key, ctx.numel)
-        words = elementwise_values(lambda words: words, key, ctx.numel, stream=1)
+        words = stream_words(key, ctx.numel, stream=1)
         compiled = kernels.extension("_kernels")
         if compiled is not None and zeros:
             # The same zeros in one pass per input, with the inputs split between threads.
