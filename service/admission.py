@@ -159,6 +159,12 @@ class Admission:
         except Stalled:
             log.warning("%s %s: the client read nothing for %g s; response abandoned",
                         scope["method"], scope["path"], self.send_seconds)  # fmt: skip
+        except Exception:
+            # Work stopped by the token once the answer had started (a problem answer is only
+            # possible before): the expected end of a streamed answer, not a fault to trace back.
+            if token.reason is None:
+                raise
+            log.info("%s %s: %s; the answer was cut", scope["method"], scope["path"], token.reason)
         finally:
             listener.cancel()
             token.cancel("the request ended")  # anything still running for it stops

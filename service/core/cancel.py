@@ -44,17 +44,23 @@ class Token:
 
     @property
     def cancelled(self) -> bool:
-        return self._reason is not None or self._late()
+        return self.reason is not None
+
+    @property
+    def reason(self) -> str | None:
+        """Why the work should stop (the client left, the request ended, the deadline), or None."""
+        if self._reason is not None:
+            return self._reason
+        return f"the work passed its deadline of {self.seconds:g} s" if self._late() else None
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def check(self) -> None:
         """Raise Cancelled if the work should stop."""
-        if self._reason is not None:
-            raise Cancelled(self._reason, deadline=False)
-        if self._late():
-            raise Cancelled(f"the work passed its deadline of {self.seconds:g} s", deadline=True)
+        reason = self.reason
+        if reason is not None:
+            raise Cancelled(reason, deadline=self._reason is None)
 
 
 _CURRENT: ContextVar[Token | None] = ContextVar("initw_cancel_token", default=None)
