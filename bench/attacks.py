@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+from safetensors.numpy import save
 
 from . import paths, servers
 from .report import Goal, Section, progress
@@ -43,6 +45,12 @@ def _bodies(directory: Path) -> dict[str, list[str]]:
     upload = directory / "upload.json"
     upload.write_text(json.dumps({"seed": 0, "shape": [2], "scheme": "zeros",
                                   "pretrained": base64.b64encode(os.urandom(44_000_000)).decode()}))  # fmt: skip
+    values = directory / "values.json"
+    values.write_bytes(b'{"seed": 0, "scheme": "zeros", "shape": [' + b",".join([b"null"] * 11_800_000) + b"]}")
+    checkpoint = directory / "checkpoint.json"
+    weights = save({"other": np.zeros(11_000_000, np.float32)})  # a valid file: decoded and read in full
+    checkpoint.write_text(json.dumps({"seed": 0, "shape": [2], "scheme": "zeros",
+                                      "pretrained": base64.b64encode(weights).decode()}))  # fmt: skip
     network = directory / "network.json"
     network.write_text(json.dumps(NETWORK))
     post = ["-X", "POST", "-H", "content-type: application/json", "--data-binary"]
@@ -53,6 +61,8 @@ def _bodies(directory: Path) -> dict[str, list[str]]:
             ["-m", "2", *post, f"@{network}", "{url}/diagnostics/network"],
         "59 MB bodies of 1.4 million JSON objects (refused)": [*post, f"@{objects}", "{url}/init"],
         "59 MB uploads, one base64 string each (refused)": [*post, f"@{upload}", "{url}/init"],
+        "59 MB bodies of 11.8 million values in one array (refused)": [*post, f"@{values}", "{url}/init"],
+        "59 MB uploads of a valid 44 MB safetensors file (read in full)": [*post, f"@{checkpoint}", "{url}/init"],
     }  # fmt: skip
 
 

@@ -6,10 +6,11 @@ problem+json, checks Content-Length up front and counts chunked bodies as they a
 exception raised from inside the app's body reading would surface as a 400).
 
 The body is parsed here, once: an object that names a key twice is refused (422, naming where),
-so is a body of more than MAX_OBJECTS objects (413, counted while parsing, before anything is
-validated); a large body is parsed in a worker thread, so the event loop keeps answering. The
-routes read the parsed body from the scope (routes.common.ParsedBodyRoute) instead of parsing
-it again. Text that is not JSON at all is left to the app, which answers it as malformed.
+so is a body of more than MAX_OBJECTS objects or MAX_VALUES values (413, counted before anything
+is built). A large body is parsed in a worker thread, one at a time, in steps that each hold the
+interpreter briefly (core.json_scan), so the event loop keeps answering. The routes read the
+parsed body, or the parser's error, from the scope (routes.common.ParsedBodyRoute) instead of
+parsing it again; they answer text that is not JSON as malformed.
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .core import unique_json
+from .core import json_scan, unique_json
 from .handlers import problem
 from .spec.errors import field_error
 
-__all__ = ["MAX_OBJECTS", "PARSED", "PARSED_ON_THE_LOOP", "BodyGuard", "HeadWithoutBody"]
+__all__ = ["LARGE", "MAX_OBJECTS", "MAX_VALUES", "PARSED", "PARSED_ON_THE_LOOP", "BodyGuard", "HeadWithoutBody"]
 
-PARSED = "initw.json"  # scope key: the request body, parsed by BodyGuard
+PARSED = "initw.json"  # scope key: the request body parsed by BodyGuard, or the exception that refused it
+LARGE = "initw.large-body"  # scope key: true when the body was parsed off the event loop (validate it there too)
 # A request names at most 4096 tensors and 4096 layers with a scheme object or two each: ~25,000
-# objects. More is not a request, and would only make the validation behind it work for nothing.
-MAX_OBJECTS = 100_000
+# objects and ~170,000 values (members and items). More is not a request, and would only make the
+# validation behind it (which holds the interpreter: ~1.2 us per object) work for nothing.
+MAX_OBJECTS = 1 << 15
+MAX_VALUES = 1 << 18
 PARSED_ON_THE_LOOP = 1 << 16  # bytes: a larger body is parsed in a worker thread (~1 ms per 64 KiB)
 
 
@@ -59,30 +63,31 @@ class BodyGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        # Bodies are small (a request, not data): read it whole, counting, then replay it. A body
-        # that trickles in (or stops short of its Content-Length) would hold a connection forever.
-        chunks: list[bytes] = []
-        received = 0
+        # Read the body whole, counting, then replay it. A body that trickles in (or stops short of
+        # its Content-Length) would hold a connection forever. It is appended as it comes (a
+        # bytearray grows in place): joining 60 MB of chunks at the end would be one copy that
+        # holds the interpreter, and the event loop with it, for tens of milliseconds.
+        buffer = bytearray()
         with anyio.move_on_after(self.seconds) as reading:
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
                     return  # the client went away
-                chunks.append(message.get("body", b""))
-                received += len(chunks[-1])
-                if received > self.max_bytes:
+                buffer += message.get("body", b"")
+                if len(buffer) > self.max_bytes:
                     await self._too_large(scope, receive, send)
                     return
                 if not message.get("more_body", False):
                     break
         if reading.cancelled_caught:
             detail = (
-                f"the request body did not arrive within {self.seconds:g} s ({received:,} bytes came; "
+                f"the request body did not arrive within {self.seconds:g} s ({len(buffer):,} bytes came; "
                 f"INITW_BODY_SECONDS): send it whole, at once"
             )
             await problem(408, detail, kind="body-timeout", headers={"Connection": "close"})(scope, receive, send)
             return
-        body = b"".join(chunks)
+        # A large body stays a bytearray: core.json_scan reads it in place.
+        body: bytes | bytearray = bytes(buffer) if len(buffer) <= PARSED_ON_THE_LOOP else buffer
         if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
             # json.loads would guess UTF-16 or UTF-32 from a BOM or NUL bytes; JSON is UTF-8 (RFC 8259).
             detail = "the body is not valid JSON: a UTF-16/UTF-32 byte order mark or NUL bytes; send UTF-8 (RFC 8259)"
@@ -90,22 +95,23 @@ class BodyGuard:
             return
         try:
             if len(body) <= PARSED_ON_THE_LOOP:
-                scope[PARSED] = unique_json.loads(body, MAX_OBJECTS)
+                scope[PARSED] = unique_json.loads(body, MAX_OBJECTS, MAX_VALUES)
             else:
-                async with self._parsing:  # one large parse at a time: the loop shares the GIL with one
-                    scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS)
+                scope[LARGE] = True
+                async with self._parsing:  # one large parse at a time: the loop shares the interpreter with one
+                    scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS, MAX_VALUES)
         except unique_json.DuplicateKey as duplicate:
             why = "is given twice in one object: a reader could take either value; send it once"
             errors = [field_error(duplicate.dotted, why, "each key once per object")]
             detail = f"{duplicate.dotted}: {why}"
             await problem(422, detail, kind="invalid-request", errors=errors)(scope, receive, send)
             return
-        except unique_json.TooManyObjects:
-            detail = f"the request body holds more than {MAX_OBJECTS:,} JSON objects; no request needs that many"
+        except (json_scan.TooMany, json_scan.TooDense) as refused:
+            detail = f"the request body holds {refused}; no request needs that many"
             await problem(413, detail, kind="body-too-large")(scope, receive, send)
             return
-        except (ValueError, RecursionError):
-            pass  # not JSON: the app answers it as malformed, as for any route
+        except (ValueError, RecursionError) as malformed:
+            scope[PARSED] = malformed  # not JSON: the route answers it as malformed, as for any body
         replayed = False
 
         async def replay() -> Message:

@@ -74,9 +74,12 @@ def test_the_body_is_parsed_once_by_the_guard_and_the_route_takes_that_parse(mon
     with TestClient(app) as client:
         small = client.post("/echo", json={"a": 1})
         large = client.post("/echo", json={"pad": "x" * (middleware.PARSED_ON_THE_LOOP + 1)})
+        for malformed in (b'{"a": 1', b'{"a": 1' + b" " * middleware.PARSED_ON_THE_LOOP):  # refused, not parsed again
+            refused = client.post("/echo", content=malformed, headers={"content-type": "application/json"})
+            assert refused.status_code == 422
     assert small.json() == {"same": True, "keys": 1} and large.json() == {"same": True, "keys": 1}
     # once per request; the large one off the event loop's thread (TestClient runs the loop in its own thread)
-    assert len(parsed_in) == 2
+    assert len(parsed_in) == 4
 
 
 def test_a_key_given_twice_anywhere_is_a_422_naming_it_and_too_many_objects_a_413(client):
@@ -99,3 +102,53 @@ def test_a_body_of_too_many_objects_is_a_413_before_any_validation():
         enough = client.post("/echo", content=limit, headers={"content-type": "application/json"})
     assert many.status_code == 413 and f"{MAX_OBJECTS:,} JSON objects" in many.json()["detail"]
     assert enough.json() == {"same": True, "keys": 1}
+
+
+def test_a_large_body_is_validated_off_the_event_loop_and_answered_as_a_small_one(monkeypatch):
+    import threading
+
+    from fastapi import APIRouter
+    from pydantic import BaseModel, field_validator
+    from starlette.testclient import TestClient
+
+    from service import middleware
+    from service.app import create_app
+    from service.routes.common import ParsedBodyRoute
+    from service.settings import Settings
+
+    validated_in = []
+
+    class Body(BaseModel):
+        n: int
+
+        @field_validator("n")
+        @classmethod
+        def watched(cls, n: int) -> int:
+            validated_in.append(threading.get_ident())
+            return n
+
+    app, _, _ = _guarded_echo()
+    pad = b" " * (middleware.PARSED_ON_THE_LOOP + 1)
+    router = APIRouter(route_class=ParsedBodyRoute)
+
+    @router.post("/model")
+    async def model(body: Body) -> dict:
+        return {"n": body.n}
+
+    app.include_router(router)
+
+    with TestClient(app) as client:
+        small, large = (client.post("/model", content=b'{"n": 3}' + p, headers={"content-type": "application/json"})
+                        for p in (b"", pad))  # fmt: skip
+        assert small.json() == large.json() == {"n": 3}
+    # the small body is validated on the event loop's thread, the large one (once) in another
+    assert len(validated_in) == 2 and validated_in[0] != validated_in[1]
+
+    settings = Settings(max_body_bytes=1 << 20)
+    with TestClient(create_app(settings)) as client:
+        for body in (b'{"shape": [2, -1], "scheme": "xavier_uniform"}', b'{"shape": [2], "scheme": "nope", "x": 1}',
+                     b'{"shape": [2], "scheme": "zeros", "seed": "a"', b'[1, 2]'):  # fmt: skip
+            answers = [client.post("/init", content=body + p, headers={"content-type": "application/json"})
+                       for p in (b"", pad)]  # fmt: skip
+            assert answers[0].status_code in (400, 422)
+            assert (answers[0].status_code, answers[0].json()) == (answers[1].status_code, answers[1].json())

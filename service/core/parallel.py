@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from . import cancel
 
-__all__ = ["THREADS", "each", "keep_freed_memory", "ranges"]
+__all__ = ["THREADS", "each", "keep_freed_memory", "one_at_a_time", "ranges"]
 
 _T = TypeVar("_T")
 
 THREADS = os.cpu_count() or 1
 _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="initw")
+
+
+_HEAVY = threading.Lock()
+
+
+@contextmanager
+def one_at_a_time() -> Iterator[None]:
+    """Work that holds the interpreter most of its time (decoding a 60 MB upload) runs one job at
+    a time: the event loop then competes for the interpreter and the cores with one such thread,
+    not with one per request."""
+    with _HEAVY:
+        yield
 
 
 def ranges(start: int, stop: int, chunk: int) -> list[tuple[int, int]]:

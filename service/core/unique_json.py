@@ -8,9 +8,15 @@ meant, so such text is refused, naming where the repeated key sits.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DuplicateKey", "TooManyObjects", "loads"]
+from . import json_scan
+from .json_scan import TooMany
+
+__all__ = ["SCANNED", "DuplicateKey", "loads"]
+
+SCANNED = 1 << 16  # bytes: a longer text is scanned first (json_scan); json.loads takes ~1 ms per 64 KiB
 
 
 class DuplicateKey(ValueError):
@@ -27,26 +33,23 @@ class DuplicateKey(ValueError):
         return ".".join(str(part) for part in self.path)
 
 
-class TooManyObjects(ValueError):
-    """The text holds more than ``limit`` objects (found while parsing, before anything uses them)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        super().__init__(f"more than {limit:,} JSON objects")
-
-
 class _Repeated(Exception):
     pass
 
 
-def _unique(max_objects: int | None) -> Any:
+_Keys = Callable[[str], str] | None
+
+
+def _unique(max_objects: int | None, keys: _Keys) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     count = 0
 
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         nonlocal count
         count += 1
         if max_objects is not None and count > max_objects:
-            raise TooManyObjects(max_objects)
+            raise TooMany("objects", max_objects)
+        if keys is not None:
+            pairs = [(keys(key), value) for key, value in pairs]
         result = dict(pairs)
         if len(result) != len(pairs):
             raise _Repeated
@@ -59,16 +62,21 @@ class _Object(dict[str, Any]):
     repeated: str | None = None
 
 
-def _marked(pairs: list[tuple[str, Any]]) -> _Object:
-    result = _Object(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                result.repeated = key
-                break
-            seen.add(key)
-    return result
+def _marked(keys: _Keys) -> Callable[[list[tuple[str, Any]]], _Object]:
+    def hook(pairs: list[tuple[str, Any]]) -> _Object:
+        if keys is not None:
+            pairs = [(keys(key), value) for key, value in pairs]
+        result = _Object(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    result.repeated = key
+                    break
+                seen.add(key)
+        return result
+
+    return hook
 
 
 def _first_repeated(node: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
@@ -87,14 +95,32 @@ def _first_repeated(node: Any, path: tuple[str | int, ...]) -> tuple[str | int, 
     return None
 
 
-def loads(text: str | bytes, max_objects: int | None = None) -> Any:
+def _integer(literal: str) -> int:
+    return int(literal)  # a Python call per integer: where other threads get the interpreter
+
+
+def loads(text: str | bytes | bytearray, max_objects: int | None = None, max_values: int | None = None) -> Any:
     """``json.loads``, but an object that names a key twice raises DuplicateKey, and more than
-    ``max_objects`` objects raise TooManyObjects as soon as the parser meets one too many.
+    ``max_objects`` objects or ``max_values`` values (members and items) raise TooMany before
+    they are built. UTF-8 bytes of more than SCANNED bytes are scanned and their long strings
+    lifted first (service.core.json_scan), so no single step holds the interpreter for long.
     Anything else raises what ``json.loads`` raises (ValueError or RecursionError)."""
+    lifted = None
+    large = len(text) > SCANNED or (max_values is not None and len(text) > max_values)
+    if isinstance(text, bytes | bytearray) and large:
+        lifted = json_scan.lift(text, max_values, max_objects)
+    source = text if lifted is None else lifted.text
+    keys = lifted.key if lifted is not None and lifted.strings else None
+    extra: dict[str, Any] = {} if lifted is None else {"parse_float": lifted.parse_float, "parse_int": _integer}
     try:
-        return json.loads(text, object_pairs_hook=_unique(max_objects))
-    except _Repeated:
-        # Rare: parse again, marking the objects, to say where (the first in document order).
-        path = _first_repeated(json.loads(text, object_pairs_hook=_marked), ())
-        assert path is not None
-        raise DuplicateKey(path) from None
+        try:
+            return json.loads(source, object_pairs_hook=_unique(max_objects, keys), **extra)
+        except _Repeated:
+            # Rare: parse again, marking the objects, to say where (the first in document order).
+            path = _first_repeated(json.loads(source, object_pairs_hook=_marked(keys), **extra), ())
+            assert path is not None
+            raise DuplicateKey(path) from None
+    except json.JSONDecodeError as error:
+        if lifted is None:
+            raise
+        raise lifted.error(error) from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Annotated, Literal
 
@@ -14,7 +12,7 @@ from ..analysis.activations import NAMES as ACTIVATION_NAMES
 from ..analysis.network import NORMS, DenseLayer, Network, layer_tensors
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
-from ..core.read import read
+from ..core.read import from_base64, read
 from .fields import Dtype, Seed, strict_float, strict_int
 from .schemes import SchemeSpec, scheme_params
 
@@ -142,10 +140,7 @@ def planned_layer(index: int, position: int, fan_in: int, width: int, weight: tu
 def uploaded_matrix(encoded: str, field: str, width: int) -> tuple[np.ndarray, str]:
     """The tensor named ``field`` of a base64 safetensors upload, as float64 [rows >= 2, width],
     and the SHA-256 of the file; InitError naming ``field`` otherwise."""
-    try:
-        blob = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InitError(f"{field} is not base64", param=field, allowed="base64 of a safetensors file") from None
+    blob = from_base64(encoded, field)
     tensors, _ = read(blob, field=field)
     if field not in tensors:
         raise InitError(f"the file has no tensor named {field!r}", param=field, allowed=f"a tensor {field!r}")

@@ -8,8 +8,6 @@ Request whose canonical form is what the bytes depend on.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..core.artifact import HEADERS, Request
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
-from ..core.read import Stored, read
+from ..core.read import Stored, from_base64, read
 from .architectures import ArchitectureSpec, expand_architecture
 from .fields import Dtype, Fan, Layout, Name, Seed, Shape
 from .layers import LayerSpec, Planned, expand
@@ -214,10 +212,4 @@ def _header(origin: Origin, body: InitRequest) -> str:
 def _pretrained(body: InitRequest) -> dict[str, Stored] | None:
     if body.pretrained is None:
         return None
-    try:
-        blob = base64.b64decode(body.pretrained, validate=True)
-    except (binascii.Error, ValueError):
-        raise InitError(
-            "pretrained is not base64", param="pretrained", allowed="base64 of a safetensors file"
-        ) from None
-    return read(blob, field="pretrained")[0]
+    return read(from_base64(body.pretrained, "pretrained"), field="pretrained")[0]

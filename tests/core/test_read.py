@@ -1,13 +1,18 @@
 """core.read: uploaded safetensors files are parsed, never trusted; every malformed field is named."""
 
+import base64
+import binascii
 import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import save
 
+from service.core import read as read_module
 from service.core.errors import InitError
-from service.core.read import read
+from service.core.read import from_base64, read
 
 
 def blob(header: dict, data: bytes = b"") -> bytes:
@@ -61,3 +66,21 @@ def test_malformed_files_are_refused_with_the_field_and_the_reason(file, words):
     with pytest.raises(InitError) as error:
         read(file, field="pretrained")
     assert error.value.param == "pretrained" and words in str(error.value)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.lists(st.binary(max_size=20), min_size=1, max_size=3).map(
+                    lambda parts: "".join(base64.b64encode(p).decode() for p in parts)),  # padding inside, too
+                st.text("AB+/=xé \n", max_size=24)),
+       st.sampled_from([4, 8, 12]))  # fmt: skip
+def test_base64_is_read_in_pieces_exactly_as_b64decode_reads_the_whole(monkeypatch, text, piece):
+    monkeypatch.setattr(read_module, "BASE64_PIECE", piece)
+    try:
+        expected: bytes | None = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        expected = None
+    if expected is None:
+        with pytest.raises(InitError, match="upload is not base64"):
+            from_base64(text, "upload")
+    else:
+        assert from_base64(text, "upload") == expected

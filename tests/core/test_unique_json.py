@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from service.core import unique_json
+from service.core import json_scan, unique_json
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_a_repeated_key_is_refused_naming_where_it_is(text, path):
 
 
 def test_too_many_objects_stop_the_parse_and_what_json_refuses_is_refused_as_json_does():
-    with pytest.raises(unique_json.TooManyObjects) as refused:
+    with pytest.raises(json_scan.TooMany) as refused:
         unique_json.loads("[" + ",".join(["{}"] * 11) + "]", max_objects=10)
     assert refused.value.limit == 10
     assert unique_json.loads("[" + ",".join(["{}"] * 10) + "]", max_objects=10) == [{}] * 10
