@@ -338,13 +338,16 @@ class Client:
     def pretrain(self, body: dict[str, Any]) -> JobState:
         """POST /pretrain: start the job (202), or find it queued, running or done (200).
 
-        Retrying this POST is safe although it starts work: the job's id is the SHA-256 of the
-        canonical request (service/jobs.py), and the server looks the id up before it creates
+        Retrying this POST is safe although it starts work: the server names the computation by
+        the SHA-256 of the canonical request (service/jobs.py) and looks it up before it creates
         anything, so a retry whose first answer was lost finds the job that attempt created instead
-        of starting a second one; only a failed, cancelled or lost job is started again. A 503 (the
-        queue is full) created nothing. Behind several replicas this needs the per-client affinity
-        of deploy/ (a job lives in the replica that runs it)."""
-        return JobState.of(self._json("POST", "/pretrain", json=body))
+        of starting a second one; only a failed, cancelled or lost job is started again. Every
+        attempt carries the same random ``Idempotency-Key``, so the retries get the same job id:
+        no id this call never returned keeps the job alive after a ``delete``. A 503 (the queue is
+        full) created nothing. Behind several replicas this needs the per-client affinity of
+        deploy/ (a job lives in the replica that runs it)."""
+        key = os.urandom(16).hex()
+        return JobState.of(self._json("POST", "/pretrain", json=body, headers={"Idempotency-Key": key}))
 
     def job(self, job: str) -> JobState:
         """GET /pretrain/{job}: its state now (ProblemError 404 once deleted or swept)."""

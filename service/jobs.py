@@ -6,11 +6,14 @@
         <id>/artifact.safetensors     the result, once done
         <id>/cancel                   present once a DELETE asked a queued or running job to stop
         tokens/<token>                the job a client's token names ("<id> withdrawn" after its DELETE)
+        .secret                       32 random bytes: the HMAC key of tokens issued for idempotency keys
 
 A job's id is the first 32 hex digits of the SHA-256 of its canonical request: the same request
 names the same job, so posting it twice is idempotent (it starts again only if it failed, was
 cancelled or was lost). That id stays inside: clients hold tokens, 128 random bits each, one per
-POST (``issue``), so knowing a request gives nobody a handle on another client's job. A DELETE
+POST (``issue``), so knowing a request gives nobody a handle on another client's job; a POST with
+an ``Idempotency-Key`` gets the same token on every retry (an HMAC under the directory's secret),
+so a retry after a lost answer leaves no orphan token that would keep the job alive. A DELETE
 withdraws one token (``withdraw``): a queued or running job is cancelled once every token that
 names it is withdrawn, and a finished job is removed with its last token.
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -68,6 +72,7 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"
 STATE, ARTIFACT, CANCEL, TOKENS = "state.json", "artifact.safetensors", "cancel", "tokens"
+SECRET = ".secret"  # the key of the tokens issued for idempotency keys
 PRIVATE = ("pid", "pid_start")  # the owner, for the store's own use: no client learns about the host
 _ID = re.compile(r"[0-9a-f]{32}")
 log = logging.getLogger("initw")
@@ -388,14 +393,35 @@ class JobStore:
 
     # --- tokens: what clients hold ---------------------------------------------------------
 
-    def issue(self, job: str) -> str:
-        """A new token naming ``job``, unguessable (128 random bits), for one client."""
+    def issue(self, job: str, key: str | None = None) -> str:
+        """A token naming ``job`` for one client: 128 random bits; or, for a client's idempotency
+        key, the HMAC of the job and the key under this directory's secret, so that the retries of
+        one POST (whose answers may have been lost) get the same token and leave no orphan behind,
+        while nobody without the secret can derive it. Issuing a withdrawn token again revives it."""
         with self._locked():
             folder = self.directory / TOKENS
             folder.mkdir(exist_ok=True)
-            token = secrets.token_hex(16)
+            if key is None:
+                token = secrets.token_hex(16)
+            else:
+                token = hmac.new(self._secret(), f"{job}\n{key}".encode(), "sha256").hexdigest()[:32]
             (folder / token).write_text(job)
         return token
+
+    def _secret(self) -> bytes:
+        """32 random bytes kept in the directory (every worker process shares them); under the lock."""
+        path = self.directory / SECRET
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f"{SECRET}.", suffix=".part")  # mode 0600
+        with os.fdopen(fd, "wb") as file:
+            file.write(secrets.token_bytes(32))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+        return path.read_bytes()
 
     def _token(self, token: str) -> tuple[str, bool] | None:
         """(the job, whether withdrawn) that ``token`` names; None for anything else."""

@@ -429,8 +429,13 @@ def test_a_retried_pretrain_finds_the_job_its_lost_attempt_created(
         state = initw.pretrain(PRETRAIN)  # the first POST created the job; its answer was lost
         assert proxy.requests == 2 and len(sleeps) == 1
         jobs = [p.name for p in store.directory.iterdir() if p.is_dir() and p.name != "tokens"]
-        assert jobs == [store.resolve(state.id)]  # one job, not two (the lost answer's token names it too)
+        assert jobs == [store.resolve(state.id)]  # one job, not two
         assert state.status in ("queued", "running") and initw.job(state.id).created == state.created
+        # both attempts carried one Idempotency-Key: one token, none orphaned, so a delete cancels the job
+        assert [p.name for p in (store.directory / "tokens").iterdir()] == [state.id]
+        initw.cancel(state.id)
+    store.wait(jobs[0], timeout=60)
+    assert store.view(jobs[0])["status"] == "cancelled"
 
 
 def test_wait_times_out_cleanly_while_the_job_runs(

@@ -738,6 +738,25 @@ def test_tokens_are_unguessable_handles_that_name_a_job_and_nothing_else(store):
     assert not store.withdraw(second)
 
 
+def test_an_idempotency_key_gets_the_same_token_each_time_and_nobody_without_the_secret_can_derive_it(store, tmp_path):
+    job, other = job_id(REQUEST), job_id(request(2))
+    token = store.issue(job, "retry-me")
+    assert store.issue(job, "retry-me") == token and store.resolve(token) == job and len(token) == 32
+    assert store.issue(job, "another") != token and store.issue(other, "retry-me") != token  # key and job both count
+    assert store.issue(job) != token  # no key: random
+    secret = store.directory / ".secret"
+    assert len(secret.read_bytes()) == 32 and secret.stat().st_mode & 0o777 == 0o600
+    elsewhere = JobStore(tmp_path / "elsewhere", seconds=60, ttl_seconds=3600, queue=4)
+    try:
+        assert elsewhere.issue(job, "retry-me") != token  # another secret, another token
+    finally:
+        elsewhere.shutdown()
+    write_state(store, job, status="done", finished=stamp(timedelta(seconds=1)))
+    assert store.withdraw(token) and store.resolve(token) is None  # other tokens keep the job
+    assert store.issue(job, "retry-me") == token and store.resolve(token) == job  # posted again: the same token
+    assert [p.name for p in store.directory.iterdir() if p.name.startswith(".secret.")] == []  # no temporary left
+
+
 def test_the_quota_removes_the_oldest_finished_jobs_first_and_refuses_when_running_ones_fill_it(tmp_path):
     store = JobStore(tmp_path / "jobs", seconds=60, ttl_seconds=3600, queue=4, quota_bytes=1000)
     try:

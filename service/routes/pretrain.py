@@ -5,7 +5,9 @@ POST answers 202 with ``Location: /pretrain/{id}`` and the job's state when it c
 finds it queued or running, 200 with the state when the same request is already done (the
 artifact is ready: nothing is recomputed). A job that failed, was cancelled or was lost starts
 again. The id is a token of 128 random bits, new for every POST: identical requests share one
-computation, but no client can reach another's job through the request it knows.
+computation, but no client can reach another's job through the request it knows. A POST with an
+``Idempotency-Key`` header gets the same id each time it is sent with that key (its retries),
+and still an id nobody else can derive.
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ router = APIRouter(tags=["pre-training"], route_class=ParsedBodyRoute)
 CHUNK = 1 << 20
 STATE = {"description": "The job: status, progress (layer, epoch, losses so far), timestamps, artifact digest",
          "content": {JSON: {"schema": {"type": "object"}}}}  # fmt: skip
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="your name for this POST, sent again with its retries: they get the same job id "
+        "(1-255 visible ASCII characters; a new random value per job you start)",
+    ),
+]
 
 
 def _store(request: Request) -> JobStore:
@@ -114,7 +129,7 @@ def _work(
         **problem_responses(400, 408, 413, 415, 422, 503),
     },
 )
-def post_pretrain(body: PretrainRequest, request: Request) -> Response:
+def post_pretrain(body: PretrainRequest, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     """Each layer in turn is trained as a tied autoencoder (sigmoid by default, linear decoder,
     mean squared error, Adam) on the previous layer's codes of your data, starting from the
     core's bytes for ``layers.{i}.weight``; the file holds the pre-trained ``layers.{i}.weight``
@@ -149,7 +164,7 @@ def post_pretrain(body: PretrainRequest, request: Request) -> Response:
     except Busy as busy:
         detail = f"{busy}: each worker process runs one job at a time and queues at most INITW_JOB_QUEUE more"
         raise ProblemError(503, detail, kind="busy", headers={"Retry-After": str(busy.retry_after)}) from None
-    token = _store(request).issue(state["id"])  # this client's own handle on the job
+    token = _store(request).issue(state["id"], idempotency_key)  # this client's own handle on the job
     status = 200 if state["status"] == DONE else 202
     return JSONResponse({**state, "id": token}, status_code=status, headers={"Location": f"/pretrain/{token}"})
 
