@@ -17,6 +17,7 @@ from setuptools.command.build_ext import build_ext
 # multiply-adds (GCC contracts by default where FMA exists), no fast-math. -fno-math-errno only
 # lets sqrt and rint become instructions; it changes no value.
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno", "-std=c11"]
+BITS = ["service/core/_bits.h"]  # included by two kernels: a change rebuilds both
 
 
 class OptionalBuildExt(build_ext):
@@ -40,9 +41,9 @@ class OptionalBuildExt(build_ext):
 
 setup(
     ext_modules=[
-        Extension("service.core._kernels", ["service/core/_kernels.c"], extra_compile_args=FLAGS),
+        Extension("service.core._kernels", ["service/core/_kernels.c"], extra_compile_args=FLAGS, depends=BITS),
         Extension("service.core._linalg", ["service/core/_linalg.c"], extra_compile_args=FLAGS),
-        Extension("service.core._diagnose", ["service/core/_diagnose.c"], extra_compile_args=FLAGS),
+        Extension("service.core._diagnose", ["service/core/_diagnose.c"], extra_compile_args=FLAGS, depends=BITS),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -22,6 +22,8 @@
 #include <Python.h>
 
 #include <math.h>
+
+#include "_bits.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +34,6 @@
 #define CLONES
 #endif
 #define INLINE static inline __attribute__((always_inline))
-
-static inline double as_double(uint64_t bits) {
-    double d;
-    memcpy(&d, &bits, sizeof d);
-    return d;
-}
-
-static inline uint64_t as_bits(double d) {
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    return bits;
-}
 
 INLINE int is_finite(double v) { return (as_bits(v) & 0x7FF0000000000000ULL) != 0x7FF0000000000000ULL; }
 
@@ -77,12 +67,6 @@ typedef struct {
 
 INLINE double load(const void *x, int f32, Py_ssize_t i) {
     return f32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
-}
-
-/* cond ? a : b as a bit blend, which GCC's vectoriser takes where a branchy select stops it */
-INLINE double choose(int cond, double a, double b) {
-    uint64_t mask = -(uint64_t)(cond != 0);
-    return as_double((as_bits(a) & mask) | (as_bits(b) & ~mask));
 }
 
 #define LANES 8

@@ -16,6 +16,8 @@
 #include <Python.h>
 
 #include <math.h>
+
+#include "_bits.h"
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 #define INITW_X86 1
@@ -35,24 +37,6 @@
 
 /* ------------------------------------------------------------------------------------------ */
 /* bits                                                                                        */
-
-static inline double as_double(uint64_t bits) {
-    double d;
-    memcpy(&d, &bits, sizeof d);
-    return d;
-}
-
-static inline uint64_t as_bits(double d) {
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    return bits;
-}
-
-/* cond ? a : b, as a bit blend: GCC's vectoriser takes it where a branchy select stops it. */
-static inline __attribute__((always_inline)) double choose(int cond, double a, double b) {
-    uint64_t mask = -(uint64_t)(cond != 0);
-    return as_double((as_bits(a) & mask) | (as_bits(b) & ~mask));
-}
 
 /* 2^e for -1022 <= e <= 1023, exactly. */
 static inline double pow2(int e) { return as_double((uint64_t)(e + 1023) << 52); }
