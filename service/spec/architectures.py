@@ -3,9 +3,11 @@
     gpt2       nanoGPT / GPT-2 (Radford et al. 2019): every Linear and Embedding N(0, 0.02^2), biases 0,
                LayerNorm 1/0; the residual projections (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2).
                lm_head is tied to wte and not stored (load with strict=False or tie it).
-    mup_mlp    muP (Yang & Hu 2021; Yang et al. 2022, Table 3): input and hidden weights N(0, 1/fan_in),
-               readout zero (or N(0, 1/fan_in^2)), biases 0; the metadata gives the readout multiplier
-               base_width / width and Adam learning-rate multipliers.
+    mup_mlp_v2 muP (Yang & Hu 2021, arXiv:2011.14522; Yang et al. 2022, arXiv:2203.03466) in the
+               multiplier form of the mup package: weights N(0, 1/fan_in), readout zero or
+               N(0, 1/base_width) read through a forward multiplier base_width / fan_in; the metadata
+               gives every tensor's forward and Adam learning-rate multipliers (see mup_mlp below).
+               mup_mlp (v1) is withdrawn: it mixed two parametrizations.
     fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019) for x + W2 relu(W1 x) blocks: W1 He-normal times
                L^(-1/2) (m = 2 layers per branch), W2 = 0, head 0, scalar biases 0 and scales 1.
     zero_mlp   ZerO (Zhao et al. 2022): every weight hadamard_identity, biases 0.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from .fields import Dim, strict_float, strict_int
 from .layers import Planned
@@ -27,7 +29,9 @@ __all__ = [
     "ArchitectureSpec",
     "FixupMlp",
     "Gpt2",
+    "WITHDRAWN_MUP",
     "MupMlp",
+    "WithdrawnMupMlp",
     "ZerOMlp",
     "expand_architecture",
     "fixup_mlp",
@@ -54,12 +58,32 @@ class Gpt2(_Architecture):
 
 
 class MupMlp(_Architecture):
-    """An MLP in muP: widths [input, hidden..., output]."""
+    """An MLP in muP, as the mup package parametrizes it: widths [input, hidden..., output]."""
 
+    preset: Literal["mup_mlp_v2"]
+    widths: list[Dim] = Field(min_length=3, max_length=64, description="[input, hidden..., output]: one hidden or more")
+    base_width: Dim = Field(description="the hidden width the hyperparameters were tuned at")
+    readout_zero: StrictBool = Field(
+        True, description="readout weight 0; otherwise N(0, 1/base_width), read through the forward multiplier"
+    )
+
+
+WITHDRAWN_MUP = (
+    "mup_mlp is withdrawn: its metadata scaled the readout twice (a forward multiplier 1/width_mult and an Adam "
+    "learning rate 1/width_mult, two parametrizations mixed), and with readout_zero false its readout was also "
+    "drawn with variance 1/fan_in^2; use mup_mlp_v2, the mup package's multiplier form with per-tensor multipliers"
+)
+
+
+class WithdrawnMupMlp(_Architecture):
+    """mup_mlp (v1): refused, saying why, so no file made from it changes under its name."""
+
+    model_config = ConfigDict(extra="allow")
     preset: Literal["mup_mlp"]
-    widths: list[Dim] = Field(min_length=2, max_length=64)
-    base_width: Dim = Field(description="the width the hyperparameters were tuned at")
-    readout_zero: StrictBool = Field(True, description="readout weight 0; otherwise N(0, 1/fan_in^2)")
+
+    @model_validator(mode="after")
+    def _withdrawn(self) -> WithdrawnMupMlp:
+        raise ValueError(WITHDRAWN_MUP)
 
 
 class FixupMlp(_Architecture):
@@ -81,7 +105,9 @@ class ZerOMlp(_Architecture):
 
 # On the wire an architecture is named by "preset" (as in {"model": {"preset": "gpt2"}}): requests and
 # the files made from them are forever, so the name stays; in code it is an architecture.
-ArchitectureSpec = Annotated[Union[Gpt2, MupMlp, FixupMlp, ZerOMlp], Field(discriminator="preset")]  # noqa: UP007
+ArchitectureSpec = Annotated[
+    Union[Gpt2, MupMlp, WithdrawnMupMlp, FixupMlp, ZerOMlp], Field(discriminator="preset")  # noqa: UP007
+]
 
 
 def _normal(name: str, shape: tuple[int, ...], std: float) -> Planned:
@@ -128,26 +154,44 @@ def gpt2(spec: Gpt2) -> tuple[list[Planned], dict[str, Any]]:
 
 
 def mup_mlp(spec: MupMlp) -> tuple[list[Planned], dict[str, Any]]:
+    """muP in the multiplier form of the mup package (microsoft/mup 1.0: MuReadout, MuAdam,
+    set_base_shapes with rescale_params), base shapes with every hidden width at ``base_width``.
+
+    Every weight [fan_out, fan_in] is drawn as in standard parametrization, N(0, 1/fan_in); the
+    readout is zero, or that draw times sqrt(width_mult) = N(0, 1/base_width), and the forward
+    pass multiplies its input by 1/width_mult (width_mult = fan_in / base_width). MuAdam divides
+    the learning rate of matrix-like weights (hidden: both sides grow with width) by their fan_in
+    multiplier, and leaves the vector-like ones alone (input weights: fan_in fixed; readout:
+    fan_out fixed; biases). The effective readout, multiplier x weight, thus has variance
+    base_width / fan_in^2 and an Adam step proportional to 1/fan_in: the muP column of Tensor
+    Programs V, Table 3 (output init 1/fan_in^2, output and hidden Adam LR 1/fan_in, input and
+    biases 1).
+    """
     out = []
+    tensors: dict[str, dict[str, Any]] = {}
     last = len(spec.widths) - 2
     for i, (fan_in, fan_out) in enumerate(zip(spec.widths, spec.widths[1:], strict=False)):
-        name = f"layers.{i}.weight"
-        if i == last:
-            out.append(
-                _fill(name, (fan_out, fan_in), "zeros")
-                if spec.readout_zero
-                else _normal(name, (fan_out, fan_in), 1.0 / fan_in)
-            )
+        name, role = f"layers.{i}.weight", ("input" if i == 0 else "readout" if i == last else "hidden")
+        width_mult = fan_in / spec.base_width
+        if role == "readout" and spec.readout_zero:
+            out.append(_fill(name, (fan_out, fan_in), "zeros"))
+        elif role == "readout":
+            out.append(_normal(name, (fan_out, fan_in), 1.0 / math.sqrt(spec.base_width)))
         else:
             out.append(_normal(name, (fan_out, fan_in), 1.0 / math.sqrt(fan_in)))
+        tensors[name] = {
+            "role": role,
+            "forward_multiplier": 1.0 / width_mult if role == "readout" else 1.0,
+            "adam_lr_multiplier": 1.0 / width_mult if role == "hidden" else 1.0,
+        }
         out.append(_fill(f"layers.{i}.bias", (fan_out,), "zeros"))
-    width = spec.widths[-2]
-    width_mult = width / spec.base_width
+        tensors[f"layers.{i}.bias"] = {"role": "bias", "forward_multiplier": 1.0, "adam_lr_multiplier": 1.0}
     notes = {
-        "preset": "mup_mlp",
-        "width_mult": width_mult,
-        "readout_multiplier": 1.0 / width_mult,
-        "adam_lr_multipliers": {f"layers.{i}": (1.0 if i == 0 else 1.0 / width_mult) for i in range(last + 1)},
+        "preset": "mup_mlp_v2",
+        "parametrization": "muP, multiplier form of the mup package (MuReadout, MuAdam; Yang et al. 2022, "
+        "arXiv:2203.03466, Table 3); base shapes: every hidden width at base_width",
+        "width_mult": spec.widths[-2] / spec.base_width,
+        "tensors": tensors,
     }
     return out, notes
 

@@ -121,16 +121,22 @@ def test_gpt2_preset_scales_the_residual_projections(client):
     assert "lm_head.weight" not in tensors and notes["tied"] == {"lm_head.weight": "transformer.wte.weight"}
 
 
-def test_mup_preset_gives_1_over_fan_in_variances_and_a_zero_readout(client):
-    tensors, meta = _served(client, {"preset": "mup_mlp", "widths": [32, 512, 512, 10], "base_width": 128})
+def test_mup_preset_gives_1_over_fan_in_variances_a_zero_readout_and_per_tensor_multipliers(client):
+    tensors, meta = _served(client, {"preset": "mup_mlp_v2", "widths": [32, 512, 512, 10], "base_width": 128})
     assert tensors["layers.0.weight"].var() == pytest.approx(1 / 32, rel=0.05)
     assert tensors["layers.1.weight"].var() == pytest.approx(1 / 512, rel=0.02)
     assert np.all(tensors["layers.2.weight"] == 0)
     notes = json.loads(meta["preset"])
-    assert notes["width_mult"] == 4.0 and notes["readout_multiplier"] == 0.25
-    nonzero, _ = _served(client, {"preset": "mup_mlp", "widths": [32, 512, 10], "base_width": 128,
+    assert notes["width_mult"] == 4.0 and notes["tensors"]["layers.2.weight"]["forward_multiplier"] == 0.25
+    assert notes["tensors"]["layers.2.weight"]["adam_lr_multiplier"] == 1.0
+    nonzero, _ = _served(client, {"preset": "mup_mlp_v2", "widths": [32, 512, 10], "base_width": 128,
                                   "readout_zero": False})  # fmt: skip
-    assert nonzero["layers.1.weight"].var() == pytest.approx(1 / 512**2, rel=0.05)
+    assert nonzero["layers.1.weight"].var() == pytest.approx(1 / 128, rel=0.05)  # x 1/4 in the forward pass
+
+
+def test_the_withdrawn_mup_preset_is_a_422_that_says_why(client):
+    r = client.post("/init", json={"model": {"preset": "mup_mlp", "widths": [32, 512, 10], "base_width": 128}})
+    assert r.status_code == 422 and "withdrawn" in r.json()["detail"] and "mup_mlp_v2" in r.json()["detail"]
 
 
 def test_fixup_preset_zeroes_the_last_layer_of_each_branch_and_the_head(client):

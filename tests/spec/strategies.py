@@ -151,6 +151,7 @@ def layers() -> st.SearchStrategy[dict[str, Any]]:
 
 def models() -> st.SearchStrategy[dict[str, Any]]:
     widths = st.lists(DIM, min_size=2, max_size=4)
+    widths3 = st.lists(DIM, min_size=3, max_size=4)
     return st.one_of(
         st.fixed_dictionaries(
             {
@@ -163,7 +164,7 @@ def models() -> st.SearchStrategy[dict[str, Any]]:
             optional={"std": st.floats(0, 1, exclude_min=True), "bias": st.booleans()},
         ),  # fmt: skip
         st.fixed_dictionaries(
-            {"preset": st.just("mup_mlp"), "widths": widths, "base_width": DIM},
+            {"preset": st.just("mup_mlp_v2"), "widths": widths3, "base_width": DIM},
             optional={"readout_zero": st.booleans()},
         ),
         st.fixed_dictionaries(
