@@ -288,6 +288,18 @@ def _second_moment(theory: Theory) -> float:
         return math.inf
 
 
+def _bias(layer: DenseLayer) -> tuple[float, float]:
+    """(mean, variance) of a layer's bias entries: the mean shifts every pre-activation, only the
+    variance spreads them (a constant bias is no noise)."""
+    if layer.bias is None:
+        return 0.0, 0.0
+    theory = layer.bias.plan.theory
+    try:
+        return theory.mean, theory.std**2
+    except OverflowError:
+        return theory.mean, math.inf
+
+
 def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     """Predicted pre-activation variance per layer, gradient factor chi per layer, and for a
     homogeneous plain stack its fixed point and phase."""
@@ -296,17 +308,18 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     for index, layer in enumerate(net.layers):
         theory = layer.weight.plan.theory
         sigma_w2 = widths[index] * _second_moment(theory)
-        sigma_b2 = 0.0
-        if layer.bias is not None:
-            sigma_b2 = _second_moment(layer.bias.plan.theory)
-        q = 1.0 if layer.norm is not None else sigma_w2 * m + sigma_b2
-        slope = meanfield.slope(layer.activation, q)
+        mean, sigma_b2 = _bias(layer)
+        if layer.norm is not None:
+            mean, q = 0.0, 1.0
+        else:
+            q = sigma_w2 * m + sigma_b2
+        slope = meanfield.slope(layer.activation, q, mean)
         # Backward through W^T sums over the layer's width: the gradient variance scales by
         # sigma_w^2 (width / fan_in) E[phi'^2] per plain layer.
         chi = sigma_w2 * widths[index + 1] / widths[index] * slope if layer.norm is None else math.nan
-        post = meanfield.second_moment(layer.activation, q)
+        post = meanfield.second_moment(layer.activation, q, mean)
         m = m + post if layer.residual else post
-        qs.append(q)
+        qs.append(q + mean * mean)  # E[h^2], as the rows' pre_variance
         chis.append(chi)
     report: dict[str, Any] = {"q": qs, "chi": chis}
     plain = all(layer.norm is None and not layer.residual for layer in net.layers)
@@ -322,11 +335,10 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     if plain and same and len(net.layers) > 1:
         theory = net.layers[1].weight.plan.theory
         sigma_w2 = widths[1] * _second_moment(theory)
-        sigma_b2 = 0.0
-        if first.bias is not None:
-            sigma_b2 = _second_moment(first.bias.plan.theory)
-        phase = meanfield.fixed_point(first.activation, sigma_w2, sigma_b2, q0=qs[0])
-        report.update(q_star=phase.q_star, chi1=phase.chi1, phase=phase.phase, depth_scale=phase.depth_scale)
+        mean, sigma_b2 = _bias(first)
+        phase = meanfield.fixed_point(first.activation, sigma_w2, sigma_b2, q0=qs[0] - mean * mean, mean=mean)
+        report.update(q_star=phase.q_star, chi1=phase.chi1, phase=phase.phase, depth_scale=phase.depth_scale,
+                      q_growth=phase.q_growth, bias_mean=mean)  # fmt: skip
     return report
 
 
@@ -362,7 +374,10 @@ def verdicts(net: Network, rows: list[dict[str, Any]], stack: dict[str, Any]) ->
         drift = abs(field["log_gradient_ratio"])
         band = "healthy" if drift < 1 else "warn" if drift < 3 else "fail"
         at_fixed_point = ""
-        if field.get("chi1") is not None:
+        if field.get("chi1") is not None and field.get("q_star") is None:
+            at_fixed_point = (f"no fixed point: q grows {field['q_growth']:.4g}x per layer, and chi1 tends to "
+                              f"{field['chi1']:.4g} ({field['phase']}); ")  # fmt: skip
+        elif field.get("chi1") is not None:
             at_fixed_point = f"chi1 = {field['chi1']:.4g} at its fixed point ({field['phase']}); "
         say("mean_field", band, predicted, f"mean field: {at_fixed_point}along this stack it predicts the gradient "
             f"to change {predicted:.3g}x over {depth} layers")  # fmt: skip

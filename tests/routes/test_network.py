@@ -113,3 +113,26 @@ def test_over_budget_is_413_and_says_what_to_change():
         r = small.post("/init/lsuv", json=lsuv)
         assert r.status_code == 413 and "INITW_LSUV_BUDGET" in r.json()["detail"]
         assert small.get("/healthz").status_code == 200
+
+
+def test_a_constant_negative_bias_is_a_mean_shift_that_the_mean_field_sees_killing_the_stack(client):
+    """Issue 14.2: a constant bias of -1 after He-normal ReLU layers. Treated as noise (variance 1)
+    the mean field said "healthy, chi1 = 1" with q rising 2.98 -> 9.98; as a mean it predicts what
+    the network does: q falls, every unit dies, the gradient is gone."""
+    he, bias = {"name": "kaiming_normal", "nonlinearity": "relu"}, {"name": "constant", "value": -1.0}
+    layer = {"width": 256, "activation": "relu", "scheme": he, "bias": bias, "repeat": 8}
+    body = {"seed": 0, "input_width": 256, "layers": [layer]}
+    r = client.post("/diagnostics/network", json=body)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    field = report["stack"]["mean_field"]
+    assert field["bias_mean"] == -1.0 and field["q_star"] == 0.0 and field["chi1"] == 0.0
+    assert field["phase"] == "ordered"
+    # E[h^2] per layer, predicted and measured, falls to 1: every pre-activation is the bias, -1
+    predicted, measured = field["q"], [row["pre_variance"] for row in report["layers"]]
+    assert all(later <= earlier for earlier, later in zip(predicted, predicted[1:], strict=False))
+    assert predicted[-1] == pytest.approx(1.0, abs=1e-9) and measured[-1] == pytest.approx(1.0, abs=1e-3)
+    assert all(abs(p - m) < 0.6 for p, m in zip(predicted, measured, strict=False))
+    assert report["layers"][-1]["dead_fraction"] == 1.0
+    verdict = next(v for v in report["verdicts"] if v["check"] == "mean_field")
+    assert verdict["band"] != "healthy" and "chi1 = 0" in verdict["reason"]
