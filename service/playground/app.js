@@ -371,7 +371,8 @@
     const j = s.jacobian || {};
     setText("net-q-ratio", fmt(s.q_ratio, 4) + "×");
     setText("net-gradient-ratio", fmt(s.gradient_ratio, 4) + "×");
-    setText("net-mean-field", mf.phase ? `${mf.phase}, chi1 = ${fmt(mf.chi1, 4)}, q* = ${fmt(mf.q_star, 4)}` : "–");
+    const fixed = mf.q_star === null && mf.q_growth ? `no q*: q grows ${fmt(mf.q_growth, 4)}× per layer` : `q* = ${fmt(mf.q_star, 4)}`;
+    setText("net-mean-field", mf.phase ? `${mf.phase}, chi1 = ${fmt(mf.chi1, 4)}, ${fixed}` : "–");
     setText("net-jacobian", j.m1 === undefined ? "–" : `mean s² = ${fmt(j.m1, 4)}, spread ${fmt(j.spread, 4)} (${j.method})`);
     const bands = (report.verdicts || []).map((v) => v.band);
     badge("stack-verdict", bands.includes("fail") ? "fail" : bands.includes("warn") ? "warn" : "healthy");
