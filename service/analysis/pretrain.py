@@ -24,6 +24,14 @@ layer-wise training of deep networks", NIPS 2007), tied weights, mean squared er
         H = phi(dot_rows(H, W) + b)                         the clean codes feed the next layer
 
 mse(H) is tree_sum((Z - H)^2 over all N n entries, row-major) / (N n) with the forward pass above.
+
+loss[l][e] uses the decoder bias c as trained, which the file does not hold, and loss[l][0] has
+c = 0: the curve alone overstates what training gained. Two losses measure both ends with one
+rule that needs no c, the best constant decoder bias c* = column means of H - phi(H W^T + b) W
+(closed form for squared error): baseline[l], the initial W and b on the codes H (computed with
+loss[l][0], no extra products); and file_loss[l], the weights as the file holds them (rounded to
+its dtype) on codes made by the file's own earlier layers, which anyone can recompute from the
+file and the data. Neither enters the file; the job's state reports them.
 Every operation is a correctly rounded IEEE-754 one in a fixed order (products and sums through
 ``pinned``, activations through the pinned exp, p1 and p2 by repeated multiplication rather than
 ``pow``), so a seed and a data set give the same weights on every machine. docs/ALGORITHM.md,
@@ -33,7 +41,7 @@ section 16, is the same algorithm written out for a port.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,7 +51,18 @@ from ..core.pinned import MATMUL_BLOCK, dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
 from .network import DenseLayer, Network
 
-__all__ = ["Diverged", "Progress", "Result", "Stopped", "Training", "cost", "memory", "permutation", "pretrain"]
+__all__ = [
+    "Diverged",
+    "Progress",
+    "Result",
+    "Stopped",
+    "Training",
+    "cost",
+    "file_losses",
+    "memory",
+    "permutation",
+    "pretrain",
+]
 
 Progress = Callable[[int, int, float], None]  # (layer, epoch, loss): epoch 0 is before training
 
@@ -71,20 +90,25 @@ class Training:
 @dataclass
 class Result:
     """The pre-trained encoder weights and biases (binary64, by tensor name) and the loss curves:
-    ``losses[l][e]`` is layer l's full-data reconstruction MSE after e epochs (e = 0: before)."""
+    ``losses[l][e]`` is layer l's full-data reconstruction MSE after e epochs (e = 0: before);
+    ``baselines[l]`` the initial weights' loss with the best decoder bias; ``file_losses[l]`` the
+    same for the weights as stored (when pretrain() was given the file's rounding)."""
 
     tensors: dict[str, np.ndarray]
     losses: list[list[float]]
+    baselines: list[float] = field(default_factory=list)
+    file_losses: list[float] | None = None
 
 
 def cost(rows: int, widths: list[int], epochs: int) -> int:
-    """Pinned multiply-adds: per layer N n m (2 + 7 E).
+    """Pinned multiply-adds: per layer N n m (4 + 7 E).
 
     Each full-data loss is an encode and a decode (2 N n m), taken once before training and once
     per epoch; each epoch's minibatches add encode, decode, the code gradient and the two halves
     of the tied weight gradient (5 N n m). The next layer's input reuses the last loss's encode.
+    The file's losses, after training, encode and decode once more (2 N n m).
     """
-    return sum(rows * n * m * (2 + 7 * epochs) for n, m in zip(widths, widths[1:], strict=False))
+    return sum(rows * n * m * (4 + 7 * epochs) for n, m in zip(widths, widths[1:], strict=False))
 
 
 def memory(rows: int, widths: list[int], batch: int, itemsize: int) -> int:
@@ -148,9 +172,18 @@ class _Autoencoder:
 
     def mse(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The mean squared reconstruction error over all of x, and the encoder pre-activation."""
+        loss, _, a = self.losses(x)
+        return loss, a
+
+    def losses(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """The MSE over all of x with the decoder bias c, the MSE with the best constant decoder
+        bias c* = column means of x - phi(x W^T + b) W, and the encoder pre-activation."""
         a = self.encode(x)
-        r = self.decode(ACTIVATIONS[self.activation].f(a)) - x
-        return float(tree_sum((r * r).reshape(-1))) / r.size, a
+        d = matmul(ACTIVATIONS[self.activation].f(a), self.w)
+        r = (d + self.c) - x  # = decode(y) - x
+        best = tree_sum(x - d, axis=0) / x.shape[0]
+        s = (d + best) - x
+        return float(tree_sum((r * r).reshape(-1))) / r.size, float(tree_sum((s * s).reshape(-1))) / s.size, a
 
     def gradients(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """dW, db, dc of mean((decode(phi(encode(x))) - x)^2) over the batch x."""
@@ -187,9 +220,10 @@ def _train_layer(
     training: Training,
     progress: Progress,
     should_stop: Callable[[], bool],
-) -> tuple[list[float], np.ndarray]:
-    """Train one autoencoder in place; its losses per epoch and its last full-data pre-activation."""
-    loss, a = ae.mse(h)
+) -> tuple[list[float], float, np.ndarray]:
+    """Train one autoencoder in place; its losses per epoch, its baseline (the initial weights with
+    the best decoder bias) and its last full-data pre-activation."""
+    loss, baseline, a = ae.losses(h)
     losses = [_finite(loss, index, 0)]
     progress(index, 0, loss)
     adam_w, adam_c = _Adam.like(ae.w), _Adam.like(ae.c)
@@ -213,7 +247,7 @@ def _train_layer(
         loss, a = ae.mse(h)
         losses.append(_finite(loss, index, epoch))
         progress(index, epoch, loss)
-    return losses, a
+    return losses, baseline, a
 
 
 def _autoencoder(layer: DenseLayer, index: int, seed: int) -> _Autoencoder:
@@ -233,11 +267,14 @@ def pretrain(
     training: Training,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    stored: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Result:
     """Pre-train ``net``'s layers greedily on the rows of ``x`` (float64, [N, input_width]).
 
     ``progress(layer, epoch, loss)`` is called after the loss before training (epoch 0) and after
     every epoch; ``should_stop()`` before every minibatch, and a true answer raises Stopped.
+    ``stored`` maps binary64 values to what the file will hold (rounded to its dtype, in binary64):
+    given, the result has the file's losses too.
     """
     if x.ndim != 2 or x.shape[1] != net.input_width or x.shape[0] < 2:
         raise InitError(f"data must be [N >= 2, {net.input_width}], got {list(x.shape)}", param="data")
@@ -245,14 +282,42 @@ def pretrain(
     stop = should_stop or (lambda: False)
     tensors: dict[str, np.ndarray] = {}
     losses: list[list[float]] = []
+    baselines: list[float] = []
     h = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as a non-finite loss: Diverged says why
         for index, layer in enumerate(net.layers):
             ae = _autoencoder(layer, index, seed)
-            curve, a = _train_layer(index, ae, h, seed, training, report, stop)
+            curve, baseline, a = _train_layer(index, ae, h, seed, training, report, stop)
             losses.append(curve)
+            baselines.append(baseline)
             tensors[layer.weight.name] = ae.w
             if layer.bias is not None and ae.b is not None:
                 tensors[layer.bias.name] = ae.b
             h = ACTIVATIONS[layer.activation].f(a)
-    return Result(tensors, losses)
+        result = Result(tensors, losses, baselines)
+        if stored is not None:
+            result.file_losses = file_losses(net, tensors, x, stored, stop)
+    return result
+
+
+def file_losses(
+    net: Network,
+    tensors: dict[str, np.ndarray],
+    x: np.ndarray,
+    stored: Callable[[np.ndarray], np.ndarray],
+    should_stop: Callable[[], bool] | None = None,
+) -> list[float]:
+    """Each layer's reconstruction MSE with the best constant decoder bias, for the weights and
+    biases ``tensors`` as a file holds them (``stored``: rounded to its dtype, in binary64), on
+    the codes their earlier layers make of the rows ``x``: what anyone with the file and the data
+    can recompute. One layer's rounded tensors at a time."""
+    out, h = [], np.asarray(x, dtype=np.float64)
+    for layer in net.layers:
+        if should_stop is not None and should_stop():
+            raise Stopped("stopped while measuring the file's losses")
+        bias = None if layer.bias is None else stored(tensors[layer.bias.name])
+        ae = _Autoencoder(stored(tensors[layer.weight.name]), bias, np.zeros(h.shape[1]), layer.activation)
+        _, best, a = ae.losses(h)
+        out.append(best)
+        h = ACTIVATIONS[layer.activation].f(a)
+    return out
