@@ -1,16 +1,20 @@
-"""Architectures: a whole named state dict with each family's per-layer rules.
+"""Architectures: a whole named state dict with each family's per-layer rules, each from its paper.
 
-    gpt2       nanoGPT / GPT-2 (Radford et al. 2019): every Linear and Embedding N(0, 0.02^2), biases 0,
-               LayerNorm 1/0; the residual projections (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2).
-               lm_head is tied to wte and not stored (load with strict=False or tie it).
-    mup_mlp_v2 muP (Yang & Hu 2021, arXiv:2011.14522; Yang et al. 2022, arXiv:2203.03466) in the
-               multiplier form of the mup package: weights N(0, 1/fan_in), readout zero or
+    gpt2       GPT-2 (Radford et al. 2019, section 2.3: residual-layer weights scaled by 1/sqrt(N),
+               N residual layers) as nanoGPT's GPT._init_weights writes it: every Linear and
+               Embedding N(0, 0.02^2), biases 0, LayerNorm 1/0; the residual projections
+               (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2), 2 L = N. lm_head is tied to wte and
+               not stored (load with strict=False or tie it).
+    mup_mlp_v2 muP (Yang & Hu 2021, arXiv:2011.14522; Yang et al. 2022, arXiv:2203.03466, Table 3) in
+               the multiplier form of the mup package: weights N(0, 1/fan_in), readout zero or
                N(0, 1/base_width) read through a forward multiplier base_width / fan_in; the metadata
                gives every tensor's forward and Adam learning-rate multipliers (see mup_mlp below).
                mup_mlp (v1) is withdrawn: it mixed two parametrizations.
-    fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019) for x + W2 relu(W1 x) blocks: W1 He-normal times
-               L^(-1/2) (m = 2 layers per branch), W2 = 0, head 0, scalar biases 0 and scales 1.
-    zero_mlp   ZerO (Zhao et al. 2022): every weight hadamard_identity, biases 0.
+    fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019, arXiv:1901.09321, section 3, rules 1-3) for
+               x + W2 relu(W1 x) blocks: W1 He-normal times L^(-1/(2m-2)) = L^(-1/2) (m = 2 layers
+               per branch), W2 = 0, head 0, scalar biases 0 and scales 1.
+    zero_mlp   ZerO (Zhao, Schafer & Anandkumar 2022, arXiv:2110.12661, Algorithm 1): every weight
+               hadamard_identity (docs/SCHEMES.md), biases 0.
 
 Weights are [out, in] (torch layout) and named like PyTorch state dicts.
 """
