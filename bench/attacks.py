@@ -34,6 +34,7 @@ IDLE_GOAL_S = 1.0
 HONEST = {"shape": [256, 256], "scheme": "xavier_uniform"}
 NETWORK = {"seed": 0, "input_width": 2048, "batch": 512,
            "layers": [{"width": 2048, "activation": "tanh", "scheme": "orthogonal", "repeat": 24}]}  # fmt: skip
+GPT2 = {"seed": 0, "model": {"preset": "gpt2", "n_layer": 36}}  # 295 M values diagnosed: seconds of work
 
 
 def _bodies(directory: Path) -> dict[str, list[str]]:
@@ -53,12 +54,16 @@ def _bodies(directory: Path) -> dict[str, list[str]]:
                                       "pretrained": base64.b64encode(weights).decode()}))  # fmt: skip
     network = directory / "network.json"
     network.write_text(json.dumps(NETWORK))
+    gpt2 = directory / "gpt2.json"
+    gpt2.write_text(json.dumps(GPT2))
     post = ["-X", "POST", "-H", "content-type: application/json", "--data-binary"]
     return {
         "1 GiB files, abandoned after 1 s (GET, curl -m1)":
             ["-m", "1", "{url}/init?shape=268435456&scheme=uniform&seed={seed}"],
         "network diagnoses, abandoned after 2 s (POST, curl -m2)":
             ["-m", "2", *post, f"@{network}", "{url}/diagnostics/network"],
+        "gpt2 preset diagnostics, abandoned after 2 s (POST /diagnostics, curl -m2)":
+            ["-m", "2", *post, f"@{gpt2}", "{url}/diagnostics"],
         "59 MB bodies of 1.4 million JSON objects (refused)": [*post, f"@{objects}", "{url}/init"],
         "59 MB uploads, one base64 string each (refused)": [*post, f"@{upload}", "{url}/init"],
         "59 MB bodies of 11.8 million values in one array (refused)": [*post, f"@{values}", "{url}/init"],

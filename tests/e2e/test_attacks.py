@@ -1,8 +1,9 @@
 """Attackers and honest clients on one real server (issue 13): the honest ones are all served.
 
 Attackers, all at once: clients that ask for 1 GiB files and leave during the digest pass, clients
-that ask for an expensive network diagnosis and leave, bodies of a million JSON objects, and a
-body with a key given twice. Meanwhile an honest client sends small requests in a loop. Every
+that ask for an expensive network diagnosis or a gpt2 preset's diagnostics and leave, bodies of a
+million JSON objects or five million values, 20 MB base64 uploads, and a body with a key given
+twice. Meanwhile an honest client sends small requests in a loop. Every
 honest request is answered 200 with the right bytes (none refused, timed out or blamed for a
 slow body); once the attackers have left the memory budget comes back to idle and an honest
 64 MiB request is served. The latencies are printed, not judged: timing goals live in the
@@ -31,6 +32,7 @@ HANG = 300.0  # seconds after which a step that must happen counts as hung
 SMALL = {"seed": 0, "shape": [256, 256], "scheme": "xavier_uniform"}
 NETWORK = {"seed": 0, "input_width": 2048, "batch": 512,
            "layers": [{"width": 2048, "activation": "tanh", "scheme": "orthogonal", "repeat": 24}]}  # fmt: skip
+GPT2 = {"model": {"preset": "gpt2", "n_layer": 36}}  # seconds of diagnostics
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,21 @@ def test_honest_clients_are_served_while_attackers_come_and_go(server: Server) -
             target=leave_after_sending,
             args=(server, post_bytes("/init", b'{"seed": 0, "seed": 1, "shape": [2], "scheme": "zeros"}'), 0.1),
         ),
+        *(
+            threading.Thread(target=leave_after_sending, args=(server, post_bytes("/init", body), 1.0))
+            for body in (
+                b'{"seed": 0, "shape": [2], "scheme": "zeros", "pretrained": "' + b"A" * 20_000_000 + b'"}',
+                b'{"seed": 0, "shape": [2], "scheme": "zeros", "pretrained": "' + b"QUJD" * 5_000_000 + b'"}',
+                b'{"seed": 0, "scheme": "zeros", "shape": [' + b",".join([b"null"] * 5_000_000) + b"]}",
+            )
+        ),  # fmt: skip
+        *(
+            threading.Thread(
+                target=leave_after_sending,
+                args=(server, post_bytes("/diagnostics", json.dumps({"seed": seed, **GPT2}).encode()), 1.0),
+            )
+            for seed in range(2)
+        ),  # fmt: skip
     ]
     honest: list[tuple[int, float, bool]] = []
     stop = threading.Event()
