@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DENSE", "LIFTED", "PIECE", "WINDOW", "Lifted", "TooDense", "TooMany", "lift"]
+__all__ = ["DENSE", "LIFTED", "PIECE", "SHORT", "WINDOW", "Lifted", "TooDense", "TooMany", "lift"]
 
 WINDOW = 1 << 20  # bytes per numpy pass: ~1 ms of work between two chances for other threads
 LIFTED = 128  # strings longer than this (bytes between the quotes) are decoded here
@@ -39,6 +39,7 @@ DENSE = 1 << 18  # bytes of back-to-back escape sequences a long string may hold
 
 _QUOTE, _BACKSLASH, _COMMA, _BRACKET, _BRACE = 34, 92, 44, 91, 123
 _SPACE = re.compile(rb"[ \t\n\r]*")
+SHORT = 1 << 16  # bytes: a lifted string up to this long is checked and decoded without numpy
 
 
 class TooMany(ValueError):
@@ -108,24 +109,33 @@ def lift(data: bytes | bytearray, max_values: int | None = None, max_objects: in
     spans = _scan(data, max_values, max_objects)
     nonce = f"0.{secrets.randbelow(10**18):018d}7"  # read as a number: json calls parse_float
     lifted = Lifted("", [], nonce, data)
+    if not spans.size:
+        lifted.text = bytes(data).decode("utf-8", "surrogatepass")
+        return lifted
+    view = memoryview(data)
+    raw = np.frombuffer(data, np.uint8)
+    # A key is followed by a colon (after blanks: the regex settles the few with blanks between).
+    follows = raw[np.minimum(spans[:, 1] + 1, raw.size - 1)]
+    keys = (follows == ord(":")) & (spans[:, 1] + 1 < raw.size)
+    for k in np.flatnonzero(np.isin(follows, (0x20, 0x09, 0x0A, 0x0D))).tolist():
+        after = _SPACE.match(data, int(spans[k, 1]) + 1).end()  # type: ignore[union-attr]
+        keys[k] = data[after : after + 1] == b":"
+    lifted.keys = keys.tolist()
     parts: list[bytes | bytearray] = []
-    done = size = 0
-    for opened, closed in spans:
-        after = _SPACE.match(data, closed + 1).end()  # type: ignore[union-attr]
-        token = f"{nonce}{len(lifted.strings)}".encode()
-        key = data[after : after + 1] == b":"
-        placeholder = b'"' + token + b'"' if key else token  # a key stays a string
-        lifted.keys.append(key)
-        lifted.strings.append(_decoded(data, opened, closed))
-        parts += (data[done:opened], placeholder)
-        size += opened - done
-        lifted.starts.append(size)
-        size += len(placeholder)
-        lifted.ends.append(size)
-        lifted.opened.append(opened)
-        lifted.closes.append(closed)
+    done = 0
+    for index, (opened, closed) in enumerate(spans.tolist()):
+        token = f"{nonce}{index}".encode()
+        plain = _short_plain(data, view, opened, closed) if closed - opened <= SHORT else None
+        lifted.strings.append(plain if plain is not None else _decoded(data, opened, closed))
+        parts += (data[done:opened], b'"' + token + b'"' if lifted.keys[index] else token)  # a key stays a string
         done = closed + 1
     parts.append(data[done:])
+    # Where each placeholder sits in the lifted text, for moving an error back to the original.
+    sizes = np.array([len(part) for part in parts[1::2]], np.int64)
+    kept = spans[:, 0] - np.concatenate(([0], spans[:-1, 1] + 1))  # original bytes before each placeholder
+    ends = np.cumsum(kept + sizes)
+    lifted.starts, lifted.ends = (ends - sizes).tolist(), ends.tolist()
+    lifted.opened, lifted.closes = spans[:, 0].tolist(), spans[:, 1].tolist()
     lifted.text = b"".join(parts).decode("utf-8", "surrogatepass")
     return lifted
 
@@ -154,8 +164,8 @@ def _utf8(data: bytes | bytearray, begin: int, end: int) -> Iterator[str]:
         yield text
 
 
-def _scan(data: bytes | bytearray, max_values: int | None, max_objects: int | None) -> list[tuple[int, int]]:
-    """The (opening, closing) quote positions of the strings longer than LIFTED bytes; counts the
+def _scan(data: bytes | bytearray, max_values: int | None, max_objects: int | None) -> np.ndarray:
+    """The (opening, closing) quote positions [k, 2] of the strings longer than LIFTED bytes; counts the
     values (commas and openings outside strings, plus one) and objects on the way."""
     raw = np.frombuffer(data, np.uint8)
     values, objects = 1, 0
@@ -190,8 +200,8 @@ def _scan(data: bytes | bytearray, max_values: int | None, max_objects: int | No
         if long.any():
             spans.append(np.stack([opens[long], closes[long]], axis=1))
     if not spans:
-        return []
-    return [(int(a), int(b)) for a, b in np.concatenate(spans)]
+        return np.zeros((0, 2), np.int64)
+    return np.concatenate(spans).astype(np.int64)
 
 
 def _unescaped(window: np.ndarray, quotes: np.ndarray, run: int) -> np.ndarray:
@@ -221,6 +231,18 @@ def _trailing_backslashes(window: np.ndarray, run: int) -> int:
         return 0
     plain = np.flatnonzero(window != _BACKSLASH)
     return window.size - 1 - int(plain[-1]) if plain.size else run + window.size
+
+
+def _short_plain(data: bytes | bytearray, view: memoryview, opened: int, closed: int) -> str | None:
+    """A short string of ASCII without escapes or control characters, decoded by a few C calls
+    (numpy's per-call overhead would dominate); None for any other."""
+    if data.find(b"\\", opened + 1, closed) >= 0:
+        return None
+    try:
+        text = str(view[opened + 1 : closed], "ascii")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None  # control characters (and DEL, allowed) take the long way
 
 
 def _decoded(data: bytes | bytearray, opened: int, closed: int) -> str:

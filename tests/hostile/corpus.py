@@ -373,6 +373,8 @@ CASES: list[Case] = [
          body=lambda: b'{"scheme": "zeros", "shape": [2], "pretrained": "' + b"\\n" * 300_000 + b'"}'),
     post("long-string-with-a-bad-escape", 400, "malformed-json",
          body=lambda: b'{"scheme": "zeros", "shape": [2], "pretrained": "' + b"A" * 600_000 + b'\\q"}'),
+    post("strings-4k-of-200-bytes-in-tensors", 422, "invalid-request", "tensors.0",
+         body=lambda: b'{"tensors": [' + b",".join([b'"' + b"a" * 200 + b'"'] * 4_000) + b"]}"),
     post("long-key", 422, "invalid-request",
          body=lambda: b'{"scheme": "zeros", "shape": [2], "' + b"k" * 600_000 + b'": 1}'),
     post("long-base64-with-escaped-slashes-not-a-file", 422, "invalid-request", "pretrained",
