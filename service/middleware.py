@@ -86,15 +86,16 @@ class BodyGuard:
             )
             await problem(408, detail, kind="body-timeout", headers={"Connection": "close"})(scope, receive, send)
             return
-        # A large body stays a bytearray: core.json_scan reads it in place.
-        body: bytes | bytearray = bytes(buffer) if len(buffer) <= PARSED_ON_THE_LOOP else buffer
+        # A large body stays a bytearray (core.json_scan reads it in place) and is parsed off the loop.
+        large = len(buffer) > PARSED_ON_THE_LOOP
+        body: bytes | bytearray = buffer if large else bytes(buffer)
         if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
             # json.loads would guess UTF-16 or UTF-32 from a BOM or NUL bytes; JSON is UTF-8 (RFC 8259).
             detail = "the body is not valid JSON: a UTF-16/UTF-32 byte order mark or NUL bytes; send UTF-8 (RFC 8259)"
             await problem(400, detail, kind="malformed-json")(scope, receive, send)
             return
         try:
-            if len(body) <= PARSED_ON_THE_LOOP:
+            if not large:
                 scope[PARSED] = unique_json.loads(body, MAX_OBJECTS, MAX_VALUES)
             else:
                 scope[LARGE] = True

@@ -55,6 +55,7 @@ def _legendre() -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(_NODES)
 
 
+@lru_cache(maxsize=64)  # a layer asks for the moment and the slope at the same (q, mean)
 def _nodes(q: float, mean: float) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes z and weights (the normal density folded in) for E[f(mean + sqrt(q) z)]."""
     root = math.sqrt(q)

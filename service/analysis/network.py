@@ -304,7 +304,7 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
     """Predicted pre-activation variance per layer, gradient factor chi per layer, and for a
     homogeneous plain stack its fixed point and phase."""
     widths = [net.input_width] + [layer.width for layer in net.layers]
-    m, qs, chis = input_second_moment, [], []
+    m, variances, qs, chis = input_second_moment, [], [], []
     for index, layer in enumerate(net.layers):
         theory = layer.weight.plan.theory
         sigma_w2 = widths[index] * _second_moment(theory)
@@ -319,6 +319,7 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
         chi = sigma_w2 * widths[index + 1] / widths[index] * slope if layer.norm is None else math.nan
         post = meanfield.second_moment(layer.activation, q, mean)
         m = m + post if layer.residual else post
+        variances.append(q)
         qs.append(q + mean * mean)  # E[h^2], as the rows' pre_variance
         chis.append(chi)
     report: dict[str, Any] = {"q": qs, "chi": chis}
@@ -336,7 +337,7 @@ def mean_field(net: Network, input_second_moment: float) -> dict[str, Any]:
         theory = net.layers[1].weight.plan.theory
         sigma_w2 = widths[1] * _second_moment(theory)
         mean, sigma_b2 = _bias(first)
-        phase = meanfield.fixed_point(first.activation, sigma_w2, sigma_b2, q0=qs[0] - mean * mean, mean=mean)
+        phase = meanfield.fixed_point(first.activation, sigma_w2, sigma_b2, q0=variances[0], mean=mean)
         report.update(q_star=phase.q_star, chi1=phase.chi1, phase=phase.phase, depth_scale=phase.depth_scale,
                       q_growth=phase.q_growth, bias_mean=mean)  # fmt: skip
     return report

@@ -170,20 +170,15 @@ class _Autoencoder:
     def decode(self, y: np.ndarray) -> np.ndarray:
         return matmul(y, self.w) + self.c
 
+    def reconstruct(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder pre-activation of x and the decoder's product phi(x W^T + b) W, before c."""
+        a = self.encode(x)
+        return a, matmul(ACTIVATIONS[self.activation].f(a), self.w)
+
     def mse(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The mean squared reconstruction error over all of x, and the encoder pre-activation."""
-        loss, _, a = self.losses(x)
-        return loss, a
-
-    def losses(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
-        """The MSE over all of x with the decoder bias c, the MSE with the best constant decoder
-        bias c* = column means of x - phi(x W^T + b) W, and the encoder pre-activation."""
-        a = self.encode(x)
-        d = matmul(ACTIVATIONS[self.activation].f(a), self.w)
-        r = (d + self.c) - x  # = decode(y) - x
-        best = tree_sum(x - d, axis=0) / x.shape[0]
-        s = (d + best) - x
-        return float(tree_sum((r * r).reshape(-1))) / r.size, float(tree_sum((s * s).reshape(-1))) / s.size, a
+        a, d = self.reconstruct(x)
+        return _mean_square((d + self.c) - x), a  # (d + c) - x = decode(y) - x
 
     def gradients(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """dW, db, dc of mean((decode(phi(encode(x))) - x)^2) over the batch x."""
@@ -195,6 +190,15 @@ class _Autoencoder:
         # Tied weights: W gets the encoder's gradient and the decoder's (transposed) gradient.
         dw = matmul(g_a.T, x) + matmul(y.T, g_z)
         return dw, tree_sum(g_a, axis=0), tree_sum(g_z, axis=0)
+
+
+def _mean_square(r: np.ndarray) -> float:
+    return float(tree_sum((r * r).reshape(-1))) / r.size
+
+
+def _best_offset_mse(x: np.ndarray, d: np.ndarray) -> float:
+    """The MSE of x reconstructed as d + c with the best constant decoder bias c = column means of x - d."""
+    return _mean_square((d + tree_sum(x - d, axis=0) / x.shape[0]) - x)
 
 
 def permutation(seed: int, layer: int, epoch: int, rows: int) -> np.ndarray:
@@ -223,7 +227,8 @@ def _train_layer(
 ) -> tuple[list[float], float, np.ndarray]:
     """Train one autoencoder in place; its losses per epoch, its baseline (the initial weights with
     the best decoder bias) and its last full-data pre-activation."""
-    loss, baseline, a = ae.losses(h)
+    a, d = ae.reconstruct(h)
+    loss, baseline = _mean_square((d + ae.c) - h), _best_offset_mse(h, d)
     losses = [_finite(loss, index, 0)]
     progress(index, 0, loss)
     adam_w, adam_c = _Adam.like(ae.w), _Adam.like(ae.c)
@@ -317,7 +322,7 @@ def file_losses(
             raise Stopped("stopped while measuring the file's losses")
         bias = None if layer.bias is None else stored(tensors[layer.bias.name])
         ae = _Autoencoder(stored(tensors[layer.weight.name]), bias, np.zeros(h.shape[1]), layer.activation)
-        _, best, a = ae.losses(h)
-        out.append(best)
+        a, d = ae.reconstruct(h)
+        out.append(_best_offset_mse(h, d))
         h = ACTIVATIONS[layer.activation].f(a)
     return out

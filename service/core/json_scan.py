@@ -19,7 +19,6 @@ refuses at the same place in the lifted text.
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import json
 import re
@@ -68,36 +67,33 @@ class Lifted:
     strings: list[str]
     nonce: str
     original: bytes | bytearray = b""
-    starts: list[int] = field(default_factory=list)  # each placeholder: its first byte in the lifted text,
-    ends: list[int] = field(default_factory=list)  # the byte after it,
-    opened: list[int] = field(default_factory=list)  # and the quotes of the string it replaces
-    closes: list[int] = field(default_factory=list)  # in the original,
-    keys: list[bool] = field(default_factory=list)  # and whether it is a key (a string placeholder)
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # each string's quotes
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # which are keys (string placeholders)
+    ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # each placeholder's end in the text
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # and its length
+
+    def key(self, token: str) -> str:
+        """The string a placeholder stands for; any other text as it is."""
+        return self.strings[int(token[len(self.nonce) :])] if token.startswith(self.nonce) else token
 
     def parse_float(self, literal: str) -> Any:
-        if literal.startswith(self.nonce):
-            return self.strings[int(literal[len(self.nonce) :])]
-        return float(literal)
-
-    def key(self, name: str) -> str:
-        if name.startswith(self.nonce):
-            return self.strings[int(name[len(self.nonce) :])]
-        return name
+        return self.key(literal) if literal.startswith(self.nonce) else float(literal)
 
     def error(self, error: json.JSONDecodeError) -> json.JSONDecodeError:
         """``error`` (of the lifted text) at the same place of the original text."""
         at = len(self.text[: error.pos].encode("utf-8", "surrogatepass"))
-        k = bisect.bisect_right(self.starts, at) - 1
+        k = int(np.searchsorted(self.ends - self.sizes, at, side="right")) - 1
         if k < 0:
             return _error_at(error.msg, self.original, at)
+        opened, closed = (int(v) for v in self.spans[k])
         if at >= self.ends[k]:
-            return _error_at(error.msg, self.original, at - self.ends[k] + self.closes[k] + 1)
+            return _error_at(error.msg, self.original, at - int(self.ends[k]) + closed + 1)
         if error.msg.startswith("Expecting property name") and not self.keys[k]:
             # a number placeholder where json expected a key: json reads the string as the key,
             # then misses the colon after it
-            after = _SPACE.match(self.original, self.closes[k] + 1).end()  # type: ignore[union-attr]
+            after = _SPACE.match(self.original, closed + 1).end()  # type: ignore[union-attr]
             return _error_at("Expecting ':' delimiter", self.original, after)
-        return _error_at(error.msg, self.original, self.opened[k])
+        return _error_at(error.msg, self.original, opened)
 
 
 def lift(data: bytes | bytearray, max_values: int | None = None, max_objects: int | None = None) -> Lifted:
@@ -108,34 +104,30 @@ def lift(data: bytes | bytearray, max_values: int | None = None, max_objects: in
     _check_utf8(data)
     spans = _scan(data, max_values, max_objects)
     nonce = f"0.{secrets.randbelow(10**18):018d}7"  # read as a number: json calls parse_float
-    lifted = Lifted("", [], nonce, data)
+    lifted = Lifted("", [], nonce, data, spans)
     if not spans.size:
-        lifted.text = bytes(data).decode("utf-8", "surrogatepass")
+        lifted.text = data.decode("utf-8", "surrogatepass")
         return lifted
     view = memoryview(data)
     raw = np.frombuffer(data, np.uint8)
     # A key is followed by a colon (after blanks: the regex settles the few with blanks between).
     follows = raw[np.minimum(spans[:, 1] + 1, raw.size - 1)]
-    keys = (follows == ord(":")) & (spans[:, 1] + 1 < raw.size)
+    lifted.keys = (follows == ord(":")) & (spans[:, 1] + 1 < raw.size)
     for k in np.flatnonzero(np.isin(follows, (0x20, 0x09, 0x0A, 0x0D))).tolist():
         after = _SPACE.match(data, int(spans[k, 1]) + 1).end()  # type: ignore[union-attr]
-        keys[k] = data[after : after + 1] == b":"
-    lifted.keys = keys.tolist()
+        lifted.keys[k] = data[after : after + 1] == b":"
     parts: list[bytes | bytearray] = []
     done = 0
-    for index, (opened, closed) in enumerate(spans.tolist()):
+    for index, ((opened, closed), key) in enumerate(zip(spans.tolist(), lifted.keys.tolist(), strict=True)):
         token = f"{nonce}{index}".encode()
         plain = _short_plain(data, view, opened, closed) if closed - opened <= SHORT else None
         lifted.strings.append(plain if plain is not None else _decoded(data, opened, closed))
-        parts += (data[done:opened], b'"' + token + b'"' if lifted.keys[index] else token)  # a key stays a string
+        parts += (data[done:opened], b'"' + token + b'"' if key else token)  # a key stays a string
         done = closed + 1
     parts.append(data[done:])
-    # Where each placeholder sits in the lifted text, for moving an error back to the original.
-    sizes = np.array([len(part) for part in parts[1::2]], np.int64)
+    lifted.sizes = np.array([len(part) for part in parts[1::2]], np.int64)
     kept = spans[:, 0] - np.concatenate(([0], spans[:-1, 1] + 1))  # original bytes before each placeholder
-    ends = np.cumsum(kept + sizes)
-    lifted.starts, lifted.ends = (ends - sizes).tolist(), ends.tolist()
-    lifted.opened, lifted.closes = spans[:, 0].tolist(), spans[:, 1].tolist()
+    lifted.ends = np.cumsum(kept + lifted.sizes)
     lifted.text = b"".join(parts).decode("utf-8", "surrogatepass")
     return lifted
 

@@ -110,7 +110,7 @@ def loads(text: str | bytes | bytearray, max_objects: int | None = None, max_val
     if isinstance(text, bytes | bytearray) and large:
         lifted = json_scan.lift(text, max_values, max_objects)
     source = text if lifted is None else lifted.text
-    keys = lifted.key if lifted is not None and lifted.strings else None
+    keys = lifted.key if lifted is not None and lifted.keys.any() else None  # only where a key was lifted
     extra: dict[str, Any] = {} if lifted is None else {"parse_float": lifted.parse_float, "parse_int": _integer}
     try:
         try:
