@@ -24,7 +24,16 @@ from .core import json_scan, unique_json
 from .handlers import problem
 from .spec.errors import field_error
 
-__all__ = ["LARGE", "MAX_OBJECTS", "MAX_VALUES", "PARSED", "PARSED_ON_THE_LOOP", "BodyGuard", "HeadWithoutBody"]
+__all__ = [
+    "LARGE",
+    "MAX_DEPTH",
+    "MAX_OBJECTS",
+    "MAX_VALUES",
+    "PARSED",
+    "PARSED_ON_THE_LOOP",
+    "BodyGuard",
+    "HeadWithoutBody",
+]
 
 PARSED = "initw.json"  # scope key: the request body parsed by BodyGuard, or the exception that refused it
 LARGE = "initw.large-body"  # scope key: true when the body was parsed off the event loop (validate it there too)
@@ -33,6 +42,10 @@ LARGE = "initw.large-body"  # scope key: true when the body was parsed off the e
 # validation behind it (which holds the interpreter: ~1.2 us per object) work for nothing.
 MAX_OBJECTS = 1 << 15
 MAX_VALUES = 1 << 18
+# No request nests more than a few levels. Past this, 400 as json's own recursion limit answers,
+# but at a depth fixed here: that limit counts the caller's stack and sys.getrecursionlimit(),
+# so the same body could be served or refused depending on where and when it was parsed.
+MAX_DEPTH = 256
 PARSED_ON_THE_LOOP = 1 << 16  # bytes: a larger body is parsed in a worker thread (~1 ms per 64 KiB)
 
 
@@ -96,11 +109,13 @@ class BodyGuard:
             return
         try:
             if not large:
-                scope[PARSED] = unique_json.loads(body, MAX_OBJECTS, MAX_VALUES)
+                scope[PARSED] = unique_json.loads(body, MAX_OBJECTS, MAX_VALUES, MAX_DEPTH)
             else:
                 scope[LARGE] = True
                 async with self._parsing:  # one large parse at a time: the loop shares the interpreter with one
-                    scope[PARSED] = await anyio.to_thread.run_sync(unique_json.loads, body, MAX_OBJECTS, MAX_VALUES)
+                    scope[PARSED] = await anyio.to_thread.run_sync(
+                        unique_json.loads, body, MAX_OBJECTS, MAX_VALUES, MAX_DEPTH
+                    )
         except unique_json.DuplicateKey as duplicate:
             why = "is given twice in one object: a reader could take either value; send it once"
             errors = [field_error(duplicate.dotted, why, "each key once per object")]

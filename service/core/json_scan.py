@@ -36,7 +36,7 @@ LIFTED = 128  # strings longer than this (bytes between the quotes) are decoded 
 PIECE = 1 << 18  # bytes of a long string decoded in one call
 DENSE = 1 << 18  # bytes of back-to-back escape sequences a long string may hold without a plain run
 
-_QUOTE, _BACKSLASH, _COMMA, _BRACKET, _BRACE = 34, 92, 44, 91, 123
+_QUOTE, _BACKSLASH, _COMMA, _BRACE, _CLOSE = 34, 92, 44, 123, 125  # [ ] are { } less 0x20
 _SPACE = re.compile(rb"[ \t\n\r]*")
 SHORT = 1 << 16  # bytes: a lifted string up to this long is checked and decoded without numpy
 
@@ -96,13 +96,19 @@ class Lifted:
         return _error_at(error.msg, self.original, opened)
 
 
-def lift(data: bytes | bytearray, max_values: int | None = None, max_objects: int | None = None) -> Lifted:
-    """Scan ``data`` (UTF-8 JSON), refuse it past the limits (TooMany) or if it is not UTF-8
-    (UnicodeDecodeError, as json.loads), and take its long strings out."""
+def lift(
+    data: bytes | bytearray,
+    max_values: int | None = None,
+    max_objects: int | None = None,
+    max_depth: int | None = None,
+) -> Lifted:
+    """Scan ``data`` (UTF-8 JSON), refuse it past the limits (TooMany; RecursionError, as json's,
+    past ``max_depth`` levels of nesting) or if it is not UTF-8 (UnicodeDecodeError, as
+    json.loads), and take its long strings out."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[3:]  # json.loads(bytes) reads UTF-8 with a BOM as utf-8-sig
     _check_utf8(data)
-    spans = _scan(data, max_values, max_objects)
+    spans = _scan(data, max_values, max_objects, max_depth)
     nonce = f"0.{secrets.randbelow(10**18):018d}7"  # read as a number: json calls parse_float
     lifted = Lifted("", [], nonce, data, spans)
     if not spans.size:
@@ -156,28 +162,37 @@ def _utf8(data: bytes | bytearray, begin: int, end: int) -> Iterator[str]:
         yield text
 
 
-def _scan(data: bytes | bytearray, max_values: int | None, max_objects: int | None) -> np.ndarray:
+def _scan(
+    data: bytes | bytearray, max_values: int | None, max_objects: int | None, max_depth: int | None = None
+) -> np.ndarray:
     """The (opening, closing) quote positions [k, 2] of the strings longer than LIFTED bytes; counts the
     values (commas and openings outside strings, plus one) and objects on the way."""
     raw = np.frombuffer(data, np.uint8)
-    values, objects = 1, 0
+    values, objects, depth = 1, 0, 0
     inside, opened, run = False, -1, 0  # run: backslashes ending the previous window
     spans: list[np.ndarray] = []
     for base in range(0, raw.size, WINDOW):
         window = raw[base : base + WINDOW]
         quotes = _unescaped(window, np.flatnonzero(window == _QUOTE), run)
         run = _trailing_backslashes(window, run)
-        marks = np.flatnonzero((window == _COMMA) | (window == _BRACKET) | (window == _BRACE))
+        marks = np.flatnonzero((window == _COMMA) | (window | 0x20 == _BRACE) | (window | 0x20 == _CLOSE))
         if quotes.size:
             marks = marks[((np.searchsorted(quotes, marks) + inside) & 1) == 0]
         elif inside:
             marks = marks[:0]
-        values += marks.size
-        objects += int(np.count_nonzero(window[marks] == _BRACE))
+        found = window[marks]
+        closing = found | 0x20 == _CLOSE  # ] and }
+        values += marks.size - int(np.count_nonzero(closing))
+        objects += int(np.count_nonzero(found == _BRACE))
         if max_objects is not None and objects > max_objects:
             raise TooMany("objects", max_objects)
         if max_values is not None and values > max_values:
             raise TooMany("values", max_values)
+        if max_depth is not None:
+            levels = depth + np.cumsum(np.where(found == _COMMA, 0, np.where(closing, -1, 1)))
+            if levels.size and int(levels.max()) > max_depth:
+                raise RecursionError(f"arrays or objects nested more than {max_depth} deep")
+            depth = int(levels[-1]) if levels.size else depth
         if not quotes.size:
             continue
         at = quotes.astype(np.int64) + base

@@ -99,16 +99,26 @@ def _integer(literal: str) -> int:
     return int(literal)  # a Python call per integer: where other threads get the interpreter
 
 
-def loads(text: str | bytes | bytearray, max_objects: int | None = None, max_values: int | None = None) -> Any:
+def loads(
+    text: str | bytes | bytearray,
+    max_objects: int | None = None,
+    max_values: int | None = None,
+    max_depth: int | None = None,
+) -> Any:
     """``json.loads``, but an object that names a key twice raises DuplicateKey, and more than
     ``max_objects`` objects or ``max_values`` values (members and items) raise TooMany before
-    they are built. UTF-8 bytes of more than SCANNED bytes are scanned and their long strings
-    lifted first (service.core.json_scan), so no single step holds the interpreter for long.
-    Anything else raises what ``json.loads`` raises (ValueError or RecursionError)."""
+    they are built; nesting deeper than ``max_depth`` raises RecursionError as json's own limit
+    does, but at a depth that does not depend on the caller's stack or sys.getrecursionlimit().
+    UTF-8 bytes of more than SCANNED bytes are scanned and their long strings lifted first
+    (service.core.json_scan), so no single step holds the interpreter for long. Anything else
+    raises what ``json.loads`` raises (ValueError or RecursionError)."""
     lifted = None
-    large = len(text) > SCANNED or (max_values is not None and len(text) > max_values)
-    if isinstance(text, bytes | bytearray) and large:
-        lifted = json_scan.lift(text, max_values, max_objects)
+    if isinstance(text, bytes | bytearray) and (
+        len(text) > SCANNED
+        or (max_values is not None and len(text) > max_values)
+        or (max_depth is not None and text.count(b"[") + text.count(b"{") > max_depth)  # else too few to nest
+    ):
+        lifted = json_scan.lift(text, max_values, max_objects, max_depth)
     source = text if lifted is None else lifted.text
     keys = lifted.key if lifted is not None and lifted.keys.any() else None  # only where a key was lifted
     extra: dict[str, Any] = {} if lifted is None else {"parse_float": lifted.parse_float, "parse_int": _integer}

@@ -6,6 +6,7 @@ every boundary the 64 MiB bodies cross."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -138,6 +139,38 @@ def test_values_and_objects_are_counted_exactly_and_refused_past_the_limit(small
         with pytest.raises(json_scan.TooMany) as refused:
             unique_json.loads(data, max_objects=objects - 1)
         assert refused.value.what == "objects"
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return 1 + max((_depth(item) for item in items), default=0)
+    return 0
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values)
+def test_nesting_is_measured_exactly_and_refused_past_the_limit_as_json_refuses_it(small, value):
+    data = _dumps(value, True, None)
+    depth = _depth(value)
+    assert unique_json.loads(data, max_depth=depth) == json.loads(data)
+    if depth:
+        with pytest.raises(RecursionError):
+            unique_json.loads(data, max_depth=depth - 1)
+
+
+def test_the_depth_limit_does_not_move_with_the_recursion_limit():
+    text = b"[" * 300 + b"]" * 300
+    original = sys.getrecursionlimit()
+    try:
+        for limit in (1000, 20_000):  # json alone reads 300 levels at either; the limit refuses them at both
+            sys.setrecursionlimit(limit)
+            assert json.loads(text) is not None
+            with pytest.raises(RecursionError, match="more than 256 deep"):
+                unique_json.loads(text, max_depth=256)
+            assert unique_json.loads(b"[" * 256 + b"]" * 256, max_depth=256) is not None
+    finally:
+        sys.setrecursionlimit(original)
 
 
 def test_a_string_of_escapes_alone_is_refused_and_one_with_plain_runs_is_read(small, monkeypatch):
