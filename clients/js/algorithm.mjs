@@ -7,7 +7,8 @@
 // Written from the spec, section by section (§n below is section n of docs/ALGORITHM.md), with no
 // dependency beyond node:crypto (SHA-256 for the key). It covers the elementwise schemes (§8, §11.1
 // to §11.3): zeros, ones, constant, uniform, normal, truncated_normal, xavier_*, kaiming_*, lecun_*,
-// variance_scaling, in float64, float32, float16 and bfloat16 (and int64 for integral constants).
+// variance_scaling, in float64, float32, float16, bfloat16, float8_e4m3fn and float8_e5m2 (and
+// int64 for integral constants).
 // The matrix schemes (§11.4 to §11.11) are not implemented and throw.
 //
 // Arithmetic (§1): a JavaScript Number is an IEEE-754 binary64 and every + - * / is rounded once,
@@ -756,6 +757,23 @@ function halfBits(y) {
   return sign | ((e + 15) << 10) | (ldexp(a, 10 - e) - 1024);
 }
 
+const E4M3_MAX = 448;
+const E5M2_MAX = 57344;
+
+/**
+ * The float8 byte of a binary64 y that the format represents exactly (§9): sign, biased exponent,
+ * fraction; a subnormal y (or zero) as y / 2^(eMin - fb). ±∞ (an overflow of roundNarrow) stores
+ * `overflow`: e5m2's infinity 0x7c, or e4m3fn's NaN 0x7f (it has no infinity), with y's sign.
+ */
+function float8Bits(y, fractionBits, eMin, bias, overflow) {
+  const sign = y < 0 || Object.is(y, -0) ? 0x80 : 0;
+  const a = Math.abs(y);
+  if (a === Infinity) return sign | overflow;
+  if (a < pow2(eMin)) return sign | ldexp(a, fractionBits - eMin);
+  const e = ((toBits(a)[0] >>> 20) & 0x7ff) - 1023;
+  return sign | ((e + bias) << fractionBits) | (ldexp(a, fractionBits - e) - 2 ** fractionBits);
+}
+
 const f32 = new DataView(new ArrayBuffer(4));
 
 export const DTYPES = {
@@ -770,6 +788,8 @@ export const DTYPES = {
       view.setUint16(offset, f32.getUint32(0, true) >>> 16, true); // the high 16 bits of the float32
     },
   },
+  float8_e4m3fn: { itemsize: 1, write: (view, offset, x) => view.setUint8(offset, float8Bits(roundNarrow(x, 3, -6, E4M3_MAX), 3, -6, 7, 0x7f)) },
+  float8_e5m2: { itemsize: 1, write: (view, offset, x) => view.setUint8(offset, float8Bits(roundNarrow(x, 2, -14, E5M2_MAX), 2, -14, 15, 0x7c)) },
 };
 
 /**
@@ -788,6 +808,11 @@ export function roundTo(dtype, x) {
   if (dtype === "float32") return Math.fround(x);
   if (dtype === "float16") return roundNarrow(x, 10, -14, F16_MAX);
   if (dtype === "bfloat16") return roundNarrow(x, 7, -126, BF16_MAX);
+  if (dtype === "float8_e4m3fn") {
+    const y = roundNarrow(x, 3, -6, E4M3_MAX);
+    return Number.isFinite(y) ? y : NaN; // no infinity: the overflow is NaN
+  }
+  if (dtype === "float8_e5m2") return roundNarrow(x, 2, -14, E5M2_MAX);
   throw new InitError(`dtype ${dtype} is not supported`);
 }
 
@@ -1001,7 +1026,7 @@ export function generate(spec, seed, start = 0, stop = undefined) {
     throw new RangeError(`element range [${start}, ${stop}) outside the tensor's ${n} elements`);
   }
   const dtype = DTYPES[spec.dtype ?? "float32"];
-  if (!dtype) throw new InitError(`dtype ${spec.dtype} is not supported (float64, float32, float16, bfloat16, int64)`);
+  if (!dtype) throw new InitError(`dtype ${spec.dtype} is not supported (float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, int64)`);
   const distribution = plan(spec);
   if (dtype === INT64 && !(distribution.kind === "constant" && Number.isInteger(distribution.c) && Math.abs(distribution.c) < 2 ** 63)) {
     throw new InitError("dtype int64 holds only constant integers (zeros, ones, constant)");

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -47,18 +48,30 @@ __all__ = [
     "GRAM_BUDGET",
     "KS_SAMPLE",
     "ORTHOGONALITY_TOLERANCE",
+    "QUANTIZED",
     "ROW_SAMPLE",
     "Accumulator",
     "diagnose",
     "ks_pvalue",
     "ks_statistic",
+    "ks_statistic_rounded",
 ]
 
 BLOCK = 1 << 16  # fixed summation blocks: the report must not depend on generation chunks
 KS_SAMPLE = 100_000
 ROW_SAMPLE = 256
 GRAM_BUDGET = 1 << 20  # sampled_rows^2 * row_length multiply-adds for the coherence: ~2 ms
-ORTHOGONALITY_TOLERANCE = {"float64": 1e-12, "float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2}
+ORTHOGONALITY_TOLERANCE = {
+    "float64": 1e-12,
+    "float32": 1e-5,
+    "float16": 1e-2,
+    "bfloat16": 2e-2,
+    "float8_e4m3fn": 0.15,
+    "float8_e5m2": 0.3,
+}
+# Formats so coarse that a tensor's stored values are compared with the rounded distribution (its
+# mean and std over the format's values, and a KS test against its step CDF), not the real one.
+QUANTIZED = ("float8_e4m3fn", "float8_e5m2")
 # What an Accumulator checks: everything, or only what one pass gives (moments, extremes, counts):
 # no KS test, no row or structure checks, so no subsample, no sampled rows and no sort.
 CHECKS = ("full", "moments")
@@ -94,6 +107,52 @@ def ks_statistic(sample: np.ndarray, cdf: Callable[[NDArray[np.float64]], NDArra
     f = cdf(x)
     i = np.arange(1, n + 1, dtype=np.float64)
     return float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
+
+
+@functools.lru_cache(maxsize=len(QUANTIZED))
+def _atoms(dtype: str) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The format's distinct finite values, ascending, and the interval [low, high] of float64
+    values that round to each (midpoints to the neighbours; beyond the ends, overflow)."""
+    values = get_dtype(dtype).to_float64(np.arange(256, dtype=np.uint8))
+    atoms = np.unique(values[np.isfinite(values)])  # -0 and +0 are one value
+    mid = (atoms[1:] + atoms[:-1]) / 2  # exact: float8 values are short binary64s
+    edge = atoms[-1] + (atoms[-1] - atoms[-2]) / 2
+    low, high = np.concatenate([[-edge], mid]), np.concatenate([mid, [edge]])
+    for array in (atoms, low, high):
+        array.setflags(write=False)
+    return atoms, low, high
+
+
+def _stored_theory(theory: Theory, dtype: str) -> Theory:
+    """For a QUANTIZED dtype, the theory of the rounded values: mean and std of the distribution
+    over the format's values with the probabilities the real CDF gives their rounding intervals
+    (the real one where nothing is random, or where everything rounds to one value). Other
+    dtypes: ``theory`` itself."""
+    if dtype not in QUANTIZED or theory.cdf is None or theory.std == 0.0:
+        return theory
+    atoms, low, high = _atoms(dtype)
+    p = np.maximum(theory.cdf(high) - theory.cdf(low), 0.0)
+    total = _fsum(p.tolist())
+    if not total > 0:
+        return theory
+    mean = _fsum((atoms * p).tolist()) / total
+    var = _fsum((p * (atoms - mean) ** 2).tolist()) / total
+    if not var > 0:
+        return theory  # every value rounds to one: the real spread shows what the format lost
+    return replace(theory, mean=mean, std=math.sqrt(var), label=f"{theory.label} rounded to {dtype}")
+
+
+def ks_statistic_rounded(
+    sample: np.ndarray, cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]], dtype: str
+) -> float:
+    """D = sup |F_n - G| for a sample of stored values of a QUANTIZED dtype, G the step CDF of
+    the rounded distribution: G(v) = F(high(v)) at each value v, G(v-) = F(low(v)) just below it."""
+    x = np.sort(sample)
+    n = x.size
+    atoms, low, high = _atoms(dtype)
+    at = np.searchsorted(atoms, x)
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return float(max(np.max(i / n - cdf(high[at])), np.max(cdf(low[at]) - (i - 1) / n)))
 
 
 _CdfArgs = tuple[int, tuple[float, ...]]  # a theory's CDF for _diagnose.ks: its kind and parameters
@@ -170,8 +229,10 @@ class Accumulator:
         self.spec = spec
         self.moments_only = checks == "moments"
         self.count = spec.numel if sample is None else sample
-        self.theory: Theory = spec.plan.theory
         self.dtype = spec.out_dtype
+        self.theory: Theory = spec.plan.theory
+        if isinstance(spec.plan, Elementwise) and self.theory is spec.plan.distribution.theory:
+            self.theory = _stored_theory(self.theory, self.dtype.name)  # the CDF is the whole tensor's
         self.center = self.theory.mean
         self.position = 0
         self._pending: list[np.ndarray] = []  # values of the block not yet complete, in order
@@ -332,7 +393,12 @@ class Accumulator:
             self._structure_tests(report, verdicts, full)
         if self.nonfinite:
             verdicts.append(
-                _verdict("finite", "fail", self.nonfinite, f"{self.nonfinite} values overflow {self.dtype.name}: inf")
+                _verdict(
+                    "finite",
+                    "fail",
+                    self.nonfinite,
+                    f"{self.nonfinite} values overflow {self.dtype.name}: {self.dtype.overflow}",
+                )
             )
         if self.outside:
             verdicts.append(
@@ -380,7 +446,10 @@ class Accumulator:
             sample = sample[sample != 0.0]
         if sample.size < 20:
             return
-        if self.native is not None:
+        if self.dtype.name in QUANTIZED:
+            assert self.theory.cdf is not None
+            d = ks_statistic_rounded(sample, self.theory.cdf, self.dtype.name)
+        elif self.native is not None:
             d = self._native_ks(self.native, sample)
         else:
             d = ks_statistic(sample, self.theory.cdf)
@@ -464,7 +533,11 @@ class Accumulator:
         tolerance = ORTHOGONALITY_TOLERANCE[self.dtype.name]
         if "orthogonal" in checks:
             gain, axis = checks["orthogonal"]["gain"], checks["orthogonal"]["axis"]
-            m = full.reshape(matrix_view(self.spec.shape, self.spec.layout))
+            if "column_axis" in checks["orthogonal"]:  # the matrix's columns lie along that axis
+                moved = np.moveaxis(full.reshape(self.spec.shape), checks["orthogonal"]["column_axis"], -1)
+                m = moved.reshape(-1, moved.shape[-1])
+            else:
+                m = full.reshape(matrix_view(self.spec.shape, self.spec.layout))
             vectors = m if axis == "rows" else m.T
             pick = np.unique(
                 (np.arange(min(ROW_SAMPLE, vectors.shape[0])) * vectors.shape[0]) // min(ROW_SAMPLE, vectors.shape[0])

@@ -1,7 +1,7 @@
 """The safetensors dtype codes: the one table the writer, the reader, dtypes and the client read.
 
 A safetensors header names each tensor's element type by a code ("F32", "BF16", "F8_E4M3", ...).
-initw generates five of them; an uploaded file (transfer) may hold any, and its bytes are kept.
+initw generates seven of them; an uploaded file (transfer) may hold any, and its bytes are kept.
 numpy has no bfloat16 or fp8 types: for those the table names the ml_dtypes type instead, which
 readers use when ml_dtypes is installed.
 
@@ -51,8 +51,8 @@ CODES: dict[str, DTypeCode] = {
         DTypeCode("I32", "int32", 4, "<i4"),
         DTypeCode("U32", "uint32", 4, "<u4"),
         DTypeCode("U64", "uint64", 8, "<u8"),
-        DTypeCode("F8_E5M2", "float8_e5m2", 1, None, "float8_e5m2"),
-        DTypeCode("F8_E4M3", "float8_e4m3fn", 1, None, "float8_e4m3fn"),
+        DTypeCode("F8_E5M2", "float8_e5m2", 1, None, "float8_e5m2", generated=True),
+        DTypeCode("F8_E4M3", "float8_e4m3fn", 1, None, "float8_e4m3fn", generated=True),
     )
 }
 

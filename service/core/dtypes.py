@@ -10,6 +10,11 @@ with exact power-of-two scalings and ``rint`` (an exact IEEE operation), then st
     |y| > max finite  ->  +-inf
 
 Stored bytes are little-endian; bfloat16 is the high half of the float32 with the same value.
+
+float8_e4m3fn (m = 3, e_min = -6, max 448) and float8_e5m2 (m = 2, e_min = -14, max 57344) round
+the same way, one step from float64, and store the byte of y (sign, biased exponent, fraction; a
+subnormal y as y / 2**(e_min - m)). Beyond max, as ml_dtypes converts float64: e5m2 stores +-inf
+(0x7c, 0xfc); e4m3fn has no infinity and stores its NaN of the value's sign (0x7f, 0xff).
 """
 
 from __future__ import annotations
@@ -50,6 +55,63 @@ def _to_bfloat16(x: np.ndarray) -> np.ndarray:
     return (exact.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
 
 
+def _float8_bits(
+    x: np.ndarray, fraction_bits: int, min_exponent: int, max_finite: float, overflow: int
+) -> NDArray[np.uint8]:
+    """The float8 byte of x rounded once (RNE): ``overflow`` (0x7c inf, 0x7f NaN) beyond max."""
+    y = _round_to_precision(x, fraction_bits, min_exponent, max_finite)
+    bits = y.view(np.uint64)
+    sign = ((bits >> np.uint64(56)) & np.uint64(0x80)).astype(np.uint8)
+    magnitude = np.abs(y)
+    # A normal y: its float64 exponent and top fraction bits, the exponent rebiased (e_min -> 1).
+    top = (bits & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(52 - fraction_bits)
+    rebias = np.uint64((1023 + min_exponent - 1) << fraction_bits)
+    normal = top - np.minimum(top, rebias)
+    # A subnormal y (or zero): an integer multiple of 2**(e_min - m), exact.
+    sub = np.ldexp(np.where(magnitude < 2.0**min_exponent, magnitude, 0.0), fraction_bits - min_exponent)
+    code = np.where(magnitude < 2.0**min_exponent, sub.astype(np.uint64), normal)
+    code = np.where(np.isinf(y), np.uint64(overflow), code)
+    return code.astype(np.uint8) | sign
+
+
+def _float8_table(fraction_bits: int, bias: int, nan_only: bool) -> NDArray[np.float64]:
+    """The float64 value of each of the 256 bytes (exact), without ml_dtypes."""
+    code = np.arange(256, dtype=np.int64)
+    fraction = code & ((1 << fraction_bits) - 1)
+    exponent = (code >> fraction_bits) & ((1 << (7 - fraction_bits)) - 1)
+    value = np.where(
+        exponent == 0,
+        np.ldexp(fraction.astype(np.float64), 1 - bias - fraction_bits),
+        np.ldexp((fraction + (1 << fraction_bits)).astype(np.float64), exponent - bias - fraction_bits),
+    )
+    top = (1 << (7 - fraction_bits)) - 1
+    if nan_only:  # e4m3fn: S.1111.111 is NaN, every other code finite
+        value = np.where((code & 0x7F) == 0x7F, np.nan, value)
+    else:  # e5m2: exponent all ones is inf (fraction 0) or NaN, as IEEE
+        value = np.where(exponent == top, np.where(fraction == 0, np.inf, np.nan), value)
+    value = np.where(code & 0x80, -value, value)
+    value.setflags(write=False)
+    return value
+
+
+_E4M3_MAX = 448.0
+_E5M2_MAX = 57344.0
+
+
+def _to_e4m3fn(x: np.ndarray) -> np.ndarray:
+    return _float8_bits(x, 3, -6, _E4M3_MAX, 0x7F)  # beyond max: NaN (no infinity)
+
+
+def _to_e5m2(x: np.ndarray) -> np.ndarray:
+    return _float8_bits(x, 2, -14, _E5M2_MAX, 0x7C)  # beyond max: +-inf
+
+
+_FLOAT8 = {  # name: (the value of each byte, the rounding)
+    "float8_e4m3fn": (_float8_table(3, 7, nan_only=True), _to_e4m3fn),
+    "float8_e5m2": (_float8_table(2, 15, nan_only=False), _to_e5m2),
+}
+
+
 def _to_float32(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
@@ -71,6 +133,7 @@ class DType:
     itemsize: int
     storage: np.dtype
     finite_max: float
+    overflow: str = "inf"  # what a value beyond finite_max becomes: inf, or nan (float8_e4m3fn)
 
     def round(self, values: np.ndarray) -> np.ndarray:
         """float64 values -> stored representation (bit patterns for float16/bfloat16)."""
@@ -89,6 +152,9 @@ class DType:
             return (stored.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
         if self.name == "float16":
             return stored.view(np.float16).astype(np.float64)
+        if self.name in _FLOAT8:
+            table: NDArray[np.float64] = _FLOAT8[self.name][0][np.asarray(stored).view(np.uint8)]
+            return table
         return stored.astype(np.float64)
 
     def round_scalar(self, value: float) -> float:
@@ -102,10 +168,11 @@ _ROUNDERS = {
     "float16": _to_float16,
     "bfloat16": _to_bfloat16,
     "int64": _to_int64,
+    **{name: rounder for name, (_, rounder) in _FLOAT8.items()},
 }
 
 
-def _output(name: str, finite_max: float, *, bit_patterns: bool = False) -> DType:
+def _output(name: str, finite_max: float, *, bit_patterns: bool = False, overflow: str = "inf") -> DType:
     """The output format ``name``, its code and item size read from the safetensors table.
     ``bit_patterns``: stored as unsigned integers, because the rounding above produces the bits
     (numpy has no bfloat16, and its float16 conversion would round a second time)."""
@@ -113,7 +180,7 @@ def _output(name: str, finite_max: float, *, bit_patterns: bool = False) -> DTyp
     if not entry.generated:
         raise RuntimeError(f"{name} is not marked as generated in service/core/dtype_codes.py")
     storage = entry.bits() if bit_patterns or entry.numpy is None else np.dtype(entry.numpy)
-    return DType(name, entry.code, entry.itemsize, storage, finite_max)
+    return DType(name, entry.code, entry.itemsize, storage, finite_max, overflow)
 
 
 DTYPES: dict[str, DType] = {
@@ -125,9 +192,11 @@ DTYPES: dict[str, DType] = {
         _output("bfloat16", _BF16_MAX, bit_patterns=True),
         # Only for counters such as BatchNorm's num_batches_tracked: constant integral values.
         _output("int64", float(2**63 - 1)),
+        _output("float8_e4m3fn", _E4M3_MAX, bit_patterns=True, overflow="nan"),
+        _output("float8_e5m2", _E5M2_MAX, bit_patterns=True),
     )
 }
-FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
 def get_dtype(name: str) -> DType:

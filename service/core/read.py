@@ -25,8 +25,10 @@ MAX_HEADER = 100_000_000  # the reference loader's limit
 BASE64_PIECE = 1 << 18  # characters decoded in one call (a multiple of 4): ~1 ms
 # A checkpoint may hold any dtype safetensors defines (masks, counters, fp8 weights); transfer keeps
 # their bytes. The dtypes the service generates are read back through their own exact conversion;
-# the others only if numpy has a type for them (so not fp8).
+# the others only if numpy has a type for them. fp8 (generated too) is read exactly by float64(),
+# but is not ``readable``: the upload paths (network inputs, kept-tensor summaries) take no fp8.
 _GENERATED = {d.safetensors: d for d in DTYPES.values()}
+_NOT_UPLOADED = ("F8_E4M3", "F8_E5M2")
 
 
 def dtype_name(code: str) -> str:
@@ -45,8 +47,8 @@ class Stored:
 
     @property
     def readable(self) -> bool:
-        """Whether float64() can read the values (not for the fp8 formats)."""
-        return self.dtype in _GENERATED or CODES[self.dtype].numpy is not None
+        """Whether the upload paths use the values (not the fp8 formats, which float64() reads)."""
+        return self.dtype not in _NOT_UPLOADED and (self.dtype in _GENERATED or CODES[self.dtype].numpy is not None)
 
     def float64(self) -> NDArray[np.float64]:
         """The values as float64 (exact for the float dtypes; integers beyond 2^53 round)."""

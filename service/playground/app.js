@@ -9,7 +9,7 @@
   const MAX_DEPTH = 1000; // POST /diagnostics/network's limit; the file's tensor list stops there too
   const SVG_TYPE = "image/svg+xml";
   const MAX_DOWNLOAD = 1 << 30; // a download is held in memory (a Blob) first: larger files are for curl
-  const ITEMSIZE = { float32: 4, float64: 8, float16: 2, bfloat16: 2 };
+  const ITEMSIZE = { float32: 4, float64: 8, float16: 2, bfloat16: 2, float8_e4m3fn: 1, float8_e5m2: 1 };
   const $ = (id) => document.getElementById(id);
 
   const state = {

@@ -136,6 +136,14 @@ EDGES = [
     request((9, 7), "normal", {"std": 1e-39}, "bfloat16"),
     request((9, 7), "normal", {"mean": 3.0e38, "std": 1e36}, "bfloat16"),
     request((9, 7), "uniform", {"a": -1.0, "b": 1.0}, "float16", start=5, stop=61),
+    # float8: ties at the top (e4m3fn's 464, e5m2's 61440), overflow to NaN / inf, subnormals
+    request((9, 7), "normal", {"mean": 440.0, "std": 20.0}, "float8_e4m3fn"),
+    request((9, 7), "normal", {"mean": -57000.0, "std": 3000.0}, "float8_e5m2"),
+    request((9, 7), "normal", {"std": 2e-3}, "float8_e4m3fn"),
+    request((9, 7), "normal", {"std": 3e-5}, "float8_e5m2"),
+    request((9, 7), "uniform", {"a": -500.0, "b": 500.0}, "float8_e4m3fn", start=3, stop=50),
+    request((4,), "constant", {"value": 464.0}, "float8_e4m3fn"),
+    request((4,), "constant", {"value": -61440.0}, "float8_e5m2"),
     request((7,), "kaiming_uniform", {"a": 0.2}, "float32", fan_in=3, fan_out=5),
     request((7,), "kaiming_normal", {}, "float32", fan_in=3),  # only the fan the mode reads is needed
     request((7,), "variance_scaling", {"mode": "fan_out"}, "float32", layout="jax", fan_out=11),
@@ -301,7 +309,8 @@ def random_requests(count: int, rng: random.Random) -> list[dict]:
         if rng.random() < 0.3:
             start, stop = sorted(rng.randint(0, numel) for _ in range(2))
         seed = rng.choice([0, U64_MAX, rng.getrandbits(64), rng.getrandbits(64)])
-        dtype = rng.choice(["float32", "float64", "float32", "float64", "float16", "bfloat16"])
+        dtype = rng.choice(["float32", "float64", "float32", "float64", "float16", "bfloat16", "float8_e4m3fn",
+                            "float8_e5m2"])  # fmt: skip
         name = rng.choice(["weight", "blocks.3.mlp.fc1.weight", "b\u00e9\U0001f642"])
         out.append(request(shape, scheme, params, dtype, layout, seed, name, start=start, stop=stop))
     return out

@@ -111,3 +111,46 @@ def test_a_moments_only_report_is_the_full_reports_moments_without_the_other_che
     assert "ks" in bands(a) and "ks" not in b and "rows" not in b and "ks" not in bands(b)
     with pytest.raises(ValueError, match="checks"):
         Accumulator(spec, checks="none")
+
+
+# float8: its steps are coarse enough that the stored values are compared with the rounded
+# distribution (service/core/diagnose.py, QUANTIZED), never the real one, which they do not follow.
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize(
+    ("scheme", "params"),
+    [("uniform", {"a": -1.0, "b": 1.0}), ("normal", {}), ("truncated_normal", {"std": 0.5, "bounds": "sigma"})],
+)
+def test_float8_tensors_are_healthy_against_their_rounded_distribution(scheme, params, dtype):
+    from service.core.diagnose import ks_statistic_rounded
+
+    spec = TensorSpec("w", (1024, 1024), scheme, params, dtype)
+    report = diagnose(spec, 5)
+    assert {b for c, b in bands(report).items() if c != "coherence"} == {"healthy"}, report["verdicts"]
+    assert report["expected"]["distribution"].endswith(f"rounded to {dtype}")
+    real = spec.plan.theory
+    assert report["expected"]["std"] != real.std and abs(report["expected"]["std"] / real.std - 1) < 0.01
+    # The real CDF would be refused: a continuous CDF against values on float8's steps.
+    values = spec.out_dtype.to_float64(generate(spec, 5))[::10]
+    assert ks_pvalue(ks_statistic(values, real.cdf), values.size) < 1e-4
+    assert ks_pvalue(ks_statistic_rounded(values, real.cdf, dtype), values.size) > 1e-4
+    # ... and the rounded one refuses a sample from another distribution on the same steps.
+    other = spec.out_dtype.to_float64(spec.out_dtype.round(values * 1.25))
+    assert ks_pvalue(ks_statistic_rounded(other, real.cdf, dtype), values.size) < 1e-4
+
+
+def test_float8_overflow_is_named_nan_or_inf_and_a_flush_to_zero_warns():
+    e4m3 = diagnose(TensorSpec("w", (8, 8), "uniform", {"a": 400.0, "b": 500.0}, "float8_e4m3fn"), 0)
+    assert e4m3["verdict"] == "fail" and "overflow float8_e4m3fn: nan" in str(e4m3["verdicts"])
+    e5m2 = diagnose(TensorSpec("w", (8, 8), "constant", {"value": 7e4}, "float8_e5m2"), 0)
+    assert "64 values overflow float8_e5m2: inf" in str(e5m2["verdicts"])
+    # std 1e-6 rounds (nearly) every value to +-0 in e5m2 (least subnormal 2^-16): a warning.
+    flushed = diagnose(TensorSpec("w", (64, 64), "normal", {"std": 1e-6}, "float8_e5m2"), 0)
+    assert flushed["std"] == 0.0 and bands(flushed)["std_ratio"] == "warn"
+    assert 0 < flushed["expected"]["std"] < 1e-10
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_orthogonal_and_row_norm_checks_pass_within_the_format_tolerance(dtype):
+    for scheme, shape in (("orthogonal", (64, 64)), ("orthogonal", (48, 96)), ("sphere_rows", (64, 128))):
+        report = diagnose(TensorSpec("w", shape, scheme, {}, dtype), 1)
+        assert report["verdict"] == "healthy", (scheme, report["verdicts"])

@@ -200,7 +200,8 @@ def test_every_scheme_fills_every_dtype_and_layout(name, dtype, layout):
     request = spec(name, shape, example.params, dtype, layout)
     out = tensor(request, seed=3)
     assert out.shape == shape
-    assert out.dtype == {"float32": np.float32, "float64": np.float64}.get(dtype, np.uint16)
+    bytes_of = {"float32": np.float32, "float64": np.float64, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+    assert out.dtype == bytes_of.get(dtype, np.uint16)
     assert np.isfinite(request.out_dtype.to_float64(out.reshape(-1))).all()
     # One rounding from float64: the stored values are exactly the rounded float64 values.
     np.testing.assert_array_equal(out.reshape(-1), request.out_dtype.round(float64_values(request, seed=3)))

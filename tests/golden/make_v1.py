@@ -26,7 +26,7 @@ from service.core.registry import REGISTRY
 PATH = Path(__file__).with_name("v1.json")
 FILES_PATH = Path(__file__).with_name("v1_files.json")  # whole files, header included (file_answer)
 SEED = 20261129
-DTYPES = ("float32", "float64", "float16", "bfloat16")
+DTYPES = ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")  # float8 appended later
 
 
 def examples() -> list[tuple[str, tuple[int, ...], str, dict, str]]:
@@ -97,6 +97,22 @@ VARIANTS = [
     ),  # fmt: skip
 ]
 
+# float8 (ALGORITHM.md section 9): overflow (e4m3fn NaN, e5m2 inf), the tie at e4m3fn's edge, subnormal
+# ranges and a large tensor, in both formats.
+FLOAT8_VARIANTS = [
+    ("float8-constant-500", (4, 4), "constant", {"value": 500.0}, "torch"),
+    ("float8-constant-edge-tie", (4, 4), "constant", {"value": -464.0}, "torch"),
+    ("float8-constant-60000", (4, 4), "constant", {"value": 60000.0}, "torch"),
+    ("float8-constant-61440", (4, 4), "constant", {"value": 61440.0}, "torch"),
+    ("float8-uniform-wide", (64, 64), "uniform", {"a": -1e5, "b": 1e5}, "torch"),
+    ("float8-uniform-500", (64, 64), "uniform", {"a": -500.0, "b": 500.0}, "torch"),
+    ("float8-normal-subnormal-e4m3", (64, 64), "normal", {"std": 1e-3}, "torch"),
+    ("float8-normal-subnormal-e5m2", (64, 64), "normal", {"std": 2e-5}, "torch"),
+    ("float8-truncated_normal-sigma", (64, 64), "truncated_normal", {"std": 0.02, "bounds": "sigma"}, "torch"),
+    ("float8-normal-1M", (1024, 1024), "normal", {}, "torch"),
+]
+FLOAT8 = ("float8_e4m3fn", "float8_e5m2")
+
 # Keys: the tensor name and the seed reach every byte.
 NAMES = [("name-unicode", "blocks.0.attn.wéight/🙂", 0), ("seed-max", "weight", 2**64 - 1), ("seed-zero", "weight", 0)]
 
@@ -157,6 +173,9 @@ def cases() -> list[tuple[str, int, TensorSpec]]:
         out.append((f"{case_id}/float32", seed, TensorSpec(name, (16, 16), "normal", {}, "float32")))
     for case_id, params in truncation_cases():
         out.append((f"{case_id}/float64", SEED, TensorSpec("weight", (16, 16), "truncated_normal", params, "float64")))
+    for case_id, shape, scheme, params, layout in FLOAT8_VARIANTS:
+        for dtype in FLOAT8:
+            out.append((f"{case_id}/{dtype}", SEED, TensorSpec("weight", shape, scheme, params, dtype, layout)))
     return out
 
 
@@ -164,7 +183,7 @@ def answer(seed: int, spec: TensorSpec) -> dict:
     stored = generate(spec, seed)
     data = np.ascontiguousarray(stored).astype(stored.dtype.newbyteorder("<")).tobytes()
     first = stored[:8]
-    bits = first.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[first.dtype.itemsize])
+    bits = first.view({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[first.dtype.itemsize])
     return {
         "seed": seed,
         "tensor": spec.canonical(),

@@ -119,9 +119,9 @@ def test_the_schema_of_a_name_states_its_pattern_and_that_metadata_is_reserved()
 
 
 def test_dtypes_and_layouts_are_the_cores_names_only():
-    for dtype in ("float32", "float64", "float16", "bfloat16"):
+    for dtype in ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"):
         assert valid(Dtype, dtype) == dtype
-    for bad in ("int64", "F32", "float8_e4m3fn", "Float32"):
+    for bad in ("int64", "F32", "F8_E4M3", "float8", "Float32"):
         refused(Dtype, bad)
     for layout in ("torch", "keras", "jax"):
         assert valid(Layout, layout) == layout

@@ -223,6 +223,18 @@ test("rounding to 16-bit formats is the IEEE rounding (§9)", () => {
   assert.equal(bytes("float16", -0.3), "cdb4"); // 0xb4cd
   assert.equal(bytes("bfloat16", -0.3), "9abe"); // 0xbe9a
   assert.equal(bytes("float16", 1e6), "007c");
+  // float8 (§9): ties to even at the edge, overflow to e4m3fn's NaN and e5m2's infinity, subnormals
+  assert.equal(bytes("float8_e4m3fn", -464), "fe"); // the tie between 448 and 480 (NaN's code): 448
+  assert.equal(bytes("float8_e4m3fn", 464.00000000000006), "7f");
+  assert.equal(bytes("float8_e4m3fn", -1e6), "ff");
+  assert.equal(bytes("float8_e5m2", 61439.99999999999), "7b");
+  assert.equal(bytes("float8_e5m2", 61440), "7c");
+  assert.equal(bytes("float8_e4m3fn", 2 ** -10), "00"); // half the least subnormal: the even 0
+  assert.equal(bytes("float8_e4m3fn", 3 * 2 ** -10), "02");
+  assert.equal(bytes("float8_e5m2", -(2 ** -16)), "81");
+  assert.equal(bytes("float8_e4m3fn", -0.3), "aa"); // -0.3 -> -0.3125 = -1.010b * 2^-2: 1 0101 010
+  assert.ok(Number.isNaN(roundTo("float8_e4m3fn", 500)));
+  assert.equal(roundTo("float8_e5m2", 500), 512);
   assert.equal(bytes("float32", -0.3), "9a9999be");
   // int64 holds integral constants only (layer presets' num_batches_tracked)
   assert.equal(bytes("int64", -2), "feffffffffffffff");
@@ -243,7 +255,7 @@ test("a slice is the same bytes as the same slice of the whole tensor (§3)", ()
 
 // ---- the golden vectors -------------------------------------------------------------------
 
-const BITS_WIDTH = { float64: 16, float32: 8, float16: 4, bfloat16: 4 };
+const BITS_WIDTH = { float64: 16, float32: 8, float16: 4, bfloat16: 4, float8_e4m3fn: 2, float8_e5m2: 2 };
 
 function firstBits(bytes, dtype, count) {
   const size = DTYPES[dtype].itemsize;
@@ -255,7 +267,9 @@ function firstBits(bytes, dtype, count) {
         ? view.getBigUint64(8 * i, true).toString(16)
         : size === 4
           ? view.getUint32(4 * i, true).toString(16)
-          : view.getUint16(2 * i, true).toString(16);
+          : size === 2
+            ? view.getUint16(2 * i, true).toString(16)
+            : view.getUint8(i).toString(16);
     out.push(`0x${hex.padStart(BITS_WIDTH[dtype], "0")}`);
   }
   return out;
