@@ -205,6 +205,11 @@ def get_dtype(name: str) -> DType:
         return DTYPES[name]
     except KeyError:
         allowed = ", ".join(DTYPES)
-        raise InitError(
-            f"dtype {name!r} is not supported; use one of {allowed}", param="dtype", allowed=allowed
-        ) from None
+        why = _UNSTORED.get(name, "is not supported")
+        raise InitError(f"dtype {name!r} {why}; use one of {allowed}", param="dtype", allowed=allowed) from None
+
+
+_UNSTORED = {
+    "complex128": "cannot be stored: safetensors defines no complex128 code (its only complex type is C64)",
+    "complex64": "is not generated (safetensors stores it as C64, but initw does not draw complex values yet)",
+}

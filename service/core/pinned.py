@@ -19,7 +19,20 @@ from numpy.typing import NDArray
 
 from . import kernels, parallel
 
-__all__ = ["INV_LN2", "LN2_HI", "LN2_LO", "MATMUL_BLOCK", "dot_rows", "exp", "log", "matmul", "tree_sum"]
+__all__ = [
+    "INV_LN2",
+    "LN2_HI",
+    "LN2_LO",
+    "MATMUL_BLOCK",
+    "PIO4_HI",
+    "PIO4_LO",
+    "dot_rows",
+    "exp",
+    "log",
+    "matmul",
+    "sincos_2pi",
+    "tree_sum",
+]
 
 # fdlibm e_log.c / e_exp.c constants (Sun Microsystems, 1993).
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
@@ -96,6 +109,69 @@ def exp(x: np.ndarray) -> NDArray[np.float64]:
     c = r - t * (_P[0] + t * (_P[1] + t * (_P[2] + t * (_P[3] + t * _P[4]))))
     y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
     return np.ldexp(y, k.astype(np.int64))
+
+
+# fdlibm k_sin.c / k_cos.c (FreeBSD msun's evaluation order) and pi/4 in two parts.
+_S = tuple(
+    float.fromhex(h)
+    for h in (
+        "-0x1.5555555555549p-3",
+        "0x1.111111110f8a6p-7",
+        "-0x1.a01a019c161d5p-13",
+        "0x1.71de357b1fe7dp-19",
+        "-0x1.ae5e68a2b9cebp-26",
+        "0x1.5d93a5acfd57cp-33",
+    )
+)
+_C = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.555555555554cp-5",
+        "-0x1.6c16c16c15177p-10",
+        "0x1.a01a019cb1590p-16",
+        "-0x1.27e4f809c52adp-22",
+        "0x1.1ee9ebdb4b1c4p-29",
+        "-0x1.8fae9be8838d4p-37",
+    )
+)
+PIO4_HI = float.fromhex("0x1.921fb54442d18p-1")
+PIO4_LO = float.fromhex("0x1.1a62633145c07p-55")
+
+
+def sincos_2pi(u: np.ndarray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(sin, cos) of 2*pi*u for float64 u in [0, 1), reduced exactly by octant (ALGORITHM.md 12.5).
+
+    v = 8u, k = floor(v), f = v - k (exact); g = f for even k, 1 - f for odd k (exact);
+    x = g * pio4_hi, y = g * pio4_lo; s, c = fdlibm's sine and cosine kernels at x + y in [0, pi/4];
+    the octant k picks (sin, cos) among (+-s, +-c) and (+-c, +-s).
+    """
+    u = np.asarray(u, dtype=np.float64)
+    v = u * 8.0
+    k = np.floor(v)
+    f = v - k
+    odd = (k.astype(np.int64) & 1) == 1
+    g = np.where(odd, 1.0 - f, f)
+    x = g * PIO4_HI
+    y = g * PIO4_LO
+    z = x * x
+    w = z * z
+    # k_sin.c: x - ((z*(y/2 - v*r) - y) - v*S1), r = S2 + z*(S3 + z*S4) + z*w*(S5 + z*S6)
+    r = (_S[1] + z * (_S[2] + z * _S[3])) + (z * w) * (_S[4] + z * _S[5])
+    vx = z * x
+    sine = x - ((z * (0.5 * y - vx * r) - y) - vx * _S[0])
+    # k_cos.c: hz = z/2, q = 1 - hz; q + (((1 - q) - hz) + (z*r - x*y)),
+    # r = z*(C1 + z*(C2 + z*C3)) + w*w*(C4 + z*(C5 + z*C6))
+    rc = z * (_C[0] + z * (_C[1] + z * _C[2])) + (w * w) * (_C[3] + z * (_C[4] + z * _C[5]))
+    hz = 0.5 * z
+    q = 1.0 - hz
+    cosine = q + (((1.0 - q) - hz) + (z * rc - x * y))
+    octant = k.astype(np.int64)
+    swap = ((octant + 1) & 2) == 2  # octants 1, 2, 5, 6: sin from the cosine kernel
+    sin_out = np.where(swap, cosine, sine)
+    cos_out = np.where(swap, sine, cosine)
+    np.negative(sin_out, out=sin_out, where=octant >= 4)
+    np.negative(cos_out, out=cos_out, where=(octant >= 2) & (octant <= 5))
+    return sin_out, cos_out
 
 
 def tree_sum(values: np.ndarray, axis: int = 0) -> NDArray[np.float64]:

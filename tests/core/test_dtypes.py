@@ -180,3 +180,12 @@ def test_torch_rounds_float64_to_float8_through_float32_and_saturates_e4m3fn():
             assert ours[1:3].tolist() == [0x7F, 0x7F] and theirs[1:3].tolist() == [0x7E, 0x7E]  # NaN vs 448
         else:
             assert ours[3] == theirs[3] == 0x7C
+
+
+def test_complex_dtypes_are_refused_saying_what_the_format_cannot_store():
+    with pytest.raises(InitError) as error:
+        get_dtype("complex128")
+    assert error.value.param == "dtype" and "safetensors defines no complex128" in str(error.value)
+    with pytest.raises(InitError) as error:
+        get_dtype("complex64")
+    assert error.value.param == "dtype" and "C64" in str(error.value)

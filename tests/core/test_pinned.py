@@ -6,7 +6,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from service.core.pinned import dot_rows, exp, log, tree_sum
+from service.core.pinned import dot_rows, exp, log, sincos_2pi, tree_sum
 
 
 def ulps(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -95,3 +95,31 @@ def test_dot_rows_is_tree_sum_of_products():
     # within (log2 33 + 1) U of it; a relative tolerance would fail wherever the sum cancels.
     bound = (33 + 7) * U * (np.abs(a) @ np.abs(b).T)
     assert np.all(np.abs(got - a @ b.T) <= bound)
+
+
+# sincos_2pi (ALGORITHM.md 12.5): the pinned sine and cosine of 2*pi*u that complex dtypes need.
+def test_sincos_2pi_is_within_one_and_a_half_ulp_of_the_exact_values():
+    rng = np.random.default_rng(12)
+    u = np.concatenate([rng.random(1500), rng.random(200) * 2.0**-20, 0.25 - rng.random(200) * 2.0**-30,
+                        np.arange(64) / 64 + 2.0**-53, [2.0**-53, 1 - 2.0**-53, 0.125 - 2.0**-53]])  # fmt: skip
+    sine, cosine = sincos_2pi(u)
+    with mpmath.workprec(120):  # local, as above
+        for x, s, c in zip(u.tolist(), sine.tolist(), cosine.tolist(), strict=True):
+            t = 2 * mpmath.pi * mpmath.mpf(x)
+            for got, exact in ((s, mpmath.sin(t)), (c, mpmath.cos(t))):
+                ulps = abs(mpmath.mpf(got) - exact) / math.ulp(abs(float(exact)))
+                assert ulps <= 1.5, (x, got, exact)
+
+
+def test_sincos_2pi_octants_are_exact_rotations_and_the_eighths_exact():
+    u = np.random.default_rng(3).random(10_000) * 0.75
+    u = u[(u + 0.25) - 0.25 == u]  # u + 1/4 exact, so the same reduced argument in the next quadrant
+    s, c = sincos_2pi(u)
+    s4, c4 = sincos_2pi(u + 0.25)
+    np.testing.assert_array_equal(s4, c)
+    np.testing.assert_array_equal(c4, -s)
+    s, c = sincos_2pi(np.arange(8) / 8)
+    h = math.sqrt(0.5)
+    np.testing.assert_allclose(s, [0, h, 1, h, 0, -h, -1, -h], rtol=2**-52, atol=0)
+    np.testing.assert_allclose(c, [1, h, 0, -h, -1, -h, 0, h], rtol=2**-52, atol=0)
+    assert s[0] == 0 and s[2] == 1 and c[2] == 0 and s[4] == 0 and c[4] == -1 and s[6] == -1 and c[6] == 0
