@@ -31,7 +31,9 @@ from .core.artifact import (
     tensor_bytes,
     working_bytes,
 )
-from .core.catalogue import catalogue, describe
+from .core.catalogue import catalogue, describe, describe_word, dialect_catalogue
+from .core.dialects import DIALECTS
+from .core.dialects import lookup as dialect_word
 from .core.dtypes import get_dtype
 from .core.errors import InitError
 from .core.generate import TensorSpec, algorithm, generate
@@ -41,6 +43,7 @@ from .core.registry import get_scheme
 from .core.write import TensorBytes, file_bytes, file_pieces
 
 __all__ = [
+    "DIALECTS",
     "EXACT_JACOBIAN_WIDTH",
     "Artifact",
     "InitError",
@@ -54,6 +57,9 @@ __all__ = [
     "canonical_json",
     "catalogue",
     "describe",
+    "describe_word",
+    "dialect_catalogue",
+    "dialect_word",
     "diagnose_network",
     "diagnostics_report",
     "dtype_name",

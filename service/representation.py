@@ -72,8 +72,11 @@ def negotiate(accept: str | None, offered: tuple[str, ...] = _OFFERED) -> str:
 
 
 def etag(request: Request, media: str) -> str:
-    """A strong validator for one representation of one canonical request."""
+    """A strong validator for one representation of one canonical request. The JSON form also
+    carries the request's warnings (the file never does), so they are part of its validator."""
     text = f"{algorithm()}\n{media}\n{request.canonical_json}".encode()
+    if request.warnings and media != BINARY:
+        text += "\n".join(("", "warnings", *request.warnings)).encode()
     return '"' + hashlib.sha256(text).hexdigest()[:40] + '"'
 
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from service.app import create_app
+from service.core import dialects
 from service.core.registry import all_names
 from service.openapi import text
 
@@ -29,6 +30,7 @@ def test_schemes_are_a_discriminated_union_with_string_shorthand():
     schema = json.loads(COMMITTED.read_text())
     scheme = schema["components"]["schemas"]["TensorRequest"]["properties"]["scheme"]
     name, union = scheme["oneOf"]
-    assert sorted(name["enum"]) == all_names()
+    words = [s for d in dialects.PREFIXES for w in dialects.by_dialect(d) if not w.unsupported for s in w.spellings]
+    assert sorted(name["enum"]) == sorted([*all_names(), *words])  # initw's names, then the frameworks' words
     assert union["discriminator"]["propertyName"] == "name"
     assert "KaimingNormalScheme" in json.dumps(union)

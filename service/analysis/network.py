@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.cancel import checkpoint
+from ..core.dialects import bias_of, dense_weight
 from ..core.distributions import Theory
 from ..core.errors import InitError
 from ..core.generate import TensorSpec, generate
@@ -91,10 +92,8 @@ class Network:
 def layer_tensors(index: int, fan_in: int, width: int, weight: tuple[str, dict], bias: tuple[str, dict] | None,
                   dtype: str) -> tuple[TensorSpec, TensorSpec | None]:  # fmt: skip
     """The weight and bias specs of layer ``index``, as POST /init would name and shape them."""
-    w = TensorSpec(f"layers.{index}.weight", (width, fan_in), weight[0], weight[1], dtype=dtype)
-    b = None
-    if bias is not None:
-        b = TensorSpec(f"layers.{index}.bias", (width,), bias[0], bias[1], dtype=dtype, fan_in=fan_in, fan_out=width)
+    w = dense_weight(f"layers.{index}.weight", width, fan_in, weight[0], weight[1], dtype)
+    b = None if bias is None else bias_of(f"layers.{index}.bias", width, fan_in, bias[0], bias[1], dtype)
     return w, b
 
 

@@ -77,6 +77,9 @@ class Request:
     transfer: Mapping[str, Any] | None = None  # what happened to an uploaded file's tensors
     notes: Mapping[str, Any] | None = None  # an architecture preset's derived figures, for the metadata
     header: Mapping[str, str] = field(default_factory=dict)  # tensor name -> one of HEADERS, where not "full"
+    # What the requester should know (a name its layout's framework reads otherwise): never in the
+    # canonical request, so never in the file's bytes.
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, choice in self.header.items():

@@ -1,7 +1,9 @@
 """The scheme catalogue as data and as Markdown, both read from the registry.
 
-``describe`` is what ``GET /schemes`` returns; ``markdown`` renders docs/SCHEMES.md
-(``python -m service.core.catalogue > docs/SCHEMES.md``; a test fails when the file drifts).
+``describe`` is what ``GET /schemes`` returns and ``describe_word`` what ``GET /schemes?dialect=``
+returns for each framework word; ``markdown`` renders docs/SCHEMES.md
+(``python -m service.core.catalogue > docs/SCHEMES.md``) and ``dialects_markdown`` docs/DIALECTS.md
+(``python -m service.core.catalogue dialects > docs/DIALECTS.md``); a test fails when either drifts.
 """
 
 from __future__ import annotations
@@ -9,10 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import dialects
 from . import schemes as _schemes  # noqa: F401  (registers the catalogue)
 from .registry import REGISTRY, Param, Scheme
 
-__all__ = ["catalogue", "describe", "describe_param", "example_body", "markdown"]
+__all__ = [
+    "catalogue",
+    "describe",
+    "describe_param",
+    "describe_word",
+    "dialect_catalogue",
+    "dialects_markdown",
+    "example_body",
+    "markdown",
+]
 
 
 def describe_param(param: Param) -> dict[str, Any]:
@@ -57,6 +69,28 @@ def catalogue() -> list[dict[str, Any]]:
     return [describe(REGISTRY[name]) for name in sorted(REGISTRY)]
 
 
+def describe_word(word: dialects.Word) -> dict[str, Any]:
+    """A framework's initializer: its spellings, its own parameters and defaults, and its initw meaning."""
+    info: dict[str, Any] = {
+        "name": word.qualified,
+        "dialect": word.dialect,
+        "aliases": list(word.spellings[1:]),
+        "framework": word.peer,
+        "meaning": word.meaning,
+        "parameters": [describe_param(p) for p in word.params],
+    }
+    if word.unsupported:
+        info["unsupported"] = word.unsupported
+    return info
+
+
+def dialect_catalogue(dialect: str) -> list[dict[str, Any]]:
+    """Every word of ``dialect`` (initw: the registry's schemes)."""
+    if dialect == "initw":
+        return catalogue()
+    return [describe_word(w) for w in dialects.by_dialect(dialect)]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -94,5 +128,41 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+_FRAMEWORKS = {
+    "torch": "PyTorch (`torch.nn.init`)",
+    "keras": "Keras 3 (`keras.initializers`)",
+    "jax": "JAX (`jax.nn.initializers`)",
+    "flax": "Flax (`flax.linen.initializers`: JAX's, plus two)",
+}
+
+
+def dialects_markdown() -> str:
+    """docs/DIALECTS.md: every framework word, its parameters with the framework's defaults, its meaning."""
+    lines = [
+        "# Dialects",
+        "",
+        "Generated from service/core/dialects.py (`python -m service.core.catalogue dialects > docs/DIALECTS.md`);",
+        "the same data is served by `GET /schemes?dialect=keras` (or torch, jax, flax). A word is written",
+        'qualified (`keras.HeNormal`) or unqualified under a request\'s `"dialect"`, and means what it means in',
+        "that framework: its defaults, its parameters, its fan rule (Keras and JAX read `[*k, in, out]`,",
+        "PyTorch `[out, in, *k]`, whatever the request's layout). It translates into the initw scheme named in",
+        "'meaning', with every parameter explicit: the file's canonical request shows that scheme, and its bytes",
+        "are those of the equivalent initw request.",
+    ]
+    for dialect in dialects.PREFIXES:
+        lines += ["", f"## {dialect}: {_FRAMEWORKS[dialect]}", "", "| name | also | parameters (defaults) | meaning |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for word in dialects.by_dialect(dialect):
+            params = ", ".join(
+                f"`{p.name}`" + ("" if p.required else f" = `{json.dumps(p.default)}`") for p in word.params
+            )
+            also = ", ".join(f"`{a}`" for a in word.spellings[1:]) or "-"
+            meaning = f"refused: {word.unsupported}" if word.unsupported else word.meaning
+            lines.append(f"| `{word.qualified}` | {also} | {params or '-'} | {_cell(meaning)} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(markdown(), end="")
+    import sys
+
+    print(dialects_markdown() if sys.argv[1:] == ["dialects"] else markdown(), end="")

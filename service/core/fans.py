@@ -5,6 +5,7 @@ Layouts name where the input and output axes sit:
     torch       [out, in, *kernel]   fan_in = in * prod(kernel),  fan_out = out * prod(kernel)
     keras, jax  [*kernel, in, out]   fan_in = in * prod(kernel),  fan_out = out * prod(kernel)
 
+JAX's ``in_axis``, ``out_axis`` and ``batch_axis`` (``jax_fans``) name the axes on any layout.
 Rank < 2: PyTorch and JAX refuse; Keras uses fan = shape[0] for 1-D and 1 for 0-D. Each layout keeps
 its framework's rule. Explicit ``fan_in``/``fan_out`` overrides win over the shape.
 """
@@ -17,7 +18,17 @@ from typing import Literal
 
 from .errors import InitError
 
-__all__ = ["LAYOUTS", "LINEAR_NONLINEARITIES", "NONLINEARITIES", "Fans", "Layout", "calculate_gain", "matrix_view"]
+__all__ = [
+    "LAYOUTS",
+    "LINEAR_NONLINEARITIES",
+    "NONLINEARITIES",
+    "Fans",
+    "Layout",
+    "axis_index",
+    "calculate_gain",
+    "jax_fans",
+    "matrix_view",
+]
 
 Layout = Literal["torch", "keras", "jax"]
 LAYOUTS: tuple[str, ...] = ("torch", "keras", "jax")
@@ -116,3 +127,46 @@ def matrix_view(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
     if layout == "torch":
         return shape[0], math.prod(shape[1:])
     return math.prod(shape[:-1]), shape[-1]
+
+
+def axis_index(axis: int, rank: int, param: str) -> int:
+    """``axis`` of a rank-``rank`` tensor as a non-negative index (negative counts from the end)."""
+    if not -rank <= axis < rank:
+        raise InitError(
+            f"{param} {axis} is out of range for a tensor with {rank} dimensions",
+            param=param,
+            allowed=f"an integer from {-rank} to {rank - 1}",
+        )
+    return axis % rank
+
+
+def jax_fans(
+    shape: tuple[int, ...], in_axis: int | list[int], out_axis: int | list[int], batch_axis: int | list[int]
+) -> tuple[int, int]:
+    """(fan_in, fan_out) as JAX's ``_compute_fans(shape, in_axis, out_axis, batch_axis)``.
+
+    in_size, out_size, batch_size = the products of the sizes of those axes (an axis or a list);
+    receptive = numel / (in_size * out_size * batch_size), the product of every other axis;
+    fan_in = in_size * receptive, fan_out = out_size * receptive. Batch axes (say, stacked heads
+    or experts) count in neither fan: each slice along them is initialized as its own matrix.
+    JAX accepts overlapping axes and then divides into a fractional receptive field; here each axis
+    belongs to at most one group, so every fan is an integer.
+    """
+    groups: dict[str, list[int]] = {}
+    owner: dict[int, str] = {}
+    for param, axes in (("in_axis", in_axis), ("out_axis", out_axis), ("batch_axis", batch_axis)):
+        indices = [axis_index(a, len(shape), param) for a in ([axes] if isinstance(axes, int) else axes)]
+        for index in indices:
+            if index in owner:
+                raise InitError(
+                    f"axis {index} is both {owner[index]} and {param}; each axis belongs to one of "
+                    "in_axis, out_axis and batch_axis",
+                    param=param,
+                    allowed="axes distinct from the other groups",
+                )
+            owner[index] = param
+        groups[param] = indices
+    in_size = math.prod(shape[i] for i in groups["in_axis"])
+    out_size = math.prod(shape[i] for i in groups["out_axis"])
+    receptive = math.prod(size for i, size in enumerate(shape) if i not in owner)
+    return in_size * receptive, out_size * receptive

@@ -99,7 +99,7 @@ class TensorSpec:
             "shape": list(self.shape),
             "dtype": self.dtype,
             "layout": self.layout,
-            "scheme": {"name": scheme.name, **scheme.resolve(self.params)},
+            "scheme": {"name": scheme.name, **scheme.canonical(self.params)},
         }
         if self.fan_in is not None:
             spec["fan_in"] = self.fan_in

@@ -53,7 +53,7 @@ class Param:
     """One scheme parameter: its type, default and allowed values."""
 
     name: str
-    kind: str  # "float" | "int" | "str" | "bool"
+    kind: str  # "float" | "int" | "str" | "bool" | "axes" (an axis or a list of axes, as JAX takes them)
     default: Any = REQUIRED
     description: str = ""
     choices: tuple[str, ...] | None = None
@@ -63,6 +63,9 @@ class Param:
     exclusive_maximum: float | None = None
     casefold: bool = False  # accept any case for choices (PyTorch lower-cases `mode`)
     synonyms: Mapping[str, str] = field(default_factory=dict)  # accepted spelling -> canonical choice
+    # Added after v1's golden vectors: left out of the canonical form unless the request gives it,
+    # so that every request written before it existed keeps its bytes (its default changes nothing).
+    implicit: bool = False
 
     @property
     def required(self) -> bool:
@@ -74,6 +77,8 @@ class Param:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "axes":
+            return "an axis (an integer, negative from the end) or a list of distinct axes"
         parts = []
         if self.exclusive_minimum is not None:
             parts.append(f"> {self.exclusive_minimum:g}")
@@ -93,6 +98,16 @@ class Param:
             if not isinstance(value, bool):
                 raise bad
             return value
+        if self.kind == "axes":
+            axes = [value] if isinstance(value, int) else value
+            if (
+                not isinstance(axes, (list, tuple))
+                or len(axes) > 8
+                or any(isinstance(a, bool) or not isinstance(a, int) for a in axes)
+                or len(set(axes)) != len(axes)
+            ):
+                raise bad
+            return value if isinstance(value, int) else list(axes)
         if self.kind == "str":
             if not isinstance(value, str):
                 raise bad
@@ -242,6 +257,7 @@ class Scheme:
 
     def resolve(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validated parameters with defaults filled in: the canonical form of this scheme."""
+        raw = self._given(raw)
         known = {p.name for p in self.params}
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -260,6 +276,19 @@ class Scheme:
             else:
                 resolved[p.name] = p.default
         return resolved
+
+    def canonical(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters the bytes depend on, as the canonical request states them: every one,
+        defaults filled in, except an implicit parameter the request did not give."""
+        resolved = self.resolve(raw)
+        given = self._given(raw)
+        implicit = {p.name for p in self.params if p.implicit and p.name not in given}
+        return {name: value for name, value in resolved.items() if name not in implicit}
+
+    def _given(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``raw`` without the nulls of parameters whose default is null: null means not given."""
+        optional = {p.name for p in self.params if p.default is None}
+        return {k: v for k, v in raw.items() if not (v is None and k in optional)}
 
     def plan(self, ctx: Context, params: Mapping[str, Any] | None = None) -> Plan:
         """Validate ``params`` against this scheme and the tensor, and return its plan."""

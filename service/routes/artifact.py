@@ -169,8 +169,17 @@ def respond(
     """The whole representation ``media`` of ``request`` (the file, or its JSON description)."""
     tag = etag(request, media)
     if media == BINARY:
-        return _binary_response(request, tag, method, settings, memory, reservation)
-    return _json_response(request, tag, method, settings, memory, reservation)
+        response = _binary_response(request, tag, method, settings, memory, reservation)
+    else:
+        response = _json_response(request, tag, method, settings, memory, reservation)
+    warn(response, request)
+    return response
+
+
+def warn(response: Response, request: engine.Request) -> None:
+    """One ``Initw-Warning`` header per warning of the request (the file's bytes never carry them)."""
+    for warning in request.warnings:
+        response.headers.append("Initw-Warning", warning)
 
 
 def describe_artifact(artifact: engine.Artifact, tag: str) -> dict[str, Any]:
@@ -191,8 +200,10 @@ def describe_artifact(artifact: engine.Artifact, tag: str) -> dict[str, Any]:
             }
         )
     transfer = {} if artifact.request.transfer is None else {"transfer": artifact.request.transfer}
+    warnings = {"warnings": list(artifact.request.warnings)} if artifact.request.warnings else {}
     return {
         **transfer,
+        **warnings,
         "algorithm": engine.algorithm(),
         "seed": artifact.request.seed,
         "request": artifact.request.canonical(),

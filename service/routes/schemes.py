@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from .. import engine
 from ..problems import ProblemError
@@ -15,10 +15,24 @@ __all__ = ["router"]
 router = APIRouter(tags=["schemes"], route_class=ParsedBodyRoute)
 
 
-@get(router, "/schemes", summary="Every scheme: aliases, parameters, formula, random access")
-def list_schemes() -> dict[str, Any]:
-    """All schemes of the current algorithm, with each parameter's type, default and allowed range."""
-    return {"algorithm": engine.algorithm(), "schemes": engine.catalogue()}
+DIALECT_QUERY = (
+    "a framework's vocabulary: its initializers by the names, parameters and defaults it uses, each with "
+    "its initw meaning (default initw: the schemes themselves)"
+)
+
+
+@get(router, "/schemes", summary="Every scheme (or a framework's initializers): parameters, formula, random access")
+def list_schemes(
+    dialect: Annotated[Literal[engine.DIALECTS], Query(description=DIALECT_QUERY)] = "initw",  # type: ignore[valid-type]  # made at import time
+) -> dict[str, Any]:
+    """All schemes of the current algorithm, with each parameter's type, default and allowed range;
+    with ``?dialect=keras`` (torch, jax, flax) that framework's initializers and what each means here."""
+    return {
+        "algorithm": engine.algorithm(),
+        "dialect": dialect,
+        "dialects": list(engine.DIALECTS),
+        "schemes": engine.dialect_catalogue(dialect),
+    }
 
 
 @get(
@@ -28,7 +42,11 @@ def list_schemes() -> dict[str, Any]:
     responses={404: {"description": "No such scheme"}},
 )
 def one_scheme(name: str) -> dict[str, Any]:
-    """The scheme called ``name`` (aliases resolve to their scheme)."""
+    """The scheme called ``name`` (aliases resolve to their scheme), or a framework word such as
+    ``keras.HeNormal``."""
+    word = engine.dialect_word(name)
+    if word is not None:
+        return engine.describe_word(word)
     try:
         return engine.describe(engine.get_scheme(name))
     except engine.InitError as error:

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from ..core.dialects import DIALECTS
 from ..core.errors import InitError
 from .fields import Dim, Dtype, Name
 from .schemes import SchemeSpec, scheme_params
@@ -65,8 +66,7 @@ __all__ = [
 ]
 
 Framework = Literal["torch", "keras", "flax"]
-Dialect = Literal["initw", "torch", "keras", "jax", "flax"]
-DIALECTS: tuple[str, ...] = ("initw", "torch", "keras", "jax", "flax")
+Dialect = Literal[DIALECTS]  # type: ignore[valid-type]  # the core's table
 # The framework whose layer defaults each dialect speaks, and whose names its tensors get.
 _FRAMEWORK_OF: dict[str, Framework] = {
     "initw": "torch",

@@ -9,22 +9,42 @@ Request whose canonical form is what the bytes depend on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..core import dialects
 from ..core.artifact import HEADERS, Request
 from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.read import Stored, from_base64, read
 from .architectures import ArchitectureSpec, expand_architecture
 from .fields import Dtype, Fan, Layout, Name, Seed, Shape
-from .layers import LayerSpec, Planned, expand
+from .layers import LayerSpec, Planned, expand, tree_clash
 from .schemes import SchemeSpec, scheme_params
 
-__all__ = ["Header", "InitRequest", "Origin", "TensorFields", "TensorRequest", "to_request"]
+__all__ = ["Dialect", "Header", "InitRequest", "Origin", "TensorFields", "TensorRequest", "to_request"]
 
 Header = Literal[HEADERS]  # type: ignore[valid-type]  # the values come from the core's table
+Dialect = Literal[dialects.DIALECTS]  # type: ignore[valid-type]  # the same
+DIALECT_HELP = (
+    "the framework whose vocabulary the request's scheme names speak: unqualified names mean that "
+    "framework's initializer with its defaults (keras: 'HeNormal' or 'he_normal' is keras.HeNormal), and the "
+    "layout defaults to its own (keras: keras; jax, flax: jax; torch: torch); layers get its parameter names "
+    "(flax: params/<layer>/kernel ...). initw (today's catalogue, PyTorch's meanings) without warnings; "
+    "absent: initw, with a warning where a keras/jax layout meets a name that framework reads otherwise"
+)
+
+
+def _qualified(value: Any, dialect: str) -> Any:
+    """A scheme field's value with its name qualified by the request's dialect."""
+    if isinstance(value, str):
+        return dialects.qualify(value, dialect)
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return {**value, "name": dialects.qualify(value["name"], dialect)}
+    return value
+
+
 HEADER_HELP = (
     "the file header's diagnostics of this tensor: full (moments, KS test, row and structure checks) or moments "
     "(one pass: moments, extremes and their verdicts; for fast small requests, a different file, as reproducible)"
@@ -82,8 +102,11 @@ class InitRequest(TensorFields):
     )  # fmt: skip
     seed: Seed = 0
     dtype: Dtype = Field("float32", description="default dtype of every tensor")  # type: ignore[assignment]  # the request's default, never None
+    dialect: Dialect | None = Field(None, description=DIALECT_HELP)
     layout: Layout = Field(
-        "torch", description="torch [out, in, *k] or keras/jax [*k, in, out]: decides fans and layer shapes"
+        "torch",
+        description="torch [out, in, *k] or keras/jax [*k, in, out]: decides fans and layer shapes "
+        "(default: torch, or the dialect's own)",
     )
     header: Header = Field("full", description=HEADER_HELP + "; the default of every tensor")  # type: ignore[assignment]  # the request's default, never None
     tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
@@ -96,6 +119,30 @@ class InitRequest(TensorFields):
         description="transfer: base64 of a safetensors file; requested tensors with the same name and shape keep "
         "its bytes (and dtype), the others are initialized; the answer reports which",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _speak_dialect(cls, data: Any) -> Any:
+        """Qualify every scheme name by the request's dialect, before the names are validated."""
+        if not isinstance(data, dict) or not isinstance(data.get("dialect"), str):
+            return data
+        dialect = data["dialect"]
+        if dialect not in dialects.DIALECTS:
+            return data  # the field's own validation says what is allowed
+        out = dict(data)
+        if "scheme" in out:
+            out["scheme"] = _qualified(out["scheme"], dialect)
+        for key, fields in (("tensors", ("scheme",)), ("layers", ("weight_init", "bias_init"))):
+            if isinstance(out.get(key), list):
+                out[key] = [
+                    {**item, **{f: _qualified(item[f], dialect) for f in fields if f in item}}
+                    if isinstance(item, dict)
+                    else item
+                    for item in out[key]
+                ]
+        if "layout" not in out:
+            out["layout"] = dialects.FRAMEWORK_LAYOUT[dialect]
+        return out
 
     @model_validator(mode="after")
     def _one_way_or_more(self) -> InitRequest:
@@ -128,17 +175,32 @@ class Origin:
         return ".".join(part for part in (self.prefix, param) if part)
 
 
-def _spec(planned: Planned, body: InitRequest) -> TensorSpec:
-    return TensorSpec(
+def _spec(planned: Planned, body: InitRequest) -> tuple[TensorSpec, str | None]:
+    """The tensor's core spec (a dialect word translated into initw's terms), and a warning where
+    its unqualified name means something else in the framework of its keras/jax layout."""
+    layout = planned.layout or body.layout
+    scheme, params, fan_in, fan_out = planned.scheme, planned.params, planned.fan_in, planned.fan_out
+    warning = None
+    if dialects.lookup(scheme) is not None:
+        try:
+            meaning = dialects.translate(scheme, params, planned.shape, fan_in, fan_out)
+        except InitError as error:
+            raise error.at("scheme") from None
+        scheme, params, layout = meaning.scheme, meaning.params, meaning.layout
+        fan_in, fan_out = meaning.fan_in, meaning.fan_out
+    elif body.dialect is None and planned.vocabulary is None:  # the user's words, not a framework default
+        warning = dialects.differs(scheme, params, planned.shape, layout, fan_in, fan_out)
+    spec = TensorSpec(
         name=planned.name,
         shape=planned.shape,
-        scheme=planned.scheme,
-        params=planned.params,
+        scheme=scheme,
+        params=params,
         dtype=planned.dtype or body.dtype,
-        layout=planned.layout or body.layout,
-        fan_in=planned.fan_in,
-        fan_out=planned.fan_out,
+        layout=layout,
+        fan_in=fan_in,
+        fan_out=fan_out,
     )
+    return spec, warning
 
 
 def to_request(body: InitRequest) -> Request:
@@ -156,7 +218,11 @@ def to_request(body: InitRequest) -> Request:
             (Planned(t.name, tuple(t.shape), name, params, t.dtype, t.fan_in, t.fan_out), Origin(f"tensors.{i}"))
         )
     for i, layer in enumerate(body.layers):
-        for tensor in expand(layer, body.layout):
+        try:
+            expanded = expand(layer, body.layout, body.dialect or "initw")
+        except InitError as error:  # the request's layout or dialect, else a field of the layer
+            raise (error if error.param in ("layout", "dialect") else error.at(f"layers.{i}")) from None
+        for tensor in expanded:
             planned.append((tensor, Origin(f"layers.{i}", tensor.source or "scheme")))
     notes = None
     if body.model is not None:
@@ -164,6 +230,7 @@ def to_request(body: InitRequest) -> Request:
         planned += [(tensor, Origin("model", "model")) for tensor in expanded]
     seen: dict[str, str] = {}
     specs = []
+    warnings: list[str] = []
     uploaded = _pretrained(body)
     header: dict[str, str] = {}  # the tensors whose header summary is not "full"
     for tensor, origin in planned:
@@ -175,17 +242,27 @@ def to_request(body: InitRequest) -> Request:
                 allowed="unique names",
             )
         seen[tensor.name] = where
-        spec = _spec(tensor, body)
         try:
+            spec, warning = _spec(tensor, body)
             _ = spec.plan
         except InitError as error:
             raise InitError(str(error), param=origin.path(error.param), allowed=error.allowed) from None
         specs.append(spec)
+        if warning is not None:
+            warnings.append(f"{origin.path('scheme')}: {warning}")
         choice = _header(origin, body)
         if choice != "full":
             header[spec.name] = choice
+    clash = tree_clash(seen) if body.dialect in ("jax", "flax") else None
+    if clash is not None:
+        leaf, other = clash
+        raise InitError(
+            f"tensor {leaf!r} is also the scope of {other!r}: the names do not unflatten into one Flax tree",
+            param=seen[other],
+            allowed="names where no tensor's name is a '/'-scope of another's",
+        )
     if uploaded is None:
-        return Request(body.seed, tuple(specs), notes=notes, header=header)
+        return Request(body.seed, tuple(specs), notes=notes, header=header, warnings=tuple(warnings))
     kept = {s.name: uploaded[s.name] for s in specs if s.name in uploaded and uploaded[s.name].shape == s.shape}
     transfer = {
         "kept": [s.name for s in specs if s.name in kept],
@@ -197,7 +274,7 @@ def to_request(body: InitRequest) -> Request:
         ],
         "ignored": sorted(set(uploaded) - {s.name for s in specs}),
     }
-    return Request(body.seed, tuple(specs), kept, transfer, notes, header)
+    return Request(body.seed, tuple(specs), kept, transfer, notes, header, tuple(warnings))
 
 
 def _header(origin: Origin, body: InitRequest) -> str:

@@ -1,8 +1,10 @@
-"""One pydantic model per registered scheme, and their discriminated union, built from the registry.
+"""One pydantic model per registered scheme and per dialect word, and their discriminated union.
 
 ``{"name": "kaiming_normal", "mode": "fan_out"}`` validates against KaimingNormalScheme only, so
 the OpenAPI schema gives generated clients typed parameters per scheme. A bare name
-(``"xavier_uniform"``) is shorthand for the object with default parameters. Rules that relate
+(``"xavier_uniform"``) is shorthand for the object with default parameters. Dialect words
+(``keras.HeNormal``, service.core.dialects) have models of their own, with their framework's
+parameters and defaults. Rules that relate
 parameters to each other or to the tensor (a < b, fans) stay in the core, stated once.
 """
 
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
 from pydantic.json_schema import GetJsonSchemaHandler
 
+from ..core import dialects
 from ..core.catalogue import describe
 from ..core.registry import REGISTRY, Param, Scheme, all_names
 from .fields import strict_float, strict_int
@@ -33,12 +36,18 @@ def _param_type(param: Param) -> Any:
     }
     if param.kind == "bool":
         return Annotated[StrictBool, Field(description=param.description)]
+    if param.kind == "axes":
+        axis = Annotated[int, BeforeValidator(strict_int)]
+        return Annotated[axis | list[axis] | None, Field(description=param.description)]
     if param.kind == "str":
         accepted = (*(param.choices or ()), *param.synonyms)
         validators = [BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] if param.casefold else []
         return Annotated[Literal[accepted], Field(description=param.description), *validators]  # type: ignore[valid-type]  # a Literal made at import time
     base, check = (int, strict_int) if param.kind == "int" else (float, strict_float)
-    return Annotated[base, Field(description=param.description, **limits), BeforeValidator(check)]
+    typed = Annotated[base, Field(**limits), BeforeValidator(check)]  # type: ignore[valid-type]  # int or float, chosen above
+    if param.default is None:  # an implicit parameter: absent or null is the layout's rule
+        return Annotated[typed | None, Field(description=param.description)]
+    return Annotated[typed, Field(description=param.description)]
 
 
 def _camel(name: str) -> str:
@@ -60,7 +69,25 @@ def _model(scheme: Scheme) -> type[BaseModel]:
     )
 
 
-SCHEME_MODELS: dict[str, type[BaseModel]] = {name: _model(REGISTRY[name]) for name in sorted(REGISTRY)}
+def _word_model(word: dialects.Word) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        "name": (Literal[word.spellings], Field(description=f"{word.peer}: {word.meaning}")),  # type: ignore[valid-type]  # made at import time
+    }
+    for param in word.params:
+        fields[param.name] = (_param_type(param), ... if param.required else param.default)
+    title = "".join(part[:1].upper() + part[1:] for part in word.qualified.replace(".", "_").split("_")) + "Scheme"
+    return create_model(
+        title,
+        __config__=ConfigDict(extra="forbid", title=title),
+        __doc__=f"{word.peer}: {word.meaning}",
+        **fields,
+    )
+
+
+SCHEME_MODELS: dict[str, type[BaseModel]] = {
+    **{name: _model(REGISTRY[name]) for name in sorted(REGISTRY)},
+    **{w.qualified: _word_model(w) for d in dialects.PREFIXES for w in dialects.by_dialect(d) if not w.unsupported},
+}
 
 
 def _shorthand(value: Any) -> Any:
@@ -72,7 +99,12 @@ class _NameOrObject:
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
         objects = handler(core_schema)
-        name = {"type": "string", "enum": all_names(), "description": "a scheme name: its default parameters"}
+        words = [s for d in dialects.PREFIXES for w in dialects.by_dialect(d) if not w.unsupported for s in w.spellings]
+        name = {
+            "type": "string",
+            "enum": [*all_names(), *words],
+            "description": "a scheme name: its default parameters",
+        }
         return {"oneOf": [name, objects]}
 
 

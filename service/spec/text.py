@@ -1,7 +1,7 @@
 """Request fields written as text: GET /init's query string and the CLI's flags.
 
 Both speak the one-tensor shorthand, whose fields are the table of ``TensorFields`` plus the
-request's ``seed`` and ``layout`` (service.spec.request): ``SHORTHAND`` is made from that table,
+request's ``seed``, ``layout`` and ``dialect`` (service.spec.request): ``SHORTHAND`` is made from that table,
 so a field added there is a query parameter and a flag here, typed as the JSON schema types it.
 Scheme parameters are typed by the registry. What is not of its type is reported as (field path,
 message), so both readers refuse the same text with the same words.
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..core import dialects
 from ..core import schemes as _registered  # noqa: F401  (importing them registers every scheme)
 from ..core.errors import InitError
 from ..core.registry import get_scheme
@@ -79,7 +80,13 @@ def _choices(schema: dict[str, Any]) -> tuple[str, ...]:
 def _shorthand() -> tuple[TextField, ...]:
     schema = InitRequest.model_json_schema()["properties"]
     required = ("shape", "scheme")
-    names = (*required, *(name for name in TensorFields.model_fields if name not in required), "seed", "layout")
+    names = (
+        *required,
+        *(name for name in TensorFields.model_fields if name not in required),
+        "seed",
+        "layout",
+        "dialect",
+    )
     return tuple(
         TextField(name, _kind(schema[name]), _description(schema[name]), name in required, _choices(schema[name]))
         for name in names
@@ -98,7 +105,11 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 
 def typed(text: str, kind: str) -> Any:
     """``text`` as a value of a registry kind, read as JSON reads it: bool (``true``/``false``),
-    int (a JSON integer), float (a finite JSON number), str; ValueError for anything else."""
+    int (a JSON integer), float (a finite JSON number), axes (an integer, or integers separated by
+    commas: a list), str; ValueError for anything else."""
+    if kind == "axes":
+        items = [typed(part.strip(), "int") for part in text.split(",")]
+        return items[0] if len(items) == 1 and "," not in text else items
     if kind == "bool":
         if text not in ("true", "false"):
             raise ValueError(text)
@@ -128,11 +139,15 @@ def _field_value(field: TextField, text: str, problems: Problems) -> Any:
         return None
 
 
-def scheme_params(scheme: str, texts: Mapping[str, str], problems: Problems) -> dict[str, Any]:
-    """The parameters of ``scheme`` (a name or alias) typed by the registry; an unknown scheme's
-    are kept as text, and its name is what validation reports."""
+def scheme_params(
+    scheme: str, texts: Mapping[str, str], problems: Problems, dialect: str | None = None
+) -> dict[str, Any]:
+    """The parameters of ``scheme`` (a name or alias, or a dialect word, qualified by ``dialect``)
+    typed by the registry or the word; an unknown scheme's are kept as text, and its name is what
+    validation reports."""
+    word = dialects.lookup(dialects.qualify(scheme, dialect))
     try:
-        kinds = {p.name: p.kind for p in get_scheme(scheme).params}
+        kinds = {p.name: p.kind for p in (word.params if word else get_scheme(scheme).params)}
     except InitError:
         kinds = {}
     params: dict[str, Any] = {}
@@ -165,7 +180,8 @@ def body_from_text(
             problems.append(("scheme", "scheme parameters need a scheme"))
             return body
         scheme = dict(scheme) if isinstance(scheme, dict) else {"name": scheme}
-        scheme.update(scheme_params(str(scheme.get("name")), params, problems))
+        dialect = body.get("dialect") if isinstance(body.get("dialect"), str) else None
+        scheme.update(scheme_params(str(scheme.get("name")), params, problems, dialect))
         body["scheme"] = scheme
     return body
 

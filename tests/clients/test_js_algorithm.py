@@ -293,7 +293,9 @@ JOINT = {"uniform": uniform_params, "truncated_normal": truncated_normal_params}
 def scheme_params(name: str, rng: random.Random) -> dict:
     if name in JOINT:
         return JOINT[name](rng)
-    return {p.name: drawn(p, rng) for p in REGISTRY[name].params if p.required or rng.random() < 0.75}
+    # Implicit parameters (JAX's axes) are initw's request language, not part of the port's spec.
+    params = [p for p in REGISTRY[name].params if not p.implicit]
+    return {p.name: drawn(p, rng) for p in params if p.required or rng.random() < 0.75}
 
 
 def random_requests(count: int, rng: random.Random) -> list[dict]:

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from service.core.catalogue import catalogue, markdown
+from service.core import dialects
+from service.core.catalogue import catalogue, dialects_markdown, markdown
 from service.core.registry import REGISTRY
 
 
@@ -19,3 +20,10 @@ def test_catalogue_lists_every_scheme_with_its_parameters():
     assert [p["name"] for p in kaiming["parameters"]] == ["a", "mode", "nonlinearity"]
     assert entries["sparse"]["parameters"][0]["required"] is True
     assert entries["orthogonal"]["random_access"] is False and entries["normal"]["random_access"] is True
+
+
+def test_the_dialects_doc_is_the_rendered_dialect_tables():
+    committed = (Path(__file__).parents[2] / "docs" / "DIALECTS.md").read_text()
+    assert committed == dialects_markdown(), "regenerate: python -m service.core.catalogue dialects > docs/DIALECTS.md"
+    for word in (w for d in dialects.PREFIXES for w in dialects.by_dialect(d)):
+        assert f"`{word.qualified}`" in committed

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from service.core import dialects
 from service.core.generate import TensorSpec
 from service.core.registry import REGISTRY, all_names, get_scheme
 from service.spec.request import InitRequest, to_request
@@ -26,12 +27,19 @@ def scheme(value):
     return ADAPTER.validate_python(value)
 
 
-def test_there_is_one_model_per_registered_scheme():
-    assert set(SCHEME_MODELS) == set(REGISTRY)
-    assert len({id(model) for model in SCHEME_MODELS.values()}) == len(REGISTRY)
-    for name, model in SCHEME_MODELS.items():
+WORDS = {w.qualified: w for d in dialects.PREFIXES for w in dialects.by_dialect(d) if not w.unsupported}
+
+
+def test_there_is_one_model_per_registered_scheme_and_per_dialect_word():
+    assert set(SCHEME_MODELS) == set(REGISTRY) | set(WORDS)
+    assert len({id(model) for model in SCHEME_MODELS.values()}) == len(REGISTRY) + len(WORDS)
+    assert len({model.__name__ for model in SCHEME_MODELS.values()}) == len(SCHEME_MODELS)  # unique $defs
+    for name in REGISTRY:
+        model = SCHEME_MODELS[name]
         assert issubclass(model, BaseModel)
         assert model.__name__ == "".join(part.capitalize() for part in name.split("_")) + "Scheme"
+    for name, word in WORDS.items():
+        assert set(typing.get_args(SCHEME_MODELS[name].model_fields["name"].annotation)) == set(word.spellings)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -172,13 +180,14 @@ def test_the_json_schema_is_one_of_a_name_enum_and_the_discriminated_union():
     schema = ADAPTER.json_schema()
     [names, objects] = schema["oneOf"]
     assert names["type"] == "string"
-    assert names["enum"] == all_names()
-    assert set(names["enum"]) == set(REGISTRY) | {a for s in REGISTRY.values() for a in s.aliases}
+    spellings = [s for w in WORDS.values() for s in w.spellings]
+    assert names["enum"] == [*all_names(), *spellings]
+    assert set(names["enum"]) == set(REGISTRY) | {a for s in REGISTRY.values() for a in s.aliases} | set(spellings)
     assert objects["discriminator"]["propertyName"] == "name"
     refs = {ref["$ref"].rsplit("/", 1)[1] for ref in objects["oneOf"]}
     assert refs == {model.__name__ for model in SCHEME_MODELS.values()}
     mapping = objects["discriminator"]["mapping"]
-    assert set(mapping) == set(all_names())
+    assert set(mapping) == set(all_names()) | set(spellings)
     for name, scheme_ in REGISTRY.items():
         for spelling in (name, *scheme_.aliases):
             assert mapping[spelling] == f"#/$defs/{SCHEME_MODELS[name].__name__}"
@@ -194,6 +203,11 @@ def test_each_model_schema_forbids_extra_properties_and_lists_aliases_in_its_nam
     assert set(definition["required"]) == {"name", *(p.name for p in REGISTRY[name].params if p.required)}
     for param in REGISTRY[name].params:
         prop = definition["properties"][param.name]
+        if param.implicit:  # optional: null (the layout's rule) or its kind
+            prop = next(m for m in prop["anyOf"] if m.get("type") != "null")
+        if param.kind == "axes":
+            assert prop["type"] == "integer"  # or a list of integers (the union's other member)
+            continue
         kind = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}[param.kind]
         assert prop["type"] == kind
         if param.exclusive_minimum is not None:

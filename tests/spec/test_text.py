@@ -42,10 +42,10 @@ def test_shorthand_text_and_scheme_params_name_every_field_they_refuse():
 def test_the_shorthand_is_made_from_the_tensor_fields_and_typed_by_their_schema():
     """A field added to TensorFields is a query parameter and a CLI flag, read as its type says."""
     names = [field.name for field in text.SHORTHAND]
-    assert set(names) == {*TensorFields.model_fields, "seed", "layout"}
+    assert set(names) == {*TensorFields.model_fields, "seed", "layout", "dialect"}
     kinds = {field.name: field.kind for field in text.SHORTHAND}
     assert kinds == {"shape": "dims", "scheme": "scheme", "name": "str", "dtype": "str", "fan_in": "int",
-                     "fan_out": "int", "header": "str", "seed": "int", "layout": "str"}  # fmt: skip
+                     "fan_out": "int", "header": "str", "seed": "int", "layout": "str", "dialect": "str"}  # fmt: skip
     assert [field.name for field in text.SHORTHAND if field.required] == ["shape", "scheme"]
     dtype = next(field for field in text.SHORTHAND if field.name == "dtype")
     assert dtype.choices[0] == "float32" and "bfloat16" in dtype.choices  # the default first

@@ -18,7 +18,7 @@ from .. import kernels, parallel
 from ..bits import philox_words
 from ..distributions import Distribution, Normal, Theory
 from ..errors import InitError
-from ..fans import matrix_view
+from ..fans import axis_index, matrix_view
 from ..householder import haar_columns
 from ..pinned import tree_sum
 from ..registry import Context, Example, Param, Whole, scheme
@@ -146,25 +146,51 @@ def _sphere_theory(radius: float, dim: int, label: str) -> Theory:
     family="matrix",
     random_access=False,
     rank=(2, 99),
-    params=(GAIN,),
+    params=(
+        GAIN,
+        Param(
+            "column_axis",
+            "int",
+            None,
+            "the axis whose size is the matrix's columns (JAX); the other axes, flattened in order, are its rows "
+            "(default: the layout's rule)",
+            implicit=True,
+        ),
+    ),
     example=Example((24, 40), {"gain": 1.5}),
 )
-def orthogonal(ctx: Context, gain: float) -> Whole:
+def orthogonal(ctx: Context, gain: float, column_axis: int | None = None) -> Whole:
     """gain * Q, Q Haar-distributed with orthonormal rows (rows <= cols) or columns, by pinned Householder QR.
 
     Saxe, McClelland & Ganguli (2013), "Exact solutions to the nonlinear dynamics of learning in deep
     linear neural networks". The tensor is flattened as its framework does (torch: rows = shape[0];
-    keras/jax: cols = shape[-1]); Z ~ N(0, 1), Z = QR, Q * sign(diag R). No LAPACK, so the bytes are
-    the same everywhere; exact up to max * min^2 = 2^33 (2048 x 2048: about 1.5 s compiled, 20 s in
-    numpy), refused above.
+    keras/jax: cols = shape[-1]); Z ~ N(0, 1), Z = QR, Q * sign(diag R). With ``column_axis`` (JAX's
+    ``orthogonal(scale, column_axis)``) cols = shape[column_axis], rows = the other axes in order,
+    and the matrix's column index moves back to that axis. No LAPACK, so the bytes are the same
+    everywhere; exact up to max * min^2 = 2^33 (2048 x 2048: about 1.5 s compiled, 20 s in numpy),
+    refused above.
     """
-    rows, cols = matrix_view(ctx.shape, ctx.layout)
+    axis = None if column_axis is None else axis_index(column_axis, len(ctx.shape), "column_axis")
+    if axis is None:
+        rows, cols = matrix_view(ctx.shape, ctx.layout)
+    else:
+        cols = ctx.shape[axis]
+        rows = ctx.numel // cols
     tall, short = max(rows, cols), min(rows, cols)
     if tall * short * short > MAX_ORTHOGONAL_WORK:
         orthogonal_matrix(0, rows, cols, gain)  # raises the size error now, not at generation
     theory = _sphere_theory(gain, tall, f"orthogonal (gain {gain:g})")
-    checks = {"orthogonal": {"gain": gain, "axis": "rows" if rows <= cols else "cols"}}
-    return Whole(lambda key: orthogonal_matrix(key, rows, cols, gain).reshape(ctx.shape), theory, checks)
+    checks: dict[str, Any] = {"gain": gain, "axis": "rows" if rows <= cols else "cols"}
+    if axis is None:
+        return Whole(
+            lambda key: orthogonal_matrix(key, rows, cols, gain).reshape(ctx.shape), theory, {"orthogonal": checks}
+        )
+    moved = (*ctx.shape[:axis], *ctx.shape[axis + 1 :], cols)
+
+    def build(key: int) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(orthogonal_matrix(key, rows, cols, gain).reshape(moved), -1, axis))
+
+    return Whole(build, theory, {"orthogonal": {**checks, "column_axis": axis}})
 
 
 @scheme(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from ..distributions import Normal, TruncatedNormal, Uniform
-from ..fans import NONLINEARITIES, calculate_gain
+from ..errors import InitError
+from ..fans import NONLINEARITIES, Fans, calculate_gain, jax_fans
 from ..registry import Context, Elementwise, Example, Param, scheme
 
 __all__ = [
@@ -74,18 +75,46 @@ def _symmetric_uniform(bound: float) -> Elementwise:
             choices=("truncated_normal", "normal", "uniform"),
             synonyms={"untruncated_normal": "normal"},
         ),
+        *(
+            Param(name, "axes", None, f"{what} (JAX); giving any of the three computes the fans as JAX does, "
+                  "the others taking JAX's defaults in_axis -2, out_axis -1, batch_axis []", implicit=True)
+            for name, what in (
+                ("in_axis", "the input axis or axes"),
+                ("out_axis", "the output axis or axes"),
+                ("batch_axis", "axes of independent matrices, in neither fan"),
+            )
+        ),
     ),
     example=Example((3, 3, 8, 16), layout="keras"),
-)
-def variance_scaling(ctx: Context, scale: float, mode: str, distribution: str) -> Elementwise:
+)  # fmt: skip
+def variance_scaling(
+    ctx: Context,
+    scale: float,
+    mode: str,
+    distribution: str,
+    in_axis: int | list[int] | None = None,
+    out_axis: int | list[int] | None = None,
+    batch_axis: int | list[int] | None = None,
+) -> Elementwise:
     """variance = scale / fan; truncated_normal: TN(-2, 2) * sqrt(variance) / 0.87962566103423978;
     normal: N(0, variance); uniform: U(-sqrt(3 * variance), sqrt(3 * variance)).
 
     JAX ``variance_scaling(scale, mode, distribution)``; fan = fan_in, fan_out, (fan_in + fan_out) / 2
     or sqrt(fan_in * fan_out). Keras calls the untruncated normal 'untruncated_normal' and maps its
-    'normal' to the truncated one; here 'normal' is untruncated, as in JAX.
+    'normal' to the truncated one; here 'normal' is untruncated, as in JAX. With ``in_axis``,
+    ``out_axis`` or ``batch_axis`` the fans are JAX's ``_compute_fans`` of the shape, whatever the layout.
     """
-    variance = scale / ctx.fans.by_mode(mode)
+    fans = ctx.fans
+    if (in_axis, out_axis, batch_axis) != (None, None, None):
+        if fans.fan_in_override is not None or fans.fan_out_override is not None:
+            raise InitError(
+                "give the fans either as fan_in/fan_out or through in_axis/out_axis/batch_axis, not both",
+                param="in_axis",
+                allowed="axes without fan_in/fan_out",
+            )
+        axes = (-2 if in_axis is None else in_axis, -1 if out_axis is None else out_axis, batch_axis or [])
+        fans = Fans(ctx.shape, "jax", *jax_fans(ctx.shape, *axes))
+    variance = scale / fans.by_mode(mode)
     if distribution == "uniform":
         return _symmetric_uniform(math.sqrt(3 * variance))
     if distribution == "normal":

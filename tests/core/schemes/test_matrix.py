@@ -123,3 +123,34 @@ def test_units_are_output_neurons_in_either_layout(shape, layout, units):
     # unit 1's vector: its output channel's entries, wherever the layout puts that axis
     expected = tensor_[1].reshape(-1) if layout == "torch" else tensor_[..., 1].reshape(-1)
     np.testing.assert_array_equal(matrix[1], expected)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -3])
+def test_orthogonal_column_axis_is_jaxs_matrix_with_its_columns_along_that_axis(axis):
+    from service.core.diagnose import diagnose
+    from service.core.generate import TensorSpec
+
+    shape = (6, 10, 12)
+    spec = TensorSpec("w", shape, "orthogonal", {"gain": 1.5, "column_axis": axis}, "float64", "jax")
+    w = tensor(spec, 5)
+    cols = shape[axis]
+    m = np.moveaxis(w, axis, -1).reshape(-1, cols)
+    gram = m.T @ m if m.shape[0] >= cols else m @ m.T
+    np.testing.assert_allclose(gram, 2.25 * np.eye(len(gram)), atol=1e-12)
+    # The same draws as the jax-layout tensor of the moved shape, moved back: one matrix, two views.
+    moved = (*shape[: axis % 3], *shape[axis % 3 + 1 :], cols)
+    plain = tensor(TensorSpec("w", moved, "orthogonal", {"gain": 1.5}, "float64", "jax"), 5)
+    np.testing.assert_array_equal(w, np.moveaxis(plain, -1, axis))
+    report = diagnose(spec, 5)
+    assert report["orthogonality_error"] < 1e-12
+    assert spec.canonical()["scheme"] == {"name": "orthogonal", "gain": 1.5, "column_axis": axis}
+    without = TensorSpec("w", shape, "orthogonal", {"gain": 1.5}, "float64", "jax").canonical()["scheme"]
+    assert without == {"name": "orthogonal", "gain": 1.5}  # implicit: absent unless given (v1's bytes)
+
+
+def test_orthogonal_column_axis_out_of_range_names_the_parameter():
+    from service.core.generate import TensorSpec
+
+    with pytest.raises(InitError, match="out of range") as error:
+        _ = TensorSpec("w", (4, 5), "orthogonal", {"column_axis": 2}).plan
+    assert error.value.param == "scheme.column_axis"
