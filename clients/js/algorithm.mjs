@@ -679,6 +679,73 @@ export function normal(mean, std) {
   };
 }
 
+// §8.1 Complex values: element i takes words 2i and 2i+1; each part rounded once.
+
+const PIO4_HI = hexFloat("0x1.921fb54442d18p-1");
+const PIO4_LO = hexFloat("0x1.1a62633145c07p-55");
+const KS = coefficients(["-0x1.5555555555549p-3", "0x1.111111110f8a6p-7", "-0x1.a01a019c161d5p-13", "0x1.71de357b1fe7dp-19", "-0x1.ae5e68a2b9cebp-26", "0x1.5d93a5acfd57cp-33"]);
+const KC = coefficients(["0x1.555555555554cp-5", "-0x1.6c16c16c15177p-10", "0x1.a01a019cb1590p-16", "-0x1.27e4f809c52adp-22", "0x1.1ee9ebdb4b1c4p-29", "-0x1.8fae9be8838d4p-37"]);
+
+/** §12.5 sincos_2pi_v1: [sin(2πu), cos(2πu)] for u in [0, 1), reduced exactly by octant. */
+export function sincos2pi(u) {
+  const v = u * 8;
+  const k = Math.floor(v);
+  const f = v - k;
+  const g = k % 2 === 1 ? 1 - f : f;
+  const x = g * PIO4_HI;
+  const y = g * PIO4_LO;
+  const z = x * x;
+  const w = z * z;
+  const r = KS[1] + z * (KS[2] + z * KS[3]) + z * w * (KS[4] + z * KS[5]);
+  const vx = z * x;
+  const s = x - (z * (0.5 * y - vx * r) - y - vx * KS[0]);
+  const rc = z * (KC[0] + z * (KC[1] + z * KC[2])) + w * w * (KC[3] + z * (KC[4] + z * KC[5]));
+  const hz = 0.5 * z;
+  const q = 1 - hz;
+  const c = q + (1 - q - hz + (z * rc - x * y));
+  const swap = ((k + 1) & 2) === 2; // octants 1, 2, 5, 6: the sine from the cosine kernel
+  const sin = swap ? c : s;
+  const cos = swap ? s : c;
+  return [k >= 4 ? -sin : sin, k >= 2 && k <= 5 ? -cos : cos];
+}
+
+const ONE_MINUS_EXP_MINUS_4 = hexFloat("0x1.f69f5523ef618p-1");
+const TRUNCATED_COMPLEX_STD_2 = 0.95311164380491208;
+
+/** value + 0i. */
+export function complexConstant(c) {
+  finite("value", c);
+  return { kind: "complex_constant", c };
+}
+
+/** (N(0,1) + i N(0,1)) · std / √2: each part normal(0, std / √2). */
+export function complexNormal(std) {
+  const part = normal(0, std / Math.sqrt(2.0));
+  return { kind: "complex", pair: (h0, l0, h1, l1) => [part.value(h0, l0), part.value(h1, l1)] };
+}
+
+function polar(rho, h1, l1) {
+  const [sin, cos] = sincos2pi(u01(h1, l1));
+  return [rho * cos, rho * sin];
+}
+
+/** Uniform on the disk of radius scale · √2: rho = √(2 · u01(w0)) · scale, angle 2π · u01(w1). */
+export function complexDisk(scale) {
+  return { kind: "complex", pair: (h0, l0, h1, l1) => polar(Math.sqrt(2.0 * u01(h0, l0)) * scale, h1, l1) };
+}
+
+/** JAX's complex truncated normal: X = 0 − log_v1(1 − (1 − e^−4) · u01(w0)), rho = √X · std. */
+export function complexTruncated(std) {
+  return {
+    kind: "complex",
+    pair: (h0, l0, h1, l1) => {
+      const t = u01(h0, l0) * ONE_MINUS_EXP_MINUS_4;
+      const x = 0 - logV1(1 - t);
+      return polar(Math.sqrt(x) * std, h1, l1);
+    },
+  };
+}
+
 /**
  * TruncatedNormal(mean, std; α, β; low, high): normal(mean, std) restricted to [low, high], with
  * standardized bounds α < β. Use truncatedAbsolute / truncatedSigma for the two bound conventions.
@@ -790,6 +857,15 @@ export const DTYPES = {
   },
   float8_e4m3fn: { itemsize: 1, write: (view, offset, x) => view.setUint8(offset, float8Bits(roundNarrow(x, 3, -6, E4M3_MAX), 3, -6, 7, 0x7f)) },
   float8_e5m2: { itemsize: 1, write: (view, offset, x) => view.setUint8(offset, float8Bits(roundNarrow(x, 2, -14, E5M2_MAX), 2, -14, 15, 0x7c)) },
+  // §9: two float32 parts, real then imaginary, each the IEEE conversion of its binary64 value
+  complex64: {
+    itemsize: 8,
+    complex: true,
+    write: (view, offset, [re, im]) => {
+      view.setFloat32(offset, re, true);
+      view.setFloat32(offset + 4, im, true);
+    },
+  },
 };
 
 /**
@@ -871,6 +947,30 @@ export function fan(f, mode) {
   }
 }
 
+/**
+ * JAX's in_axis/out_axis/batch_axis (§10): when any is given, fans are ∏shape[in]·R and ∏shape[out]·R,
+ * R the product of every other axis (batch axes in neither); the others take -2, -1, [].
+ */
+function axesFans(shape, { in_axis, out_axis, batch_axis }, given) {
+  if (in_axis == null && out_axis == null && batch_axis == null) return given;
+  const rank = shape.length;
+  const owner = new Map();
+  const sizes = {};
+  for (const [name, axes] of [["in_axis", in_axis ?? -2], ["out_axis", out_axis ?? -1], ["batch_axis", batch_axis ?? []]]) {
+    let size = 1;
+    for (const axis of Array.isArray(axes) ? axes : [axes]) {
+      if (!(Number.isInteger(axis) && -rank <= axis && axis < rank)) throw new InitError(`${name} ${axis} is out of range`);
+      const index = ((axis % rank) + rank) % rank;
+      if (owner.has(index)) throw new InitError(`axis ${index} is both ${owner.get(index)} and ${name}`);
+      owner.set(index, name);
+      size *= shape[index];
+    }
+    sizes[name] = size;
+  }
+  const receptive = product_(shape.filter((_, i) => !owner.has(i)));
+  return { fanIn: sizes.in_axis * receptive, fanOut: sizes.out_axis * receptive };
+}
+
 /** PyTorch's calculate_gain(nonlinearity, a). */
 export function calculateGain(nonlinearity, a) {
   const linear = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid"];
@@ -892,8 +992,15 @@ export function calculateGain(nonlinearity, a) {
 const SQRT3 = hexFloat("0x1.bb67ae8584caap+0"); // math.sqrt(3.0), §11.2
 const VS_TRUNCATION = hexFloat("0x1.c25e4b6dba981p-1"); // 0.87962566103423978, §11.3
 
-function varianceScaling(f, { scale = 1.0, mode = "fan_in", distribution = "truncated_normal" }) {
+function varianceScaling(f, { scale = 1.0, mode = "fan_in", distribution = "truncated_normal" }, complex = false) {
   const variance = scale / fan(f, mode);
+  if (complex) {
+    const scaled = Math.sqrt(variance);
+    if (distribution === "uniform") return complexDisk(scaled);
+    if (distribution === "normal" || distribution === "untruncated_normal") return complexNormal(scaled);
+    if (distribution === "truncated_normal") return complexTruncated(scaled / TRUNCATED_COMPLEX_STD_2);
+    throw new InitError(`distribution ${distribution} is not supported`);
+  }
   switch (distribution) {
     case "truncated_normal":
       return truncatedSigma(0, Math.sqrt(variance) / VS_TRUNCATION, -2, 2);
@@ -956,7 +1063,25 @@ const SCHEMES = {
   kaiming_normal: (params, f) => normal(0, kaimingStd(params, f)),
   lecun_uniform: (_, f) => varianceScaling(f(), { scale: 1.0, mode: "fan_in", distribution: "uniform" }),
   lecun_normal: (_, f) => varianceScaling(f(), { scale: 1.0, mode: "fan_in", distribution: "truncated_normal" }),
-  variance_scaling: (params, f) => varianceScaling(f(), params),
+  variance_scaling: (params, f, shape) => varianceScaling(axesFans(shape, params, f()), params),
+};
+
+/** The schemes that draw complex values (§8.1): JAX's complex initializers. */
+const COMPLEX_SCHEMES = {
+  zeros: () => complexConstant(0),
+  ones: () => complexConstant(1),
+  constant: ({ value }) => {
+    if (typeof value !== "number") throw new InitError("constant needs a numeric value");
+    return complexConstant(value);
+  },
+  normal: ({ mean = 0.0, std = 1.0 }) => {
+    if (mean !== 0) throw new InitError("a complex normal has mean 0");
+    if (!(finite("std", std) > 0)) throw new InitError(`normal needs std > 0, got ${std}`);
+    return complexNormal(std);
+  },
+  lecun_uniform: (_, f) => varianceScaling(f(), { scale: 1.0, mode: "fan_in", distribution: "uniform" }, true),
+  lecun_normal: (_, f) => varianceScaling(f(), { scale: 1.0, mode: "fan_in", distribution: "truncated_normal" }, true),
+  variance_scaling: (params, f, shape) => varianceScaling(axesFans(shape, params, f()), params, true),
 };
 
 /** Other names the service accepts for the same schemes (GET /schemes). */
@@ -1000,7 +1125,9 @@ export function plan(spec) {
   if (!SCHEMES[name]) {
     throw new InitError(MATRIX_SCHEMES.has(name) ? `${name} is not elementwise (§11.4-11.11): not implemented in this port` : `unknown scheme ${given}`);
   }
-  return SCHEMES[name](params, () => fans(shape, layout, spec.fan_in ?? undefined, spec.fan_out ?? undefined));
+  const table = DTYPES[spec.dtype ?? "float32"]?.complex ? COMPLEX_SCHEMES : SCHEMES;
+  if (!table[name]) throw new InitError(`${name} does not draw complex values`);
+  return table[name](params, () => fans(shape, layout, spec.fan_in ?? undefined, spec.fan_out ?? undefined), shape);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,7 +1153,7 @@ export function generate(spec, seed, start = 0, stop = undefined) {
     throw new RangeError(`element range [${start}, ${stop}) outside the tensor's ${n} elements`);
   }
   const dtype = DTYPES[spec.dtype ?? "float32"];
-  if (!dtype) throw new InitError(`dtype ${spec.dtype} is not supported (float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, int64)`);
+  if (!dtype) throw new InitError(`dtype ${spec.dtype} is not supported (float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, complex64, int64)`);
   const distribution = plan(spec);
   if (dtype === INT64 && !(distribution.kind === "constant" && Number.isInteger(distribution.c) && Math.abs(distribution.c) < 2 ** 63)) {
     throw new InitError("dtype int64 holds only constant integers (zeros, ones, constant)");
@@ -1037,7 +1164,23 @@ export function generate(spec, seed, start = 0, stop = undefined) {
     for (let i = 0; i < stop - start; i++) dtype.write(view, i * dtype.itemsize, distribution.c);
     return out;
   }
+  if (distribution.kind === "complex_constant") {
+    for (let i = 0; i < stop - start; i++) dtype.write(view, i * dtype.itemsize, [distribution.c, 0]);
+    return out;
+  }
   const key = deriveKey(seed, spec.name ?? "");
+  if (distribution.kind === "complex") {
+    const CHUNK = 1 << 15;
+    for (let lo = start; lo < stop; lo += CHUNK) {
+      const hi = Math.min(lo + CHUNK, stop);
+      const w = words(key, 2 * lo, 2 * hi); // element i takes words 2i and 2i + 1
+      for (let i = lo; i < hi; i++) {
+        const k = 4 * (i - lo);
+        dtype.write(view, (i - start) * dtype.itemsize, distribution.pair(w[k], w[k + 1], w[k + 2], w[k + 3]));
+      }
+    }
+    return out;
+  }
   const CHUNK = 1 << 16;
   for (let lo = start; lo < stop; lo += CHUNK) {
     const hi = Math.min(lo + CHUNK, stop);

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from . import kernels
 from .cancel import checkpoint
 from .distributions import Normal, Theory, TruncatedNormal, Uniform, normal_cdf
-from .dtypes import get_dtype
+from .dtypes import DType, get_dtype
 from .fans import matrix_view
 from .generate import TensorSpec, generate
 from .pinned import dot_rows, exp, tree_sum
@@ -51,6 +51,7 @@ __all__ = [
     "QUANTIZED",
     "ROW_SAMPLE",
     "Accumulator",
+    "PartsView",
     "diagnose",
     "ks_pvalue",
     "ks_statistic",
@@ -216,6 +217,35 @@ class _Units:
         return index % self.cols, index // self.cols
 
 
+@dataclass(frozen=True)
+class _PartsPlan:
+    theory: Theory
+    checks: Mapping[str, Any]
+    random_access: bool = True
+
+
+@dataclass(frozen=True)
+class PartsView:
+    """A complex tensor seen as its real and imaginary parts: shape (*shape, 2), each part in the
+    format of a part (float32 for complex64), against the theory of a part. The diagnostics of a
+    complex tensor are those of its parts, pooled."""
+
+    name: str
+    shape: tuple[int, ...]
+    layout: str
+    out_dtype: DType
+    plan: _PartsPlan
+
+    @classmethod
+    def of(cls, spec: TensorSpec) -> PartsView:
+        plan = spec.plan
+        return cls(spec.name, (*spec.shape, 2), spec.layout, spec.out_dtype.part, _PartsPlan(plan.theory, plan.checks))
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
 class Accumulator:
     """Streams the stored values of one tensor, in element order, and reports its diagnostics."""
 
@@ -226,6 +256,10 @@ class Accumulator:
         they give (mean_z, std_ratio, finite, support, and symmetry from the theory alone)."""
         if checks not in CHECKS:
             raise ValueError(f"checks must be one of {CHECKS}, got {checks!r}")
+        self.parts = spec.out_dtype.parts
+        if self.parts == 2:  # complex: its parts, twice as many values (see PartsView)
+            spec = PartsView.of(spec)  # type: ignore[assignment]  # duck-typed: what the accumulator reads
+            sample = None if sample is None else 2 * sample
         self.spec = spec
         self.moments_only = checks == "moments"
         self.count = spec.numel if sample is None else sample
@@ -266,6 +300,8 @@ class Accumulator:
         Values are regrouped into the fixed blocks [k * BLOCK, (k + 1) * BLOCK), so the report does
         not depend on how the caller chunks the stream.
         """
+        if self.parts == 2:  # elements [start, ...) are parts [2 start, ...)
+            start, stored = 2 * start, np.ascontiguousarray(stored).view(self.dtype.storage)
         if start != self.position:
             raise ValueError(f"diagnostics take chunks in order: expected element {self.position}, got {start}")
         flat = np.asarray(stored).reshape(-1)
@@ -373,6 +409,8 @@ class Accumulator:
             "outside_bounds": self.outside,
             "fraction_outside_bounds": self.outside / n,
         }
+        if self.parts == 2:
+            report["values"] = "the real and imaginary parts of every element, pooled"
         try:
             central4 = s4 / n - 4 * mean_d * s3 / n + 6 * mean_d**2 * s2 / n - 3 * mean_d**4
         except OverflowError:  # float ** raises where * would give inf: |mean| beyond about 1e77

@@ -53,6 +53,8 @@ CODES: dict[str, DTypeCode] = {
         DTypeCode("U64", "uint64", 8, "<u8"),
         DTypeCode("F8_E5M2", "float8_e5m2", 1, None, "float8_e5m2", generated=True),
         DTypeCode("F8_E4M3", "float8_e4m3fn", 1, None, "float8_e4m3fn", generated=True),
+        # Two float32 parts, real then imaginary: the format's only complex code (no C128).
+        DTypeCode("C64", "complex64", 8, "<c8", generated=True),
     )
 }
 

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from .dtype_codes import by_name
 from .errors import InitError
 
-__all__ = ["DTYPES", "FLOAT_DTYPES", "DType", "get_dtype"]
+__all__ = ["COMPLEX_DTYPES", "DTYPES", "FLOAT_DTYPES", "DType", "get_dtype"]
 
 _EXPONENT_SHIFT = np.uint64(52)
 
@@ -134,20 +134,35 @@ class DType:
     storage: np.dtype
     finite_max: float
     overflow: str = "inf"  # what a value beyond finite_max becomes: inf, or nan (float8_e4m3fn)
+    parts: int = 1  # 2 for complex: each element is a real and an imaginary part
+
+    @property
+    def part(self) -> DType:
+        """The format of each part (float32 for complex64; itself for a real format)."""
+        return DTYPES["float32"] if self.parts == 2 else self
 
     def round(self, values: np.ndarray) -> np.ndarray:
         """float64 values -> stored representation (bit patterns for float16/bfloat16)."""
+        if self.parts == 2:
+            with np.errstate(over="ignore"):  # a part beyond float32's range is inf, as IEEE says
+                return np.asarray(values, dtype=np.complex128).astype(np.complex64)
         return _ROUNDERS[self.name](np.ascontiguousarray(values, dtype=np.float64))
 
     def round_into(self, values: np.ndarray, out: np.ndarray) -> None:
         """Store the rounding of float64 ``values`` into ``out`` (one pass for float32/float64)."""
-        if self.name in ("float32", "float64", "int64"):
+        if self.parts == 2:
+            with np.errstate(over="ignore"):  # each part's IEEE conversion; beyond the range, inf
+                out[...] = values
+        elif self.name in ("float32", "float64", "int64"):
             out[...] = values  # the IEEE conversion, as astype
         else:
             out[...] = self.round(values)
 
     def to_float64(self, stored: np.ndarray) -> np.ndarray:
-        """Stored representation -> float64 values (exact)."""
+        """Stored representation -> float64 values (exact); complex: the parts, real and imaginary
+        of each element in turn (twice as many values)."""
+        if self.parts == 2:
+            return np.ascontiguousarray(stored).view(np.float32).astype(np.float64)
         if self.name == "bfloat16":
             return (stored.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
         if self.name == "float16":
@@ -172,7 +187,9 @@ _ROUNDERS = {
 }
 
 
-def _output(name: str, finite_max: float, *, bit_patterns: bool = False, overflow: str = "inf") -> DType:
+def _output(
+    name: str, finite_max: float, *, bit_patterns: bool = False, overflow: str = "inf", parts: int = 1
+) -> DType:
     """The output format ``name``, its code and item size read from the safetensors table.
     ``bit_patterns``: stored as unsigned integers, because the rounding above produces the bits
     (numpy has no bfloat16, and its float16 conversion would round a second time)."""
@@ -180,7 +197,7 @@ def _output(name: str, finite_max: float, *, bit_patterns: bool = False, overflo
     if not entry.generated:
         raise RuntimeError(f"{name} is not marked as generated in service/core/dtype_codes.py")
     storage = entry.bits() if bit_patterns or entry.numpy is None else np.dtype(entry.numpy)
-    return DType(name, entry.code, entry.itemsize, storage, finite_max, overflow)
+    return DType(name, entry.code, entry.itemsize, storage, finite_max, overflow, parts)
 
 
 DTYPES: dict[str, DType] = {
@@ -194,9 +211,12 @@ DTYPES: dict[str, DType] = {
         _output("int64", float(2**63 - 1)),
         _output("float8_e4m3fn", _E4M3_MAX, bit_patterns=True, overflow="nan"),
         _output("float8_e5m2", _E5M2_MAX, bit_patterns=True),
+        # Each part rounded once from float64 to float32 (the IEEE conversion).
+        _output("complex64", float(np.finfo(np.float32).max), parts=2),
     )
 }
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
+COMPLEX_DTYPES = ("complex64",)
 
 
 def get_dtype(name: str) -> DType:
@@ -211,5 +231,4 @@ def get_dtype(name: str) -> DType:
 
 _UNSTORED = {
     "complex128": "cannot be stored: safetensors defines no complex128 code (its only complex type is C64)",
-    "complex64": "is not generated (safetensors stores it as C64, but initw does not draw complex values yet)",
 }

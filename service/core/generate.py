@@ -20,13 +20,33 @@ from .bits import ALGORITHM, VERSION, derive_key
 from .dtypes import FLOAT_DTYPES, DType, get_dtype
 from .errors import InitError
 from .fans import LAYOUTS, Fans
-from .registry import Context, Elementwise, Plan, get_scheme
+from .registry import Context, Elementwise, Paired, Plan, get_scheme
 
-__all__ = ["CHUNK", "MAX_RANK", "MAX_WHOLE_ELEMENTS", "TensorSpec", "algorithm", "float64_values", "generate", "tensor"]
+__all__ = [
+    "CHUNK",
+    "COMPLEX_SCHEMES",
+    "MAX_RANK",
+    "MAX_WHOLE_ELEMENTS",
+    "TensorSpec",
+    "algorithm",
+    "float64_values",
+    "generate",
+    "tensor",
+]
 
 CHUNK = 1 << 18  # elements per task: large enough to amortize numpy's per-call cost, measured best
 MAX_RANK = 8
-MAX_WHOLE_ELEMENTS = 1 << 25  # schemes computed as a whole hold the tensor in float64: 256 MiB
+MAX_WHOLE_ELEMENTS = 1 << 25
+# The schemes that draw complex values, as JAX's complex initializers (docs/ALGORITHM.md 8.1).
+COMPLEX_SCHEMES = (
+    "normal",
+    "variance_scaling",
+    "lecun_normal",
+    "lecun_uniform",
+    "zeros",
+    "ones",
+    "constant",
+)  # schemes computed as a whole hold the tensor in float64: 256 MiB
 
 
 @dataclass(frozen=True)
@@ -58,10 +78,18 @@ class TensorSpec:
                     f"{name} must be a positive integer, got {fan!r}", param=name, allowed="an integer >= 1"
                 )
         fans = Fans(self.shape, self.layout, self.fan_in, self.fan_out)
+        complex_ = self.out_dtype.parts == 2
         try:
-            plan = get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans), self.params)
+            plan = get_scheme(self.scheme).plan(Context(self.shape, self.layout, fans, complex_), self.params)
         except InitError as error:
             raise (error if error.param in ("shape", "fan_in", "fan_out") else error.at("scheme")) from None
+        if complex_ != isinstance(plan, Paired):
+            raise InitError(
+                f"{self.scheme} does not draw complex values; {self.dtype} takes {', '.join(COMPLEX_SCHEMES)} "
+                "(and the framework words that are variance_scaling: he_*, glorot_*, lecun_* ...)",
+                param="dtype",
+                allowed=", ".join(FLOAT_DTYPES),
+            )
         if not plan.random_access and self.numel > MAX_WHOLE_ELEMENTS:
             raise InitError(
                 f"{self.scheme} computes the whole tensor at once, in memory; {self.numel:,} elements is more "
@@ -69,7 +97,7 @@ class TensorSpec:
                 param="shape",
                 allowed=f"at most {MAX_WHOLE_ELEMENTS:,} elements for this scheme",
             )
-        if self.out_dtype.name not in FLOAT_DTYPES:
+        if self.out_dtype.name == "int64":
             value = getattr(getattr(plan, "distribution", None), "value", None)
             if value is None or not float(value).is_integer():
                 raise InitError(

@@ -26,9 +26,10 @@ BASE64_PIECE = 1 << 18  # characters decoded in one call (a multiple of 4): ~1 m
 # A checkpoint may hold any dtype safetensors defines (masks, counters, fp8 weights); transfer keeps
 # their bytes. The dtypes the service generates are read back through their own exact conversion;
 # the others only if numpy has a type for them. fp8 (generated too) is read exactly by float64(),
-# but is not ``readable``: the upload paths (network inputs, kept-tensor summaries) take no fp8.
+# but is not ``readable``: the upload paths (network inputs, kept-tensor summaries) take no fp8, and
+# no complex64 (whose float64() is its parts, shape (*shape, 2)).
 _GENERATED = {d.safetensors: d for d in DTYPES.values()}
-_NOT_UPLOADED = ("F8_E4M3", "F8_E5M2")
+_NOT_UPLOADED = ("F8_E4M3", "F8_E5M2", "C64")
 
 
 def dtype_name(code: str) -> str:
@@ -51,10 +52,12 @@ class Stored:
         return self.dtype not in _NOT_UPLOADED and (self.dtype in _GENERATED or CODES[self.dtype].numpy is not None)
 
     def float64(self) -> NDArray[np.float64]:
-        """The values as float64 (exact for the float dtypes; integers beyond 2^53 round)."""
+        """The values as float64 (exact for the float dtypes; integers beyond 2^53 round; complex64:
+        the real and imaginary parts along a last axis of 2)."""
         if self.dtype in _GENERATED:
             dtype = _GENERATED[self.dtype]
-            return dtype.to_float64(np.frombuffer(self.data, dtype=dtype.storage)).reshape(self.shape)
+            parts = (2,) if dtype.parts == 2 else ()
+            return dtype.to_float64(np.frombuffer(self.data, dtype=dtype.storage)).reshape((*self.shape, *parts))
         storage = CODES[self.dtype].numpy
         if storage is None:
             raise InitError(f"tensor {self.name!r} is {dtype_name(self.dtype)}, which is not read as values here")

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import kernels
 from .bits import philox_words
+from .complex_distributions import ComplexDistribution
 from .distributions import Distribution, Theory
 from .errors import InitError
 from .fans import Fans, Layout
@@ -29,6 +30,7 @@ __all__ = [
     "Context",
     "Elementwise",
     "Example",
+    "Paired",
     "Param",
     "Placed",
     "Plan",
@@ -143,12 +145,16 @@ class Context:
     shape: tuple[int, ...]
     layout: str
     fans: Fans
+    complex: bool  # the tensor is complex: a scheme that draws complex values returns a Paired plan
 
     # Written out so that ``fans`` is always a Fans, the shape's own unless overridden.
-    def __init__(self, shape: tuple[int, ...], layout: str = "torch", fans: Fans | None = None) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], layout: str = "torch", fans: Fans | None = None, complex: bool = False
+    ) -> None:
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "layout", layout)
         object.__setattr__(self, "fans", Fans(shape, layout) if fans is None else fans)
+        object.__setattr__(self, "complex", complex)
 
     @property
     def numel(self) -> int:
@@ -184,6 +190,21 @@ class Elementwise(Plan):
         (nothing written) where the compiled kernels are off or do not cover the distribution."""
         args = self.distribution.kernel
         return args is not None and kernels.fill(args, key, start, out, dtype)
+
+
+class Paired(Plan):
+    """A complex tensor: element i is ``distribution.pair(word 2i, word 2i+1)``, random access."""
+
+    def __init__(self, distribution: ComplexDistribution) -> None:
+        self.distribution = distribution
+        self.theory = distribution.theory  # of the real and imaginary parts, pooled
+        self.checks = {}
+
+    def values(self, key: int, start: int, stop: int) -> np.ndarray:
+        if not self.distribution.needs_words:
+            return self.distribution.fill_pairs(stop - start)
+        words = philox_words(key, 2 * start, 2 * (stop - start))
+        return self.distribution.pair(words[0::2], words[1::2])
 
 
 class Placed(Plan):

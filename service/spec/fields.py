@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from ..core.dtypes import FLOAT_DTYPES
+from ..core.dtypes import COMPLEX_DTYPES, FLOAT_DTYPES
 from ..core.fans import LAYOUTS
 from ..core.generate import MAX_RANK
 
@@ -27,6 +27,7 @@ __all__ = [
     "Name",
     "Seed",
     "Shape",
+    "TensorDtype",
     "strict_float",
     "strict_int",
 ]
@@ -85,4 +86,6 @@ Name = Annotated[
     AfterValidator(_not_reserved),
 ]
 Dtype = Literal[FLOAT_DTYPES]  # type: ignore[valid-type]  # the values come from the core's table
+# A tensor's dtype in a file: the real formats and complex64 (the analyses compute in real numbers).
+TensorDtype = Literal[(*FLOAT_DTYPES, *COMPLEX_DTYPES)]  # type: ignore[valid-type]  # the same
 Layout = Literal[LAYOUTS]  # type: ignore[valid-type]  # the same

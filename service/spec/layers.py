@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ..core.dialects import DIALECTS
 from ..core.errors import InitError
-from .fields import Dim, Dtype, Name
+from .fields import Dim, Name, TensorDtype
 from .schemes import SchemeSpec, scheme_params
 
 __all__ = [
@@ -90,7 +90,7 @@ DTYPE: Any = Field(None, description="dtype of this layer's tensors (default: th
 class _Layer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    dtype: Dtype | None = DTYPE
+    dtype: TensorDtype | None = DTYPE
 
 
 class LinearLayer(_Layer):

@@ -19,7 +19,7 @@ from ..core.errors import InitError
 from ..core.generate import TensorSpec
 from ..core.read import Stored, from_base64, read
 from .architectures import ArchitectureSpec, expand_architecture
-from .fields import Dtype, Fan, Layout, Name, Seed, Shape
+from .fields import Fan, Layout, Name, Seed, Shape, TensorDtype
 from .layers import LayerSpec, Planned, expand, tree_clash
 from .schemes import SchemeSpec, scheme_params
 
@@ -62,7 +62,7 @@ class TensorFields(BaseModel):
     name: Name | None = None
     shape: Shape | None = None
     scheme: SchemeSpec | None = None
-    dtype: Dtype | None = Field(None, description="dtype of this tensor (default: the request's)")
+    dtype: TensorDtype | None = Field(None, description="dtype of this tensor (default: the request's)")
     fan_in: Fan | None = None
     fan_out: Fan | None = None
     header: Header | None = Field(None, description=HEADER_HELP + " (default: the request's)")
@@ -101,7 +101,7 @@ class InitRequest(TensorFields):
         },
     )  # fmt: skip
     seed: Seed = 0
-    dtype: Dtype = Field("float32", description="default dtype of every tensor")  # type: ignore[assignment]  # the request's default, never None
+    dtype: TensorDtype = Field("float32", description="default dtype of every tensor")  # type: ignore[assignment]  # the request's default, never None
     dialect: Dialect | None = Field(None, description=DIALECT_HELP)
     layout: Layout = Field(
         "torch",

@@ -63,5 +63,5 @@ def test_the_codes_are_what_v1_served():
         "F64": (8, "float64"), "F32": (4, "float32"), "F16": (2, "float16"), "BF16": (2, "bfloat16"),
         "I64": (8, "int64"), "BOOL": (1, "bool"), "U8": (1, "uint8"), "I8": (1, "int8"), "I16": (2, "int16"),
         "U16": (2, "uint16"), "I32": (4, "int32"), "U32": (4, "uint32"), "U64": (8, "uint64"),
-        "F8_E5M2": (1, "float8_e5m2"), "F8_E4M3": (1, "float8_e4m3fn"),
+        "F8_E5M2": (1, "float8_e5m2"), "F8_E4M3": (1, "float8_e4m3fn"), "C64": (8, "complex64"),
     }  # fmt: skip

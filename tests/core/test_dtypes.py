@@ -182,10 +182,14 @@ def test_torch_rounds_float64_to_float8_through_float32_and_saturates_e4m3fn():
             assert ours[3] == theirs[3] == 0x7C
 
 
-def test_complex_dtypes_are_refused_saying_what_the_format_cannot_store():
+def test_complex128_is_refused_saying_what_the_format_cannot_store_and_complex64_is_c64():
     with pytest.raises(InitError) as error:
         get_dtype("complex128")
     assert error.value.param == "dtype" and "safetensors defines no complex128" in str(error.value)
-    with pytest.raises(InitError) as error:
-        get_dtype("complex64")
-    assert error.value.param == "dtype" and "C64" in str(error.value)
+    complex64 = get_dtype("complex64")  # safetensors' C64: two float32 parts, each rounded once
+    assert (complex64.safetensors, complex64.itemsize, complex64.parts, complex64.part.name) == ("C64", 8, 2, "float32")
+    values = np.array([1 / 3 + 2j / 3, -1e-46 + 1e39j])
+    stored = complex64.round(values)
+    assert stored.dtype == np.complex64
+    assert stored.tolist() == [complex(np.float32(1 / 3), np.float32(2 / 3)), complex(-0.0, np.inf)]
+    np.testing.assert_array_equal(complex64.to_float64(stored), [np.float32(1 / 3), np.float32(2 / 3), -0.0, np.inf])

@@ -40,6 +40,10 @@ def test_every_safetensors_dtype_is_read_and_the_integers_as_values():
     fp8 = read(blob({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, b"\x38\xb8"))[0]["w"]
     assert not fp8.readable and fp8.data == b"\x38\xb8"  # the upload paths take no fp8
     np.testing.assert_array_equal(fp8.float64(), [1.0, -1.0])  # read exactly, as generated fp8 is
+    z = np.array([[1.5 - 2j, 0.25j]], dtype=np.complex64)
+    c64 = read(save({"z": z}))[0]["z"]
+    assert c64.dtype == "C64" and not c64.readable and c64.data == z.tobytes()  # no complex uploads
+    np.testing.assert_array_equal(c64.float64(), [[[1.5, -2.0], [0.0, 0.25]]])  # parts on a last axis
 
 
 @pytest.mark.parametrize(
@@ -52,7 +56,7 @@ def test_every_safetensors_dtype_is_read_and_the_integers_as_values():
         (blob({"__metadata__": {"k": 1}}), "__metadata__"),
         (blob({"t": {"dtype": "F32", "shape": [2]}}), "invalid data_offsets"),
         (blob({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": 1}}, bytes(4)), "must have dtype"),
-        (blob({"t": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, bytes(8)), "dtype 'C64'"),
+        (blob({"t": {"dtype": "C128", "shape": [1], "data_offsets": [0, 16]}}, bytes(16)), "dtype 'C128'"),
         (blob({"t": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, bytes(4)), "dtype ['F32']"),
         (blob({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, bytes(4)), "invalid shape"),
         (blob({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4)), "4 bytes for shape"),

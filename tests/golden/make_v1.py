@@ -95,7 +95,13 @@ VARIANTS = [
         {"gain": 1.4142135623730951},
         "keras",
     ),  # fmt: skip
-]
+    # JAX's axes (section 10) and orthogonal's column_axis (11.4), added with the dialects.
+    ("variance_scaling-jax-axes", (64, 8, 32), "variance_scaling",
+     {"scale": 2.0, "mode": "fan_avg", "in_axis": 0, "out_axis": 2, "batch_axis": 1}, "jax"),
+    ("variance_scaling-jax-axes-lists", (3, 3, 16, 32), "variance_scaling",
+     {"distribution": "uniform", "in_axis": [0, 1, 2], "out_axis": -1}, "torch"),
+    ("orthogonal-column_axis", (6, 10, 12), "orthogonal", {"gain": 1.5, "column_axis": 1}, "jax"),
+]  # fmt: skip
 
 # float8 (ALGORITHM.md section 9): overflow (e4m3fn NaN, e5m2 inf), the tie at e4m3fn's edge, subnormal
 # ranges and a large tensor, in both formats.
@@ -112,6 +118,28 @@ FLOAT8_VARIANTS = [
     ("float8-normal-1M", (1024, 1024), "normal", {}, "torch"),
 ]
 FLOAT8 = ("float8_e4m3fn", "float8_e5m2")
+
+# complex64 (ALGORITHM.md 8.1): every scheme that draws complex values, each complex shape of
+# variance_scaling, large tensors, a mean-0 normal, and a part beyond float32's range.
+COMPLEX_VARIANTS = [
+    ("complex-zeros", (8, 6), "zeros", {}, "torch"),
+    ("complex-ones", (6,), "ones", {}, "torch"),
+    ("complex-constant", (3, 5), "constant", {"value": -0.3}, "torch"),
+    ("complex-constant-overflow", (2, 2), "constant", {"value": 1e39}, "torch"),
+    ("complex-normal", (48, 40), "normal", {"std": 0.02}, "torch"),
+    ("complex-normal-1M", (1024, 1024), "normal", {}, "torch"),
+    ("complex-variance_scaling-truncated_normal", (3, 3, 8, 16), "variance_scaling", {}, "keras"),
+    ("complex-variance_scaling-normal", (3, 3, 8, 16), "variance_scaling",
+     {"mode": "fan_avg", "distribution": "normal"}, "keras"),
+    ("complex-variance_scaling-uniform", (3, 3, 8, 16), "variance_scaling",
+     {"scale": 2.0, "distribution": "uniform"}, "keras"),
+    ("complex-variance_scaling-uniform-1M", (1024, 1024), "variance_scaling", {"distribution": "uniform"}, "jax"),
+    ("complex-variance_scaling-truncated-1M", (1024, 1024), "variance_scaling", {"mode": "fan_out"}, "jax"),
+    ("complex-variance_scaling-axes", (64, 8, 32), "variance_scaling",
+     {"scale": 2.0, "in_axis": 0, "out_axis": 2, "batch_axis": 1}, "jax"),
+    ("complex-lecun_normal", (40, 48), "lecun_normal", {}, "jax"),
+    ("complex-lecun_uniform", (40, 48), "lecun_uniform", {}, "jax"),
+]  # fmt: skip
 
 # Keys: the tensor name and the seed reach every byte.
 NAMES = [("name-unicode", "blocks.0.attn.wéight/🙂", 0), ("seed-max", "weight", 2**64 - 1), ("seed-zero", "weight", 0)]
@@ -176,6 +204,8 @@ def cases() -> list[tuple[str, int, TensorSpec]]:
     for case_id, shape, scheme, params, layout in FLOAT8_VARIANTS:
         for dtype in FLOAT8:
             out.append((f"{case_id}/{dtype}", SEED, TensorSpec("weight", shape, scheme, params, dtype, layout)))
+    for case_id, shape, scheme, params, layout in COMPLEX_VARIANTS:
+        out.append((f"{case_id}/complex64", SEED, TensorSpec("weight", shape, scheme, params, "complex64", layout)))
     return out
 
 

@@ -255,7 +255,7 @@ test("a slice is the same bytes as the same slice of the whole tensor (§3)", ()
 
 // ---- the golden vectors -------------------------------------------------------------------
 
-const BITS_WIDTH = { float64: 16, float32: 8, float16: 4, bfloat16: 4, float8_e4m3fn: 2, float8_e5m2: 2 };
+const BITS_WIDTH = { float64: 16, float32: 8, float16: 4, bfloat16: 4, float8_e4m3fn: 2, float8_e5m2: 2, complex64: 16 };
 
 function firstBits(bytes, dtype, count) {
   const size = DTYPES[dtype].itemsize;

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..complex_distributions import ComplexConstant, ComplexNormal
 from ..distributions import Constant, Normal, TruncatedNormal, Uniform
 from ..errors import InitError
-from ..registry import Context, Elementwise, Example, Param, scheme
+from ..registry import Context, Elementwise, Example, Paired, Param, Plan, scheme
 
 __all__ = ["MEAN", "STD", "constant", "normal", "ones", "truncated_normal", "uniform", "zeros"]
 
@@ -13,22 +14,27 @@ STD = Param("std", "float", 1.0, "standard deviation", exclusive_minimum=0.0)
 
 
 @scheme("zeros", family="constant", aliases=("zero",), example=Example((8, 6)))
-def zeros(ctx: Context) -> Elementwise:
+def zeros(ctx: Context) -> Plan:
     """Fill with 0.
 
     Biases and residual-branch outputs (Fixup, zero-init readouts). On a weight matrix every row is
     identical, so gradient descent can never make them differ: the diagnostics flag it.
     """
-    return Elementwise(Constant(0.0))
+    return _fill(ctx, 0.0)
+
+
+def _fill(ctx: Context, value: float) -> Plan:
+    """Every element ``value`` (complex tensors: value + 0i)."""
+    return Paired(ComplexConstant(value)) if ctx.complex else Elementwise(Constant(value))
 
 
 @scheme("ones", family="constant", aliases=("one",), example=Example((6,)))
-def ones(ctx: Context) -> Elementwise:
+def ones(ctx: Context) -> Plan:
     """Fill with 1.
 
     Normalization weights (BatchNorm/LayerNorm gamma).
     """
-    return Elementwise(Constant(1.0))
+    return _fill(ctx, 1.0)
 
 
 @scheme(
@@ -37,12 +43,12 @@ def ones(ctx: Context) -> Elementwise:
     params=(Param("value", "float", description="the fill value"),),
     example=Example((3, 5), {"value": -0.3}),
 )
-def constant(ctx: Context, value: float) -> Elementwise:
+def constant(ctx: Context, value: float) -> Plan:
     """Fill with ``value``.
 
     PyTorch ``constant_(t, val)``, Keras ``Constant(value)``, JAX ``constant(value)``.
     """
-    return Elementwise(Constant(value))
+    return _fill(ctx, value)
 
 
 @scheme(
@@ -68,12 +74,17 @@ def uniform(ctx: Context, a: float, b: float) -> Elementwise:
     params=(MEAN, STD),
     example=Example((48, 40), {"mean": 0.1, "std": 0.02}),
 )
-def normal(ctx: Context, mean: float, std: float) -> Elementwise:
+def normal(ctx: Context, mean: float, std: float) -> Plan:
     """Fill with N(mean, std^2): x = mean + std * ndtri(u), u = (w >> 12) * 2**-52 + 2**-53.
 
     PyTorch ``normal_(t, mean=0, std=1)``. Keras ``RandomNormal`` uses std 0.05, JAX ``normal`` 0.01.
-    ``std`` is the standard deviation, not the variance.
+    ``std`` is the standard deviation, not the variance. Complex (JAX's): (N + iN) * std / sqrt 2,
+    mean 0.
     """
+    if ctx.complex:
+        if mean != 0.0:
+            raise InitError("a complex normal has mean 0 (JAX's complex normal has none)", param="mean", allowed="0")
+        return Paired(ComplexNormal(std))
     return Elementwise(Normal(mean, std))
 
 

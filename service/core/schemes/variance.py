@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
+from ..complex_distributions import TRUNCATED_COMPLEX_STD_2, ComplexDisk, ComplexNormal, ComplexTruncated
 from ..distributions import Normal, TruncatedNormal, Uniform
 from ..errors import InitError
 from ..fans import NONLINEARITIES, Fans, calculate_gain, jax_fans
-from ..registry import Context, Elementwise, Example, Param, scheme
+from ..registry import Context, Elementwise, Example, Paired, Param, Plan, scheme
 
 __all__ = [
     "GAIN",
@@ -95,9 +96,11 @@ def variance_scaling(
     in_axis: int | list[int] | None = None,
     out_axis: int | list[int] | None = None,
     batch_axis: int | list[int] | None = None,
-) -> Elementwise:
+) -> Plan:
     """variance = scale / fan; truncated_normal: TN(-2, 2) * sqrt(variance) / 0.87962566103423978;
-    normal: N(0, variance); uniform: U(-sqrt(3 * variance), sqrt(3 * variance)).
+    normal: N(0, variance); uniform: U(-sqrt(3 * variance), sqrt(3 * variance)). Complex tensors
+    (JAX's): normal (N + iN) sqrt(variance / 2); uniform on the disk with E|z|^2 = variance;
+    truncated_normal a complex normal of std sqrt(variance) / 0.95311164380491208, modulus cut at 2 std.
 
     JAX ``variance_scaling(scale, mode, distribution)``; fan = fan_in, fan_out, (fan_in + fan_out) / 2
     or sqrt(fan_in * fan_out). Keras calls the untruncated normal 'untruncated_normal' and maps its
@@ -115,6 +118,13 @@ def variance_scaling(
         axes = (-2 if in_axis is None else in_axis, -1 if out_axis is None else out_axis, batch_axis or [])
         fans = Fans(ctx.shape, "jax", *jax_fans(ctx.shape, *axes))
     variance = scale / fans.by_mode(mode)
+    if ctx.complex:  # JAX's complex forms: E|z|^2 = variance (truncated: JAX's constant, see the class)
+        scaled = math.sqrt(variance)
+        if distribution == "uniform":
+            return Paired(ComplexDisk(scaled))
+        if distribution == "normal":
+            return Paired(ComplexNormal(scaled))
+        return Paired(ComplexTruncated(scaled / TRUNCATED_COMPLEX_STD_2))
     if distribution == "uniform":
         return _symmetric_uniform(math.sqrt(3 * variance))
     if distribution == "normal":
@@ -193,7 +203,7 @@ def kaiming_normal(ctx: Context, a: float, mode: str, nonlinearity: str) -> Elem
 
 
 @scheme("lecun_uniform", family="elementwise", example=Example((40, 48), layout="jax"))
-def lecun_uniform(ctx: Context) -> Elementwise:
+def lecun_uniform(ctx: Context) -> Plan:
     """U(-sqrt(3 / fan_in), sqrt(3 / fan_in)): variance_scaling(1, fan_in, uniform).
 
     LeCun et al. (1998), "Efficient BackProp". Keras ``LecunUniform``, JAX ``lecun_uniform``.
@@ -202,7 +212,7 @@ def lecun_uniform(ctx: Context) -> Elementwise:
 
 
 @scheme("lecun_normal", family="elementwise", example=Example((40, 48), layout="jax"))
-def lecun_normal(ctx: Context) -> Elementwise:
+def lecun_normal(ctx: Context) -> Plan:
     """TN(-2, 2) * sqrt(1 / fan_in) / 0.87962566103423978: variance_scaling(1, fan_in, truncated_normal).
 
     Keras ``LecunNormal`` and JAX/Flax ``lecun_normal`` (Flax's Dense default), truncated at 2 std
