@@ -42,6 +42,8 @@ def _path(loc: tuple[Any, ...], body: Any) -> str:
         if isinstance(node, dict) and isinstance(item, str) and item not in node:
             if item in (node.get("name"), node.get("type"), node.get("preset")) or "[" in item:
                 continue
+            if item.partition(".")[2] == node.get("name"):  # a word qualified by the request's dialect
+                continue
         parts.append(str(item))
         if isinstance(node, dict):
             node = node.get(item)
