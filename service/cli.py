@@ -4,7 +4,9 @@
     python -m service init --shape 64,3,3,3 --scheme kaiming_normal --param mode=fan_out -o conv.safetensors --local
     python -m service init --body net.json -o net.safetensors            # a full POST /init body ('-': stdin)
     python -m service diagnose --shape 512,512 --scheme orthogonal --local
-    python -m service schemes [NAME] [--url URL] [--json]
+    python -m service init --dialect jax --shape 64,8,32 --scheme he_normal --param in_axis=0 --param out_axis=1 ...
+    python -m service schemes [NAME] [--dialect keras|jax|flax|torch|initw] [--url URL] [--json]
+    python -m service schemes keras.HeNormal                               # one framework word
 
 ``init`` and ``diagnose`` ask a server (``--url``, else ``$INITW_URL``, else http://127.0.0.1:8000)
 through :mod:`service.client` (verified against Content-Length and Repr-Digest, retried, streamed to
@@ -12,7 +14,13 @@ disk), or with ``--local`` compute the same bytes in this process: the body is v
 the service validates it (``InitRequest``, ``to_request``, the element caps of ``Settings``), and
 the file is streamed piece by piece (bounded memory) into a temporary file next to the target,
 hashed as it is written, and renamed once whole. ``schemes`` reads the registry (the one the service
-serves) unless ``--url`` names a server.
+serves) unless ``--url`` names a server; ``--dialect`` lists a framework's words instead (GET
+/schemes?dialect=), and a qualified word (``keras.HeNormal``, or ``HeNormal`` with ``--dialect keras``)
+is described like a scheme. Scheme parameters (``--param KEY=VALUE``) are typed by the scheme or the
+framework word they belong to (``--dialect jax --scheme he_normal --param batch_axis=0,1``: axes are an
+integer or comma-separated integers). A request the service would answer with ``Initw-Warning``
+headers (an unqualified name that a keras/jax layout's framework reads otherwise) prints each warning
+on stderr, from a server or ``--local`` alike, and ``--json`` lists them.
 
 Exit status: 0 done; 1 a local failure (a file that cannot be written); 2 invalid input, with the
 field paths and messages the service gives in its 422 problems (any 4xx from a server but 408 and
@@ -30,6 +38,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +120,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="list the schemes (names, aliases, parameters), or describe one",
         description="The scheme catalogue (GET /schemes), read from the registry; --url asks a server instead.",
     )
-    schemes.add_argument("name", nargs="?", help="a scheme name or alias: its formula and parameters")
+    schemes.add_argument(
+        "name",
+        nargs="?",
+        help="a scheme name or alias, or a framework word (keras.HeNormal, jax.he_normal; unqualified with "
+        "--dialect): its formula or meaning, and its parameters",
+    )
+    from .core.dialects import DIALECTS
+
+    schemes.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        help="a framework's vocabulary (GET /schemes?dialect=): its initializers by the names, parameters and "
+        "defaults it uses, each with its initw meaning (default: initw, the schemes themselves)",
+    )
     schemes.add_argument("--json", action="store_true", help="print the catalogue entries as JSON")
     _source_arguments(schemes, server_default=False)
 
@@ -130,7 +152,8 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a scheme parameter, typed by the registry (float, int, bool: true/false, str); repeatable",
+        help="a scheme parameter, typed by the scheme or framework word it belongs to (float, int, bool: "
+        "true/false, str, axes: 0 or 0,1); repeatable",
     )
     group.add_argument(
         "--body", metavar="FILE", help="a JSON POST /init body ('-' for stdin), e.g. several tensors or layers"
@@ -314,6 +337,7 @@ class Written:
     source: str  # "local" or the server's URL
     seconds: float
     attempts: int = 1
+    warnings: tuple[str, ...] = ()  # the request's Initw-Warning texts (never in the file)
 
     def line(self) -> str:
         return f"{self.path}: {self.size:,} bytes, sha256 {self.sha256} ({self.source}, {self.seconds:.2f} s)"
@@ -327,6 +351,7 @@ class Written:
             "source": self.source,
             "seconds": round(self.seconds, 3),
             "attempts": self.attempts,
+            "warnings": list(self.warnings),
         }
 
 
@@ -356,7 +381,8 @@ def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int
             written += len(chunk)
             if progress is not None:
                 progress(written, total)
-    return Written(target, written, digest.hexdigest(), etag(request, BINARY), "local", time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return Written(target, written, digest.hexdigest(), etag(request, BINARY), "local", seconds, 1, request.warnings)
 
 
 def _client(args: argparse.Namespace, url: str) -> Client:
@@ -379,11 +405,15 @@ def cmd_init(args: argparse.Namespace) -> int:
         if request is not None:
             result = write_local(request, target, bar)
         else:
+            from .client import InitwWarning
+
             started = time.monotonic()
-            with _client(args, str(url)) as client:
+            with _client(args, str(url)) as client, warnings.catch_warnings():
+                warnings.simplefilter("ignore", InitwWarning)  # printed below, as --local prints them
                 done = client.init_to_file(body, target, progress=bar)
+            seconds = time.monotonic() - started
             result = Written(
-                done.path, done.size, done.sha256, done.etag, str(url), time.monotonic() - started, done.attempts
+                done.path, done.size, done.sha256, done.etag, str(url), seconds, done.attempts, done.warnings
             )
     except BaseException:
         if bar is not None:
@@ -391,6 +421,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise
     if bar is not None:
         bar.close()
+    for warning in result.warnings:  # what the service says in Initw-Warning headers
+        print(f"initw: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -422,31 +454,66 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalogue(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _dialect_of(args: argparse.Namespace) -> str:
+    """The vocabulary ``schemes`` reads: a qualified name's own (keras.HeNormal: keras), else --dialect."""
+    from .core.dialects import PREFIXES
+
+    if args.name is not None and args.name.split(".", 1)[0] in PREFIXES and "." in args.name:
+        return str(args.name.split(".", 1)[0])
+    return str(args.dialect or "initw")
+
+
+def _catalogue(args: argparse.Namespace, dialect: str) -> list[dict[str, Any]]:
+    """The catalogue (initw) or a framework's words, from the local registry or the server."""
     url = _url(args, server_default=False)
     if url is None:
-        from .engine import catalogue
+        from .engine import dialect_catalogue
 
-        return catalogue()
+        return dialect_catalogue(dialect)
     with _client(args, url) as client:
-        entries: list[dict[str, Any]] = client.schemes()
+        entries: list[dict[str, Any]] = client.schemes(None if dialect == "initw" else dialect)
         return entries
 
 
-def _find(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def _find(entries: list[dict[str, Any]], name: str, dialect: str) -> dict[str, Any]:
+    from .core.dialects import qualify
+
+    wanted = qualify(name, dialect)
     for entry in entries:
-        if name == entry["name"] or name in entry.get("aliases", []):
+        if wanted == entry["name"] or wanted in entry.get("aliases", []):
             return entry
-    raise _invalid(f"no scheme named {name!r}; python -m service schemes lists them")
+    listing = "python -m service schemes" + ("" if dialect == "initw" else f" --dialect {dialect}")
+    where = "" if dialect == "initw" else f" in the {dialect} dialect"
+    raise _invalid(f"no scheme named {wanted!r}{where}; {listing} lists them")
+
+
+def _default_text(param: dict[str, Any]) -> str:
+    return "(required)" if param.get("required") else f"= {param.get('default')!r}"
 
 
 def _param_text(param: dict[str, Any]) -> str:
-    default = "(required)" if param.get("required") else f"= {param.get('default')!r}"
-    return f"{param['name']}: {param['type']} {default}"
+    return f"{param['name']}: {param['type']} {_default_text(param)}"
+
+
+def _params_text(entry: dict[str, Any]) -> list[str]:
+    params = entry.get("parameters", [])
+    if not params:
+        return ["parameters: none"]
+    lines = ["parameters (--param KEY=VALUE):"]
+    for p in params:
+        lines.append(f"  {_param_text(p)}; {p.get('allowed', '')}")
+        if p.get("description"):
+            lines.append(f"      {p['description']}")
+    return lines
 
 
 def _describe_text(entry: dict[str, Any]) -> str:
     aliases = f" (aliases: {', '.join(entry['aliases'])})" if entry.get("aliases") else ""
+    if "dialect" in entry:  # a framework word: what its user writes and what it means here
+        lines = [f"{entry['name']}{aliases}", "", f"framework: {entry['framework']}", f"meaning: {entry['meaning']}"]
+        if entry.get("unsupported"):
+            lines.append(f"refused: {entry['unsupported']}")
+        return "\n".join([*lines, "", *_params_text(entry)])
     lines = [f"{entry['name']}{aliases}", "", entry.get("formula", "")]
     if entry.get("description"):
         lines += ["", entry["description"]]
@@ -455,23 +522,15 @@ def _describe_text(entry: dict[str, Any]) -> str:
     if dims:
         rank = str(dims["min"]) if dims["min"] == dims["max"] else f"{dims['min']} to {dims['max']}"
     lines += ["", f"random access: {'yes' if entry.get('random_access') else 'no'}; dimensions: {rank}"]
-    params = entry.get("parameters", [])
-    if not params:
-        lines.append("parameters: none")
-    else:
-        lines.append("parameters (--param KEY=VALUE):")
-        for p in params:
-            lines.append(f"  {_param_text(p)}; {p.get('allowed', '')}")
-            if p.get("description"):
-                lines.append(f"      {p['description']}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_params_text(entry)])
 
 
 def cmd_schemes(args: argparse.Namespace) -> int:
-    """``schemes``: every scheme (name, aliases, parameters), or one scheme in detail."""
-    entries = _catalogue(args)
+    """``schemes``: every scheme (name, aliases, parameters) or a framework's words, or one in detail."""
+    dialect = _dialect_of(args)
+    entries = _catalogue(args, dialect)
     if args.name is not None:
-        entry = _find(entries, args.name)
+        entry = _find(entries, args.name, dialect)
         print(json.dumps(entry, indent=2) if args.json else _describe_text(entry))
         return 0
     if args.json:
@@ -480,10 +539,13 @@ def cmd_schemes(args: argparse.Namespace) -> int:
     width = max(len(e["name"]) for e in entries) + 2
     aliases = {e["name"]: ", ".join(e.get("aliases", [])) or "-" for e in entries}
     alias_width = max(len(a) for a in aliases.values()) + 2
-    print(f"{'scheme':<{width}}{'aliases':<{alias_width}}parameters")
+    words = dialect != "initw"  # a framework's words: each with its initw meaning on a line of its own
+    print(f"{'word' if words else 'scheme':<{width}}{'aliases':<{alias_width}}parameters")
     for e in entries:
         params = ", ".join(_param_text(p) for p in e.get("parameters", [])) or "-"
         print(f"{e['name']:<{width}}{aliases[e['name']]:<{alias_width}}{params}")
+        if words:
+            print(f"{'':<{width}}{'refused: ' + e['unsupported'] if e.get('unsupported') else 'means ' + e['meaning']}")
     return 0
 
 

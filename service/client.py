@@ -8,6 +8,8 @@
         same = initw.get_init([256, 784], "xavier_uniform", seed=0)
         done = initw.init_to_file(body, "w.safetensors")  # streamed to disk, verified, then renamed
         print(done.size, done.sha256)
+        keras = initw.schemes("keras")                # a framework's words (GET /schemes?dialect=keras)
+        he = initw.scheme("keras.HeNormal")           # one scheme or word (GET /schemes/{name})
         job = initw.wait(initw.pretrain(pretrain_body).id)   # a job: POST, then poll until done
         weights = initw.job_artifact(job.id)
 
@@ -20,6 +22,13 @@ call is safe to repeat (the service is deterministic, most calls change nothing,
 and 504 are retried with exponential backoff and jitter, waiting at least ``Retry-After`` (capped at
 ``max_wait``); other errors raise :class:`ProblemError` at once, with the RFC 9457 fields of the
 answer (``status``, ``type``, ``title``, ``detail``, ``errors``).
+
+Where the service attaches ``Initw-Warning`` headers to a file (an unqualified scheme name that the
+request's keras/jax layout's framework reads otherwise: ``he_normal`` is PyTorch's, untruncated, not
+Keras's), ``init``, ``get_init`` and ``init_to_file`` issue each as an :class:`InitwWarning` with
+``warnings.warn``, and ``init_to_file``'s :class:`Download` keeps them in ``warnings``. The bytes are
+what was asked for; the warning says how to ask for the framework's meaning (``"dialect": "keras"``
+or ``keras.HeNormal``), or to keep this one silently (``"dialect": "initw"``).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +67,7 @@ __all__ = [
     "ClientError",
     "Download",
     "IntegrityError",
+    "InitwWarning",
     "JobArtifact",
     "JobError",
     "JobState",
@@ -73,6 +84,11 @@ _SVG = "image/svg+xml"
 _UNFINISHED = ("queued", "running")
 _sleep, _clock = time.sleep, time.monotonic  # tests replace them
 Progress = Callable[[int, int | None], None]
+
+
+class InitwWarning(UserWarning):
+    """A warning the service attached to its answer (an ``Initw-Warning`` header): the request was
+    served as written, but may not mean what its writer meant."""
 
 
 class ClientError(Exception):
@@ -160,6 +176,7 @@ class Download:
     sha256: str  # hex
     etag: str | None
     attempts: int
+    warnings: tuple[str, ...] = ()  # the answer's Initw-Warning headers (never part of the file)
 
 
 class JobArtifact(TypedDict):
@@ -216,6 +233,26 @@ def _verify(response: httpx.Response, received: int, sha256: bytes, required: bo
         raise IntegrityError(f"the body's SHA-256 is {sha256.hex()}, {expected} was expected: corrupted on the way")
     if required and found is None and expected is None:
         raise IntegrityError("the response has no Repr-Digest sha-256 to check the body against")
+
+
+def _warnings(response: httpx.Response) -> tuple[str, ...]:
+    """The answer's Initw-Warning headers, one warning each (a warning's text may hold commas)."""
+    return tuple(response.headers.get_list("initw-warning"))
+
+
+def _warn(texts: Sequence[str]) -> None:
+    """Issue each text as an InitwWarning, attributed to the caller of the public method."""
+    for text in texts:
+        warnings.warn(text, InitwWarning, stacklevel=3)
+
+
+def _query_text(value: Any) -> str:
+    """A keyword of GET /init as query text: booleans as JSON writes them, sequences comma-separated."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _job_path(job: str, rest: str = "") -> str:
@@ -281,22 +318,31 @@ class Client:
     # ------------------------------------------------------------------------- the API
 
     def init(self, body: dict[str, Any]) -> dict[str, np.ndarray]:
-        """POST /init: the tensors of ``body``, verified, as numpy arrays."""
-        return to_arrays(self._fetch("POST", "/init", json=body).content)
+        """POST /init: the tensors of ``body``, verified, as numpy arrays (the service's warnings, if
+        any, as InitwWarning)."""
+        answer = self._fetch("POST", "/init", json=body)
+        _warn(_warnings(answer.response))
+        return to_arrays(answer.content)
 
     def get_init(self, shape: Sequence[int] | str, scheme: str, seed: int = 0, **params: Any) -> dict[str, np.ndarray]:
-        """GET /init, the cacheable one-tensor form; scheme parameters, dtype, name... as keywords."""
+        """GET /init, the cacheable one-tensor form; scheme parameters, dtype, layout, dialect, name...
+        as keywords (a list or tuple, e.g. ``batch_axis=[0, 1]``, goes as comma-separated integers)."""
         dims = shape if isinstance(shape, str) else ",".join(str(d) for d in shape)
         query = {"shape": dims, "scheme": scheme, "seed": str(seed)}
-        query.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()})
-        return to_arrays(self._fetch("GET", "/init", params=query).content)
+        query.update({k: _query_text(v) for k, v in params.items()})
+        answer = self._fetch("GET", "/init", params=query)
+        _warn(_warnings(answer.response))
+        return to_arrays(answer.content)
 
     def init_to_file(
         self, body: dict[str, Any], path: str | os.PathLike[str], *, progress: Progress | None = None
     ) -> Download:
         """POST /init streamed into a temporary file next to ``path``, renamed to ``path`` only once
-        its length and digest are verified. ``progress(received, total)`` is called per chunk."""
-        return self._to_file(path, progress, "POST", "/init", json=body)
+        its length and digest are verified. ``progress(received, total)`` is called per chunk. The
+        service's warnings, if any, are issued as InitwWarning and kept in the Download's ``warnings``."""
+        done = self._to_file(path, progress, "POST", "/init", json=body)
+        _warn(done.warnings)
+        return done
 
     def lsuv(self, body: dict[str, Any]) -> dict[str, np.ndarray]:
         """POST /init/lsuv: the LSUV-scaled ``layers.{i}.weight`` and ``.bias``, verified, as numpy arrays."""
@@ -308,9 +354,17 @@ class Client:
         """POST /init/lsuv to a verified file, as ``init_to_file``."""
         return self._to_file(path, progress, "POST", "/init/lsuv", json=body)
 
-    def schemes(self) -> list[dict[str, Any]]:
-        """GET /schemes: every scheme with its aliases and parameters."""
-        return self._json("GET", "/schemes")["schemes"]
+    def schemes(self, dialect: str | None = None) -> list[dict[str, Any]]:
+        """GET /schemes: every scheme with its aliases and parameters; with ``dialect`` (torch, keras,
+        jax, flax; initw is the default) that framework's initializers by the names, parameters and
+        defaults it uses, each with its initw meaning (GET /schemes?dialect=keras)."""
+        params = {} if dialect is None else {"dialect": dialect}
+        return self._json("GET", "/schemes", params=params)["schemes"]
+
+    def scheme(self, name: str) -> dict[str, Any]:
+        """GET /schemes/{name}: one scheme (an alias resolves to it), or a framework word such as
+        ``keras.HeNormal`` (its framework call, meaning and parameters); ProblemError 404 if unknown."""
+        return self._json("GET", f"/schemes/{quote(name, safe='')}")
 
     def diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /diagnostics: per-tensor statistics and verdicts, without the bytes."""
@@ -431,7 +485,10 @@ class Client:
         target = Path(path)
         with replacing(target) as file:
             answer = self._fetch(method, url, file=file, progress=progress, **kwargs)
-        return Download(target, answer.size, answer.sha256, answer.response.headers.get("etag"), answer.attempts)
+        headers = answer.response.headers
+        return Download(
+            target, answer.size, answer.sha256, headers.get("etag"), answer.attempts, _warnings(answer.response)
+        )
 
     def _fetch(
         self,

@@ -21,7 +21,7 @@ import pytest
 
 from service import cli
 from service.__main__ import main
-from service.core.catalogue import catalogue
+from service.core.catalogue import catalogue, dialect_catalogue
 from service.core.registry import REGISTRY
 from tests.e2e.servers import ROOT, Server, free_port, serving
 
@@ -73,7 +73,43 @@ CASES: dict[str, tuple[list[str], dict[str, Any]]] = {
          "scheme": {"name": "variance_scaling", "scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}},
     ),
     "multi_tensor_body": (["--body", "BODY"], BODY),
+    # Framework words: a dialect's parameters typed by the word (axes: an integer or a comma-separated list)
+    "jax_dialect_axes": (
+        ["--dialect", "jax", "--shape", "64,8,32", "--scheme", "he_normal", "--param", "in_axis=0",
+         "--param", "out_axis=1", "--seed", "4"],
+        {"seed": 4, "dialect": "jax", "shape": [64, 8, 32],
+         "scheme": {"name": "he_normal", "in_axis": 0, "out_axis": 1}},
+    ),
+    "jax_qualified_batch_axes": (
+        ["--shape", "2,3,16,8", "--scheme", "jax.variance_scaling", "--param", "scale=2", "--param", "mode=fan_avg",
+         "--param", "distribution=normal", "--param", "batch_axis=0,1", "--seed", "9"],
+        {"seed": 9, "shape": [2, 3, 16, 8],
+         "scheme": {"name": "jax.variance_scaling", "scale": 2.0, "mode": "fan_avg", "distribution": "normal",
+                    "batch_axis": [0, 1]}},
+    ),
+    "keras_dialect_axes": (
+        ["--dialect", "keras", "--shape", "3,3,16,32", "--scheme", "HeNormal", "--param", "input_axes=0,1,2",
+         "--param", "output_axes=3", "--dtype", "float8_e4m3fn"],
+        {"dialect": "keras", "dtype": "float8_e4m3fn", "shape": [3, 3, 16, 32],
+         "scheme": {"name": "HeNormal", "input_axes": [0, 1, 2], "output_axes": 3}},
+    ),
+    "keras_qualified_in_a_torch_layout": (
+        ["--shape", "32,16", "--scheme", "keras.TruncatedNormal", "--param", "stddev=0.1", "--dtype", "float8_e5m2"],
+        {"dtype": "float8_e5m2", "shape": [32, 16], "scheme": {"name": "keras.TruncatedNormal", "stddev": 0.1}},
+    ),
+    "jax_orthogonal_column_axis": (
+        ["--dialect", "jax", "--shape", "8,4,6", "--scheme", "orthogonal", "--param", "column_axis=0",
+         "--param", "scale=2"],
+        {"dialect": "jax", "shape": [8, 4, 6], "scheme": {"name": "orthogonal", "column_axis": 0, "scale": 2.0}},
+    ),
+    "flax_layers_body_with_dialect_flag": (
+        ["--body", "FLAX", "--dialect", "flax"],
+        {"seed": 2, "dialect": "flax",
+         "layers": [{"type": "linear", "name": "Dense_0", "in_features": 12, "out_features": 8},
+                    {"type": "batchnorm", "name": "enc/BatchNorm_0", "num_features": 8}]},
+    ),
 }  # fmt: skip
+FLAX_LAYERS = {k: v for k, v in CASES["flax_layers_body_with_dialect_flag"][1].items() if k != "dialect"}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +155,8 @@ def test_local_and_server_write_the_bytes_post_init_serves(
     case: str, server: Server, body_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args, body = CASES[case]
-    args = [str(body_file) if a == "BODY" else a for a in args]
+    (tmp_path / "flax.json").write_text(json.dumps(FLAX_LAYERS))
+    args = [str(body_file) if a == "BODY" else str(tmp_path / "flax.json") if a == "FLAX" else a for a in args]
     local, remote = tmp_path / "local.safetensors", tmp_path / "remote.safetensors"
 
     code, out, err = run(capsys, "init", *args, "--local", "-o", str(local), "--json")
@@ -184,7 +221,16 @@ INVALID = {
     "dtype": (["--shape", "8,8", "--scheme", "zeros", "--dtype", "float8"], "dtype"),
     "seed": (["--shape", "8,8", "--scheme", "zeros", "--seed", str(2**64)], "seed"),
     "nothing": (["--seed", "1"], "body"),
-}
+    "dialect": (["--shape", "8,8", "--scheme", "zeros", "--dialect", "tensorflow"], "dialect"),
+    "word_axis_range": (["--dialect", "jax", "--shape", "8,8", "--scheme", "he_normal", "--param", "in_axis=2"],
+                        "scheme.in_axis"),
+    "word_axes_overlap": (["--shape", "4,8,8", "--scheme", "jax.he_normal", "--param", "in_axis=0", "--param",
+                           "out_axis=0"], "scheme.out_axis"),
+    "word_choice": (["--dialect", "keras", "--shape", "8,8", "--scheme", "VarianceScaling", "--param",
+                     "mode=fan_geo_avg"], "scheme.mode"),  # not scheme.keras.VarianceScaling.mode
+    "word_unknown_param": (["--dialect", "jax", "--shape", "8,8", "--scheme", "he_normal", "--param", "fan=x"],
+                           "scheme.fan"),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(INVALID))
@@ -221,6 +267,17 @@ def test_untyped_parameter_text_is_refused_as_get_init_refuses_it(
     problem = server.client.get("/init", params=query).json()
     assert problem["status"] == 422
     assert sorted(field_lines(err)) == sorted(problem_lines(problem))
+
+    # A framework word's parameters are typed by the word: axes are an integer or comma-separated integers.
+    argv = ["--dialect", "jax", "--shape", "4,8,8", "--scheme", "he_normal", "--param", "batch_axis=0,x",
+            "--param", "in_axis=1.5"]  # fmt: skip
+    code, _, err = run(capsys, "init", *argv, "--url", f"http://127.0.0.1:{free_port()}", "-o", target)
+    assert code == 2
+    query = {"dialect": "jax", "shape": "4,8,8", "scheme": "he_normal", "batch_axis": "0,x", "in_axis": "1.5"}
+    problem = server.client.get("/init", params=query).json()
+    assert problem["status"] == 422
+    assert sorted(field_lines(err)) == sorted(problem_lines(problem))
+    assert {line.split(":")[0] for line in field_lines(err)} == {"scheme.batch_axis", "scheme.in_axis"}
 
 
 def test_the_element_cap_of_settings_applies_locally(
@@ -381,6 +438,97 @@ def test_schemes_describes_one_scheme(server: Server, capsys: pytest.CaptureFixt
         assert json.loads(out) == server.client.get("/schemes/he_normal").json()
     code, _, err = run(capsys, "schemes", "no_such_scheme")
     assert code == 2 and "no scheme named 'no_such_scheme'" in err
+
+
+@pytest.mark.parametrize("dialect", ["keras", "jax", "flax", "torch"])
+def test_schemes_dialect_lists_a_frameworks_words(
+    dialect: str, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dialect lists what GET /schemes?dialect= serves: every word, its aliases, parameters and meaning."""
+    expected = server.client.get("/schemes", params={"dialect": dialect}).json()["schemes"]
+    assert expected == dialect_catalogue(dialect)
+    for source in ([], ["--url", server.url]):
+        code, out, _ = run(capsys, "schemes", "--dialect", dialect, "--json", *source)
+        assert code == 0 and json.loads(out) == expected
+    code, out, _ = run(capsys, "schemes", "--dialect", dialect)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["word", "aliases", "parameters"]
+    listed = {line.split()[0]: line for line in lines[1:] if not line.startswith(" ")}
+    assert list(listed) == [w["name"] for w in expected]
+    meanings = [line.strip() for line in lines[1:] if line.startswith(" ")]
+    assert meanings == [f"refused: {w['unsupported']}" if w.get("unsupported") else f"means {w['meaning']}"
+                        for w in expected]  # fmt: skip
+    for word in expected:
+        assert all(alias in listed[word["name"]] for alias in word["aliases"])
+        assert all(f"{p['name']}: {p['type']}" in listed[word["name"]] for p in word["parameters"])
+    code, out, _ = run(capsys, "schemes", "--dialect", "initw", "--json")
+    assert json.loads(out) == catalogue()
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [(["keras.HeNormal"], "keras.HeNormal"), (["he_normal", "--dialect", "keras"], "keras.HeNormal"),
+     (["jax.kaiming_normal"], "jax.he_normal"), (["kaiming_normal_", "--dialect", "torch"], "torch.kaiming_normal_"),
+     (["flax.zeros_init"], "flax.zeros_init"), (["STFT", "--dialect", "keras"], "keras.STFT")],
+)  # fmt: skip
+def test_schemes_describes_a_framework_word(
+    argv: list[str], name: str, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A qualified word, or an unqualified one with --dialect, is described as GET /schemes/{word} does."""
+    expected = server.client.get(f"/schemes/{name}").json()
+    assert expected["name"] == name
+    for source in ([], ["--url", server.url]):
+        code, out, _ = run(capsys, "schemes", *argv, "--json", *source)
+        assert code == 0 and json.loads(out) == expected
+    code, out, _ = run(capsys, "schemes", *argv)
+    assert code == 0
+    aliases = f" (aliases: {', '.join(expected['aliases'])})" if expected["aliases"] else ""
+    assert out.startswith(f"{name}{aliases}\n\nframework: {expected['framework']}\nmeaning: {expected['meaning']}\n")
+    assert ("refused: " in out) == ("unsupported" in expected)
+    for param in expected["parameters"]:
+        assert f"  {param['name']}: {param['type']} " in out
+
+
+def test_schemes_describes_the_jax_axes_and_refuses_unknown_words(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemes", "he_normal", "--dialect", "jax")
+    assert code == 0
+    assert "framework: jax.nn.initializers.he_normal(in_axis=-2, out_axis=-1, batch_axis=())" in out
+    assert "  batch_axis: axes = []; an axis (an integer, negative from the end) or a list of distinct axes" in out
+    code, _, err = run(capsys, "schemes", "HeNormall", "--dialect", "keras")
+    assert code == 2
+    assert err == ("initw: error: no scheme named 'keras.HeNormall' in the keras dialect; "
+                   "python -m service schemes --dialect keras lists them\n")  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        run(capsys, "schemes", "--dialect", "tensorflow")
+    assert exited.value.code == 2 and "invalid choice: 'tensorflow'" in capsys.readouterr().err
+
+
+WARNED = ["--layout", "keras", "--shape", "3,3,16,32", "--scheme", "he_normal"]
+
+
+def test_init_prints_the_services_warnings_from_a_server_and_locally(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unqualified name a keras layout reads otherwise: the file is today's, and the Initw-Warning
+    the service sends is printed on stderr and listed by --json, from a server or --local alike."""
+    answer = server.client.post("/init", json={"layout": "keras", "shape": [3, 3, 16, 32], "scheme": "he_normal"})
+    warnings = answer.headers.get_list("initw-warning")
+    assert len(warnings) == 1 and "keras.he_normal" in warnings[0]
+    for source in (["--local"], ["--url", server.url]):
+        target = tmp_path / f"{source[0][2:]}.safetensors"
+        code, out, err = run(capsys, "init", *WARNED, *source, "-o", str(target))
+        assert code == 0 and out == ""
+        assert err.splitlines()[:-1] == [f"initw: warning: {warning}" for warning in warnings]
+        assert err.splitlines()[-1].startswith(f"{target}: ")
+        assert target.read_bytes() == answer.content
+        code, out, _ = run(capsys, "init", *WARNED, *source, "-o", str(target), "--json")
+        assert code == 0 and json.loads(out)["warnings"] == warnings
+    for quiet in (["--dialect", "initw"], ["--dialect", "keras"], ["--layout", "torch"]):
+        code, out, err = run(capsys, "init", *WARNED, *quiet, "--url", server.url, "-o", str(tmp_path / "q"), "--json")
+        assert code == 0 and json.loads(out)["warnings"] == [] and "warning" not in err
+    code, out, _ = run(capsys, "init", *WARNED, "--dialect", "initw", "--local", "-o", str(tmp_path / "q"), "--json")
+    assert json.loads(out)["sha256"] == hashlib.sha256(answer.content).hexdigest()  # the same bytes, unwarned
 
 
 def test_diagnose_local_equals_the_servers_post_diagnostics(

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from service.app import create_app
 from service.client import (
     Client,
     ClientError,
+    InitwWarning,
     IntegrityError,
     JobError,
     JobState,
@@ -194,6 +196,84 @@ def test_json_endpoints(client: TestClient) -> None:
         assert {"orthogonal", "truncated_normal", "xavier_uniform"} <= names
         report = initw.diagnostics(BODY)
     assert set(report["diagnostics"]) == {"orth", "trunc", "glorot", "conv"}
+
+
+def test_schemes_of_a_dialect_and_one_word(client: TestClient) -> None:
+    """schemes(dialect) is GET /schemes?dialect=; scheme(name) is GET /schemes/{name}, words included."""
+    with Proxy(client).client() as initw:
+        assert initw.schemes() == initw.schemes("initw") == client.get("/schemes").json()["schemes"]
+        for dialect in ("torch", "keras", "jax", "flax"):
+            words = initw.schemes(dialect)
+            assert words == client.get("/schemes", params={"dialect": dialect}).json()["schemes"]
+            assert {w["dialect"] for w in words} == {dialect}
+        word = initw.scheme("keras.HeNormal")
+        assert word == next(w for w in initw.schemes("keras") if w["name"] == "keras.HeNormal")
+        assert word["framework"] == "keras.initializers.HeNormal()"
+        assert initw.scheme("he_normal")["name"] == "kaiming_normal"  # an alias resolves
+        assert initw.scheme("jax.kaiming_normal")["name"] == "jax.he_normal"
+        with pytest.raises(ProblemError) as unknown:
+            initw.scheme("keras.HeNormall")
+        assert unknown.value.status == 404 and unknown.value.attempts == 1
+        with pytest.raises(ProblemError) as refused:
+            initw.schemes("tensorflow")
+        assert refused.value.status == 422 and refused.value.fields == ["dialect"]
+
+
+# Two unqualified names a keras layout's framework reads otherwise: two Initw-Warning headers.
+WARNED: dict[str, Any] = {
+    "seed": 1,
+    "layout": "keras",
+    "tensors": [
+        {"name": "conv", "shape": [3, 3, 16, 32], "scheme": "he_normal"},
+        {"name": "dense", "shape": [32, 8], "scheme": {"name": "variance_scaling", "distribution": "normal"}},
+        {"name": "bias", "shape": [8], "scheme": "zeros"},
+    ],
+}
+
+
+def test_the_services_warnings_are_issued_and_kept(client: TestClient, tmp_path: Path) -> None:
+    """Each Initw-Warning header (its text holds commas: one header, one warning) is issued as an
+    InitwWarning by init, get_init and init_to_file, and kept in the Download; the bytes are the
+    file's, and the dialect forms the warnings suggest are served without one."""
+    answer = client.post("/init", json=WARNED)
+    expected = answer.headers.get_list("initw-warning")
+    assert [w.split(":")[0] for w in expected] == ["tensors.0.scheme", "tensors.1.scheme"]
+    assert all("," in w for w in expected)
+    with Proxy(client).client() as initw:
+        with pytest.warns(InitwWarning) as issued:
+            arrays = initw.init(WARNED)
+        assert [str(w.message) for w in issued] == expected
+        assert issued[0].filename == __file__  # attributed to the caller
+        assert {n: a.tobytes() for n, a in arrays.items()} == {n: t[2] for n, t in tensors_of(answer.content).items()}
+
+        with pytest.warns(InitwWarning) as issued:
+            done = initw.init_to_file(WARNED, tmp_path / "w.safetensors")
+        assert done.warnings == tuple(expected) and [str(w.message) for w in issued] == expected
+        assert (tmp_path / "w.safetensors").read_bytes() == answer.content and issued[0].filename == __file__
+
+        with pytest.warns(InitwWarning) as issued:
+            initw.get_init([3, 3, 16, 32], "he_normal", seed=1, layout="keras")
+        assert [str(w.message) for w in issued] == ["scheme" + expected[0].removeprefix("tensors.0.scheme")]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing to warn about: the framework's meaning, or initw's, asked for
+            for body in ({**WARNED, "dialect": "keras"}, {**WARNED, "dialect": "initw"}):
+                assert initw.init_to_file(body, tmp_path / "quiet.safetensors").warnings == ()
+            quiet = initw.init({**WARNED, "dialect": "initw"})
+            initw.get_init([3, 3, 16, 32], "keras.he_normal", seed=1, layout="keras")
+    assert {n: a.tobytes() for n, a in quiet.items()} == {n: a.tobytes() for n, a in arrays.items()}
+
+
+def test_get_init_sends_axes_lists_comma_separated(client: TestClient) -> None:
+    with Proxy(client).client() as initw:
+        got = initw.get_init([2, 3, 16, 8], "variance_scaling", seed=5, dialect="jax", scale=2.0, mode="fan_avg",
+                             distribution="normal", batch_axis=[0, 1])  # fmt: skip
+        posted = initw.init({"seed": 5, "dialect": "jax", "shape": [2, 3, 16, 8],
+                             "scheme": {"name": "variance_scaling", "scale": 2.0, "mode": "fan_avg",
+                                        "distribution": "normal", "batch_axis": [0, 1]}})  # fmt: skip
+        one = initw.get_init([2, 3, 16, 8], "jax.he_normal", seed=5, batch_axis=(0,), in_axis=1, out_axis=[2, 3])
+    assert got["weight"].tobytes() == posted["weight"].tobytes()
+    assert one["weight"].shape == (2, 3, 16, 8)
 
 
 def test_network_report_and_plot(client: TestClient) -> None:

@@ -179,9 +179,19 @@ export class InitwClient {
     }
   }
 
-  /** GET /schemes: every scheme with its aliases and parameters. */
-  async schemes() {
-    return (await this.#json("GET", "/schemes")).schemes;
+  /**
+   * GET /schemes: every scheme with its aliases and parameters; with `{ dialect: "keras" }` (torch,
+   * keras, jax, flax; initw is the default) that framework's initializers by the names, parameters
+   * and defaults it uses, each with its initw meaning (GET /schemes?dialect=keras).
+   */
+  async schemes({ dialect } = {}) {
+    const query = dialect === undefined ? "" : `?dialect=${encodeURIComponent(dialect)}`;
+    return (await this.#json("GET", `/schemes${query}`)).schemes;
+  }
+
+  /** GET /schemes/{name}: one scheme (aliases resolve), or a framework word such as "keras.HeNormal". */
+  async scheme(name) {
+    return this.#json("GET", `/schemes/${encodeURIComponent(name)}`);
   }
 
   /** POST /diagnostics: per-tensor statistics and verdicts, without the bytes. */

@@ -586,6 +586,13 @@ describe("a live server (INITW_URL)", { skip: URL_ ? false : "INITW_URL is not s
     const schemes = await client.schemes();
     const names = schemes.map((s) => s.name);
     for (const name of ["orthogonal", "truncated_normal", "kaiming_uniform", "zeros"]) assert.ok(names.includes(name), name);
+    const keras = await client.schemes({ dialect: "keras" });
+    assert.ok(keras.some((w) => w.name === "keras.HeNormal" && w.aliases.includes("keras.he_normal")));
+    assert.ok(keras.every((w) => w.dialect === "keras"));
+    const word = await client.scheme("keras.HeNormal");
+    assert.deepEqual(word, keras.find((w) => w.name === "keras.HeNormal"));
+    assert.equal((await client.scheme("msra")).name, "kaiming_normal");
+    await assert.rejects(client.schemes({ dialect: "tensorflow" }), (error) => error instanceof ProblemError && error.status === 422);
     const report = await client.diagnostics({ seed: 0, shape: [64, 64], scheme: "zeros" });
     assert.equal(report.algorithm, "initw-v1");
     assert.equal(report.diagnostics.weight.verdict, "fail");
