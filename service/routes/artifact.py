@@ -27,6 +27,7 @@ __all__ = [
     "headers_of",
     "light",
     "respond",
+    "warned",
     "small",
 ]
 
@@ -169,17 +170,16 @@ def respond(
     """The whole representation ``media`` of ``request`` (the file, or its JSON description)."""
     tag = etag(request, media)
     if media == BINARY:
-        response = _binary_response(request, tag, method, settings, memory, reservation)
-    else:
-        response = _json_response(request, tag, method, settings, memory, reservation)
-    warn(response, request)
-    return response
+        return _binary_response(request, tag, method, settings, memory, reservation)
+    return _json_response(request, tag, method, settings, memory, reservation)
 
 
-def warn(response: Response, request: engine.Request) -> None:
-    """One ``Initw-Warning`` header per warning of the request (the file's bytes never carry them)."""
+def warned(response: Response, request: engine.Request) -> Response:
+    """``response`` with one ``Initw-Warning`` header per warning of the request (whole files,
+    ranges, shards and 304s alike; the file's bytes never carry them)."""
     for warning in request.warnings:
         response.headers.append("Initw-Warning", warning)
+    return response
 
 
 def describe_artifact(artifact: engine.Artifact, tag: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .. import engine
 from ..plots import histogram_svg
 from ..representation import JSON, SVG, negotiate
 from ..spec.request import InitRequest
-from .artifact import checked
+from .artifact import checked, warned
 from .common import ParsedBodyRoute, ReservationDep, SettingsDep, problem_responses
 from .partial import one_tensor
 
@@ -52,5 +52,5 @@ def post_diagnostics(
         values = np.concatenate([spec.out_dtype.to_float64(engine.generate(spec, request.seed, a, b)) for a, b in runs])
         sampled = "" if len(runs) == 1 else f", {values.size:,} of {spec.numel:,} values"
         title = f"{spec.name}: {spec.plan.theory.label}{sampled}"
-        return Response(histogram_svg(values, spec.plan.theory.cdf, title), media_type=SVG)
-    return Response(engine.report_text(engine.diagnostics_report(request)), media_type=JSON)
+        return warned(Response(histogram_svg(values, spec.plan.theory.cdf, title), media_type=SVG), request)
+    return warned(Response(engine.report_text(engine.diagnostics_report(request)), media_type=JSON), request)

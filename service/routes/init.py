@@ -13,7 +13,7 @@ from ..representation import BINARY, etag, matches, negotiate
 from ..spec import text
 from ..spec.errors import field_error, validation_errors
 from ..spec.request import InitRequest
-from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, light, respond, small
+from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, light, respond, small, warned
 from .common import ParsedBodyRoute, RememberedDep, ReservationDep, SettingsDep, get, offload, problem_responses
 from .partial import INDEX, SHARD, byte_ranges, index, shard
 
@@ -56,7 +56,7 @@ async def post_init(
             )
         return respond(request, media, "POST", settings, memory, reservation)
 
-    return await offload(answer, reservation, small(request))
+    return warned(await offload(answer, reservation, small(request)), request)
 
 
 def _query_help(field: text.TextField) -> str:
@@ -161,4 +161,4 @@ async def get_init(
                 return partial
         return respond(core, media, request.method, settings, memory, reservation)
 
-    return await offload(answer, reservation, small(core))
+    return warned(await offload(answer, reservation, small(core)), core)

@@ -156,7 +156,8 @@ def scheme_params(
         try:
             params[key] = typed(text, kind)
         except ValueError:
-            problems.append((f"scheme.{key}", f"must be a {kind}, got {text!r}"))
+            what = {"int": "an integer", "axes": "an axis or axes (integers, comma-separated)"}.get(kind, f"a {kind}")
+            problems.append((f"scheme.{key}", f"must be {what}, got {text!r}"))
     return params
 
 

@@ -71,3 +71,25 @@ def test_a_word_under_a_dialect_that_lacks_it_is_a_clear_422(client):
     assert axes.status_code == 422
     [error] = axes.json()["errors"]
     assert error["field"] == "scheme.out_axis" and "both" in error["message"]
+
+
+def test_every_answer_to_an_ambiguous_request_carries_the_warning(client):
+    query = "/init?seed=0&layout=keras&shape=3,3,16,32&scheme=he_normal"
+    whole = client.get(query)
+    assert whole.status_code == 200 and "he_normal" in whole.headers["initw-warning"]
+    ranged = client.get(query, headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.headers["initw-warning"] == whole.headers["initw-warning"]
+    cached = client.get(query, headers={"If-None-Match": whole.headers["etag"]})
+    assert cached.status_code == 304 and "initw-warning" in cached.headers
+    shard = client.post("/init?tensor=weight&start=0&stop=10", json=AMBIGUOUS)
+    assert shard.status_code == 200 and "initw-warning" in shard.headers
+    assert "initw-warning" not in client.get(query + "&dialect=initw").headers
+
+
+def test_a_refused_framework_word_says_why_and_diagnostics_warn_too(client):
+    stft = client.post("/init", json={"seed": 0, "shape": [4, 4], "scheme": "keras.STFT"})
+    assert stft.status_code == 422
+    [error] = stft.json()["errors"]
+    assert error["field"] == "scheme.name" and "STFT" in error["message"] and "DFT" in error["message"]
+    report = client.post("/diagnostics", json=AMBIGUOUS)
+    assert report.status_code == 200 and "he_normal" in report.headers["initw-warning"]

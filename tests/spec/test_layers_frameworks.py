@@ -1,9 +1,8 @@
 """Layer dialects against the real frameworks: a flax-dialect file unflattens into the variables tree
 a Flax linen model's ``init`` returns and ``apply`` runs on it; a keras-dialect file's names are the
-paths of a Keras 3 model's weights, which take the values and run.
-
-Only names, shapes, dtypes and the constant defaults are compared here; the random defaults'
-distributions are compared with the frameworks' initializers in tests/core/schemes/test_peers.py."""
+paths of a Keras 3 model's weights, which take the values and run; and the random layer defaults
+(Dense/Conv kernels, embeddings) draw what Flax's ``init`` and Keras's layers draw (KS, std,
+bounds). Every initializer by name is compared in tests/core/schemes/test_peers.py."""
 
 from __future__ import annotations
 
@@ -180,3 +179,66 @@ def test_a_keras_dialect_file_names_a_keras_models_weight_paths_which_take_the_v
     for training in (False, True):
         for out in model(list(inputs()), training=training):
             assert np.isfinite(keras.ops.convert_to_numpy(out)).all()
+
+
+# --- The frameworks' random layer defaults, in distribution ------------------------------------------
+
+BIG = [
+    {"type": "linear", "name": "dense", "in_features": 256, "out_features": 512},
+    {"type": "conv2d", "name": "conv", "in_channels": 64, "out_channels": 96, "kernel_size": 3},
+    {"type": "embedding", "name": "emb", "num_embeddings": 1000, "embedding_dim": 64},
+]
+
+
+def _same_distribution(mine: np.ndarray, theirs: np.ndarray, bounded: bool) -> None:
+    from scipy import stats
+
+    assert mine.shape == theirs.shape
+    assert stats.ks_2samp(mine.ravel(), theirs.ravel()).pvalue > 1e-4
+    assert mine.std() == pytest.approx(theirs.std(), rel=0.01)
+    if bounded:
+        assert np.abs(mine).max() == pytest.approx(np.abs(theirs).max(), rel=0.01)
+
+
+def test_flax_layer_defaults_draw_what_flax_init_draws():
+    jax = pytest.importorskip("jax", reason="jax is not installed (pip install -e '.[test]' installs it)")
+    nn = pytest.importorskip("flax.linen", reason="flax is not installed (pip install -e '.[test]' installs it)")
+    traverse_util = pytest.importorskip("flax.traverse_util")
+
+    class Big(nn.Module):
+        @nn.compact
+        def __call__(self, x, image, tokens):
+            return (
+                nn.Dense(512, name="dense")(x),
+                nn.Conv(96, (3, 3), name="conv")(image),
+                nn.Embed(1000, 64, name="emb")(tokens),
+            )
+
+    dummy = (np.zeros((1, 256), np.float32), np.zeros((1, 5, 5, 64), np.float32), np.zeros((1, 2), np.int32))
+    theirs = traverse_util.flatten_dict(Big().init(jax.random.key(0), *dummy), sep="/")
+    body = {"seed": SEED, "dialect": "flax", "layers": BIG}
+    ours = {s.name: tensor(s, SEED) for s in to_request(InitRequest.model_validate(body)).tensors}
+    for name, bounded in (("params/dense/kernel", True), ("params/conv/kernel", True), ("params/emb/embedding", False)):
+        _same_distribution(ours[name].astype(np.float64), np.asarray(theirs[name], dtype=np.float64), bounded)
+
+
+def test_keras_layer_defaults_draw_what_keras_layers_draw():
+    keras = pytest.importorskip("keras", reason="keras is not installed (pip install -e '.[test]' installs it)")
+    keras.utils.set_random_seed(1)
+    layers = {
+        "dense": keras.layers.Dense(512, name="dense"),
+        "conv": keras.layers.Conv2D(96, 3, name="conv"),
+        "emb": keras.layers.Embedding(1000, 64, name="emb"),
+    }
+    layers["dense"].build((None, 256))
+    layers["conv"].build((None, 5, 5, 64))
+    layers["emb"].build((None, 2))
+    theirs = {
+        w.path: keras.ops.convert_to_numpy(w.value).astype(np.float64)
+        for layer in layers.values()
+        for w in layer.weights
+    }
+    body = {"seed": SEED, "dialect": "keras", "layers": BIG}
+    ours = {s.name: tensor(s, SEED) for s in to_request(InitRequest.model_validate(body)).tensors}
+    for name in ("dense/kernel", "conv/kernel", "emb/embeddings"):
+        _same_distribution(ours[name].astype(np.float64), theirs[name], bounded=True)

@@ -27,7 +27,7 @@ def scheme(value):
     return ADAPTER.validate_python(value)
 
 
-WORDS = {w.qualified: w for d in dialects.PREFIXES for w in dialects.by_dialect(d) if not w.unsupported}
+WORDS = {w.qualified: w for d in dialects.PREFIXES for w in dialects.by_dialect(d)}
 
 
 def test_there_is_one_model_per_registered_scheme_and_per_dialect_word():
