@@ -165,6 +165,7 @@ def test_float8_edges():
     assert (e4m3.safetensors, e5m2.safetensors, e4m3.itemsize) == ("F8_E4M3", "F8_E5M2", 1)
 
 
+@pytest.mark.slow  # importing torch takes a second or two: the full lane
 def test_torch_rounds_float64_to_float8_through_float32_and_saturates_e4m3fn():
     """What ALGORITHM.md section 9 says of torch 2.13 (a test dependency only): it agrees with
     ml_dtypes except where float64 -> float32 first lands on a float8 tie, and e4m3fn overflow."""
