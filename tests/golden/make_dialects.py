@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from service.core import dialects
 from service.core.generate import TensorSpec, generate
+from tests.golden.make_v1 import add_missing
 
 PATH = Path(__file__).with_name("v1_dialects.json")
 SEED = 20261204
@@ -84,11 +86,7 @@ def main() -> int:
         if answer(w["dialect"], w["name"], w["params"], tuple(w["shape"])) != case:
             print(f"committed case {case_id} no longer reproduces: a word changed meaning", file=sys.stderr)
             return 1
-    added = 0
-    for case_id, dialect, name, params, shape in cases():
-        if case_id not in existing["cases"]:
-            existing["cases"][case_id] = answer(dialect, name, params, shape)
-            added += 1
+    added = add_missing(existing, ((case_id, partial(answer, *rest)) for case_id, *rest in cases()))
     PATH.write_text(render(existing))
     print(f"{added} cases added, {len(existing['cases'])} in {PATH.name}")
     return 0

@@ -16,6 +16,8 @@ import hashlib
 import json
 import sys
 import warnings
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +261,17 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"algorithm": algorithm(), "cases": {}}
 
 
+def add_missing(golden: dict, wanted: Iterable[tuple[str, Callable[[], dict]]]) -> int:
+    """Add each wanted case ``golden`` lacks, computed by its thunk, never touching one it has
+    (append-only); the number added."""
+    added = 0
+    for case_id, make in wanted:
+        if case_id not in golden["cases"]:
+            golden["cases"][case_id] = make()
+            added += 1
+    return added
+
+
 def main() -> int:
     files = ((PATH, answer, cases), (FILES_PATH, file_answer, file_cases))
     loaded = [_load(path) for path, _, _ in files]
@@ -269,11 +282,7 @@ def main() -> int:
                 print(message + ", refusing to write", file=sys.stderr)
                 return 1
     for (path, make, wanted), existing in zip(files, loaded, strict=True):
-        added = 0
-        for case_id, seed, spec in wanted():
-            if case_id not in existing["cases"]:
-                existing["cases"][case_id] = make(seed, spec)
-                added += 1
+        added = add_missing(existing, ((i, partial(make, seed, spec)) for i, seed, spec in wanted()))
         path.write_text(render(existing))
         print(f"{added} cases added, {len(existing['cases'])} in {path.name}")
     return 0
