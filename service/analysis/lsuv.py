@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core.cancel import checkpoint
 from ..core.errors import InitError
+from ..core.fpstate import pinned
 from ..core.generate import TensorSpec, generate
 from ..core.pinned import MATMUL_BLOCK, dot_rows, tree_sum
 from .activations import ACTIVATIONS
@@ -62,6 +63,7 @@ def memory(net: Network, batch: int) -> int:
     return net.memory(batch, exact_jacobian=False) + 2 * 8 * block
 
 
+@pinned
 def lsuv(
     net: Network, seed: int, x0: np.ndarray, settings: Settings
 ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:

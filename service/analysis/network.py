@@ -20,6 +20,7 @@ from ..core.cancel import checkpoint
 from ..core.dialects import bias_of, dense_weight
 from ..core.distributions import Theory
 from ..core.errors import InitError
+from ..core.fpstate import pinned
 from ..core.generate import TensorSpec, generate
 from . import meanfield
 from .activations import ACTIVATIONS
@@ -404,6 +405,7 @@ def verdicts(net: Network, rows: list[dict[str, Any]], stack: dict[str, Any]) ->
     return out
 
 
+@pinned
 def diagnose_network(net: Network, seed: int, x0: np.ndarray | None = None, batch: int = 256,
                      jacobian_mode: str = "auto") -> dict[str, Any]:  # fmt: skip
     """The full network report."""

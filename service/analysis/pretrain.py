@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..core.errors import InitError
+from ..core.fpstate import pinned
 from ..core.generate import TensorSpec, generate
 from ..core.pinned import MATMUL_BLOCK, dot_rows, matmul, tree_sum
 from .activations import ACTIVATIONS
@@ -265,6 +266,7 @@ def _autoencoder(layer: DenseLayer, index: int, seed: int) -> _Autoencoder:
     return _Autoencoder(w, b, np.zeros(weight.shape[1]), layer.activation)
 
 
+@pinned
 def pretrain(
     net: Network,
     seed: int,

@@ -32,6 +32,7 @@ import numpy as np
 
 from .cancel import checkpoint
 from .diagnose import BLOCK, CHECKS, Accumulator, diagnose
+from .fpstate import pinned
 from .generate import TensorSpec, algorithm, generate
 from .pinned import tree_sum
 from .read import Stored, dtype_name
@@ -134,6 +135,7 @@ def _kept_canonical(stored: Stored) -> dict[str, Any]:
     }
 
 
+@pinned
 def kept_summary(stored: Stored) -> dict[str, Any]:
     """Header diagnostics of a kept tensor: its moments and extremes (no theory to test)."""
     if not stored.readable:
@@ -183,6 +185,7 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+@pinned
 def diagnose_stored(spec: TensorSpec, stored: np.ndarray) -> dict[str, Any]:
     """Full diagnostics of a tensor already generated (its stored representation)."""
     acc = Accumulator(spec)
@@ -193,6 +196,7 @@ def diagnose_stored(spec: TensorSpec, stored: np.ndarray) -> dict[str, Any]:
     return acc.result(full)
 
 
+@pinned
 def header_summary(
     spec: TensorSpec, seed: int, stored: np.ndarray | None = None, header: str = "full"
 ) -> dict[str, Any]:

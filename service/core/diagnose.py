@@ -38,6 +38,7 @@ from .cancel import checkpoint
 from .distributions import Normal, Theory, TruncatedNormal, Uniform, normal_cdf
 from .dtypes import DType, get_dtype
 from .fans import matrix_view
+from .fpstate import pinned
 from .generate import TensorSpec, generate
 from .pinned import dot_rows, exp, tree_sum
 from .registry import Elementwise, Plan
@@ -294,6 +295,7 @@ class Accumulator:
     def _bound(self, value: float) -> float:
         return _rounded(self.dtype.name, value, math.copysign(1.0, value))
 
+    @pinned
     def add(self, start: int, stored: np.ndarray) -> None:
         """Take the stored values of elements [start, start + len(stored)); calls must be in order.
 
@@ -377,6 +379,7 @@ class Accumulator:
         self.outside += outside
         self.ks_taken += taken
 
+    @pinned
     def result(self, full: np.ndarray | None = None) -> dict[str, Any]:
         """The diagnostics report; ``full`` (float64, shaped) enables the whole-matrix checks."""
         n = self.position
@@ -620,6 +623,7 @@ def _verdict(check: str, band: str, value: float, reason: str) -> dict[str, Any]
     return {"check": check, "band": band, "value": value, "reason": reason}
 
 
+@pinned
 def diagnose(spec: TensorSpec, seed: int) -> dict[str, Any]:
     """Generate ``spec`` chunk by chunk (bounded memory) and return its diagnostics."""
     acc = Accumulator(spec)

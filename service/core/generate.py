@@ -20,6 +20,7 @@ from .bits import ALGORITHM, VERSION, derive_key
 from .dtypes import FLOAT_DTYPES, DType, get_dtype
 from .errors import InitError
 from .fans import LAYOUTS, Fans
+from .fpstate import pinned
 from .registry import Context, Elementwise, Paired, Plan, get_scheme
 
 __all__ = [
@@ -67,6 +68,7 @@ class TensorSpec:
         object.__setattr__(self, "params", dict(self.params))
 
     @cached_property
+    @pinned
     def plan(self) -> Plan:
         """The validated plan; raises InitError naming the bad field."""
         _check_shape(self.shape)
@@ -153,12 +155,14 @@ def algorithm() -> str:
     return f"{ALGORITHM}-v{VERSION}"
 
 
+@pinned
 def float64_values(spec: TensorSpec, seed: int, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Elements [start, stop) of the tensor before rounding to its dtype (float64)."""
     stop = spec.numel if stop is None else stop
     return _filled(spec, seed, start, stop, get_dtype("float64"))
 
 
+@pinned
 def generate(spec: TensorSpec, seed: int, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Elements [start, stop) of the tensor in C order, in its stored dtype (bit patterns for 16-bit floats)."""
     stop = spec.numel if stop is None else stop

@@ -10,12 +10,15 @@ the tails), then rounded once to float64. Beyond 39 standard deviations Phi and 
 exactly 0.
 
 Not quite everything is at 100 digits, and v1 is these bytes (docs/ALGORITHM.md section 7,
-"Erratum: the 28-digit exponents"): a unary minus, ``abs()`` and the plain operators ``+ - * / **``
-on Decimals round to the *thread's* context, which in the service is always the default
-(28 digits, ROUND_HALF_EVEN; nothing here sets it). So the exponent of e^(-...) in Phi and phi is
+"Erratum: the 28-digit exponents"): the first release negated, subtracted and took ``abs()`` of
+some Decimals with Python's plain operators, which round to the thread's context, then always
+decimal's default (28 digits, ROUND_HALF_EVEN). So the exponent of e^(-...) in Phi and phi is
 rounded to 28 digits first, and the moments of very narrow intervals differ from the correctly
-rounded ones. Every such place is marked "28 digits" below. Do not "fix" them: that changes v1's
-bytes (a new version, initw-v2, may). Likewise Phi(x) for x >= 0 is 1 - Q(x) at 100 digits, a
+rounded ones. Every such place is marked "28 digits" below and now rounds in TWENTY_EIGHT, a
+context built here from constants: the bytes never depend on the caller's decimal context
+(``getcontext().prec = 60``, another rounding, a trap on Inexact, a changed DefaultContext), and
+the memoized scalars are the same whoever computed them first. Do not "fix" the 28-digit places:
+that changes v1's bytes (a new version, initw-v2, may). Likewise Phi(x) for x >= 0 is 1 - Q(x) at 100 digits, a
 multiple of 1e-100 ("Erratum: Phi above 0"): the moments of intervals in the far upper tail are
 those of that Phi (see truncated_moments).
 """
@@ -40,9 +43,11 @@ __all__ = [
     "TruncatedMoments",
     "UnresolvedMoments",
     "cdf",
+    "TWENTY_EIGHT",
     "decimal_pi",
     "ndtri",
     "pdf",
+    "pinned_context",
     "truncated_moments",
 ]
 
@@ -120,14 +125,35 @@ DIGITS = 100  # working precision: 80 digits to spare beyond float64, for the mo
 SATURATION = 39.0
 
 
+def pinned_context(prec: int) -> decimal.Context:
+    """A decimal context of ``prec`` digits made only of constants: ROUND_HALF_EVEN, exponents
+    -999999 .. 999999, traps on InvalidOperation, DivisionByZero and Overflow (decimal's defaults,
+    written out: ``decimal.Context()`` would copy every unnamed field from DefaultContext, which
+    any imported library may change), no flags."""
+    return decimal.Context(
+        prec=prec,
+        rounding=decimal.ROUND_HALF_EVEN,
+        Emin=-999999,
+        Emax=999999,
+        capitals=1,
+        clamp=0,
+        flags=[],
+        traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+    )
+
+
+# The first release's "plain operator" roundings (the 28-digit erratum): decimal's default context.
+TWENTY_EIGHT = pinned_context(28)
+
+
 def _context() -> decimal.Context:
-    return decimal.Context(prec=DIGITS, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
+    return pinned_context(DIGITS)
 
 
 @lru_cache(maxsize=64)
 def decimal_pi(prec: int) -> Decimal:
     """pi by Machin's formula, 16 atan(1/5) - 4 atan(1/239), at ``prec`` digits."""
-    ctx = decimal.Context(prec=prec + 10)
+    ctx = pinned_context(prec + 10)
 
     def atan_inv(n: int) -> Decimal:
         x = ctx.divide(Decimal(1), Decimal(n))
@@ -156,8 +182,10 @@ def _erfc_series(z: Decimal, ctx: decimal.Context) -> Decimal:
         if term == 0 or term.adjusted() < total.adjusted() - ctx.prec - 2:
             break
         total = ctx.add(total, term)
-    # 28 digits: -z2 rounds z^2 to the thread's context before exp (part of v1, see the module docstring)
-    erf = ctx.multiply(ctx.divide(2, ctx.sqrt(decimal_pi(ctx.prec))), ctx.multiply(ctx.exp(-z2), total))
+    # 28 digits: the negation rounds z^2 to 28 digits before exp (part of v1, see the module docstring)
+    erf = ctx.multiply(
+        ctx.divide(2, ctx.sqrt(decimal_pi(ctx.prec))), ctx.multiply(ctx.exp(TWENTY_EIGHT.minus(z2)), total)
+    )
     return ctx.subtract(1, erf)
 
 
@@ -166,9 +194,10 @@ def _erfc_fraction(z: Decimal, ctx: decimal.Context, terms: int) -> Decimal:
     the continued fraction evaluated backwards from ``terms`` levels."""
     t = z
     for k in range(terms, 0, -1):
-        t = ctx.add(z, ctx.divide(Decimal(k) / 2, t))  # k / 2 at 28 digits: exact (k has few digits)
-    # 28 digits: the unary minus rounds z^2 to the thread's context before exp (part of v1)
-    return ctx.divide(ctx.exp(-ctx.multiply(z, z)), ctx.multiply(ctx.sqrt(decimal_pi(ctx.prec)), t))
+        t = ctx.add(z, ctx.divide(TWENTY_EIGHT.divide(Decimal(k), 2), t))  # k / 2 at 28 digits: exact
+    # 28 digits: the negation rounds z^2 to 28 digits before exp (part of v1)
+    exponent = TWENTY_EIGHT.minus(ctx.multiply(z, z))
+    return ctx.divide(ctx.exp(exponent), ctx.multiply(ctx.sqrt(decimal_pi(ctx.prec)), t))
 
 
 def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
@@ -180,9 +209,10 @@ def _upper_tail(x: Decimal, ctx: decimal.Context) -> Decimal:
     while True:  # deepen until two depths agree to the working precision
         terms *= 2
         deeper = _erfc_fraction(z, ctx, terms)
-        # 28 digits: the difference, abs() and scaleb round to the thread's context (this only
-        # decides the depth at which the fraction stops)
-        if abs(deeper - value) <= abs(deeper).scaleb(-(ctx.prec - 5)):
+        # 28 digits: the difference, abs() and scaleb round to 28 digits (this only decides the
+        # depth at which the fraction stops)
+        near = TWENTY_EIGHT.abs(TWENTY_EIGHT.subtract(deeper, value))
+        if TWENTY_EIGHT.compare(near, TWENTY_EIGHT.abs(deeper).scaleb(-(ctx.prec - 5), TWENTY_EIGHT)) <= 0:
             return ctx.divide(deeper, 2)
         value = deeper
 
@@ -201,8 +231,8 @@ def _pdf_decimal(x: float, ctx: decimal.Context) -> Decimal:
     if abs(x) >= SATURATION:
         return Decimal(0)
     d = Decimal(x)  # exact
-    # 28 digits: the unary minus rounds x^2 to the thread's context before exp (part of v1)
-    density = ctx.exp(ctx.divide(-ctx.multiply(d, d), 2))
+    # 28 digits: the negation rounds x^2 to 28 digits before exp (part of v1)
+    density = ctx.exp(ctx.divide(TWENTY_EIGHT.minus(ctx.multiply(d, d)), 2))
     return ctx.divide(density, ctx.sqrt(ctx.multiply(2, decimal_pi(ctx.prec))))
 
 
@@ -283,7 +313,13 @@ def _moments(alpha: float, beta: float) -> TruncatedMoments:
     var = ctx.subtract(m2, ctx.multiply(m1, m1))
     if not var > 0:  # ctx.sqrt would raise InvalidOperation (var < 0), the kurtosis DivisionByZero (var = 0)
         raise UnresolvedMoments(f"m2 - m1^2 = {var:.3e} on [{alpha!r}, {beta!r}]")
-    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4  # 28 digits: plain operators (diagnostics only)
+    # 28 digits, left to right as the first release's plain operators (diagnostics only):
+    # m4 - 4*m1*m3 + 6*m1*m1*m2 - 3*m1**4
+    t = TWENTY_EIGHT
+    mu4 = t.subtract(
+        t.add(t.subtract(m4, t.multiply(t.multiply(4, m1), m3)), t.multiply(t.multiply(t.multiply(6, m1), m1), m2)),
+        t.multiply(3, t.power(m1, 4)),
+    )
     mu4 = ctx.plus(mu4)
     return TruncatedMoments(
         mass=float(mass),

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from . import cancel
+from .fpstate import pinned
 
 __all__ = ["THREADS", "each", "keep_freed_memory", "one_at_a_time", "ranges"]
 
@@ -48,9 +49,10 @@ def each(fn: Callable[[tuple[int, int]], _T], parts: list[tuple[int, int]]) -> l
     caller's cancellation token (service.core.cancel): cancelled work stops within one part."""
     token = cancel.current()
     if token is None:
-        checked = fn
+        checked = pinned(fn)  # a pool thread starts with numpy's default error state: pin it
     else:
 
+        @pinned
         def checked(part: tuple[int, int]) -> _T:
             token.check()
             return fn(part)

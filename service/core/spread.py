@@ -50,7 +50,6 @@ identity rows are exact as built: N * fl(1/sqrt(N))^2 = 1 within 2^-52. Sign cha
 
 from __future__ import annotations
 
-import decimal
 import math
 from functools import lru_cache
 
@@ -58,7 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InitError
-from .normal import decimal_pi
+from .normal import decimal_pi, pinned_context
 from .pinned import tree_sum
 
 __all__ = ["MAX_DIM", "MAX_ELEMENTS", "cos_pi_fraction", "half_pi_over", "spread_selection", "spread_unit_rows"]
@@ -360,8 +359,7 @@ def _cos_table(n: int) -> NDArray[np.float64]:
 @lru_cache(maxsize=64)
 def half_pi_over(n: int) -> float:
     """c = pi / (2n) correctly rounded to float64 (decimal pi to 60 digits, then one rounding)."""
-    ctx = decimal.Context(prec=60)
-    return float(ctx.divide(decimal_pi(60), 2 * n))
+    return float(pinned_context(60).divide(decimal_pi(60), 2 * n))
 
 
 def cos_pi_fraction(m: np.ndarray, n: int) -> NDArray[np.float64]:
