@@ -334,9 +334,16 @@ def _optional(tree: ast.AST) -> set[int]:
     return guarded
 
 
+# Modules of service/ that are integrations the image never imports, each with the extra that
+# installs what it needs (the last test of this module checks the extra declares it).
+EXTRA_MODULES = {"torch.py": "torch"}
+
+
 def _third_party_imports() -> set[str]:
     names: set[str] = set()
     for path in (ROOT / "service").rglob("*.py"):
+        if str(path.relative_to(ROOT / "service")) in EXTRA_MODULES:
+            continue
         tree = ast.parse(path.read_text(), str(path))
         optional = _optional(tree)
         for node in ast.walk(tree):
@@ -379,3 +386,13 @@ def test_pip_install_of_the_project_brings_everything_service_imports() -> None:
         if not distributions & closure:
             missing[module] = sorted(distributions)
     assert not missing, f"service/ imports these, pyproject.toml does not install them: {missing}"
+
+
+def test_an_integration_module_outside_the_image_has_an_extra_that_installs_its_imports() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for module, extra in EXTRA_MODULES.items():
+        declared = {_requirement_name(r) for r in project["optional-dependencies"][extra]}
+        tree = ast.parse((ROOT / "service" / module).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names} - set(sys.stdlib_module_names) - {"service"}  # fmt: skip
+        assert "torch" in imported and imported - {"numpy", "httpx"} <= declared, (module, imported, declared)

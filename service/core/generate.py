@@ -7,7 +7,7 @@ threads fill in parallel (numpy releases the GIL inside ufuncs); the chunking ne
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "algorithm",
     "float64_values",
     "generate",
+    "generate_block",
     "tensor",
 ]
 
@@ -174,6 +175,75 @@ def tensor(spec: TensorSpec, seed: int) -> np.ndarray:
     return generate(spec, seed).reshape(spec.shape)
 
 
+@pinned
+def generate_block(
+    spec: TensorSpec, seed: int, index: Sequence[np.ndarray], out: np.ndarray | None = None
+) -> np.ndarray:
+    """The stored values of ``tensor[np.ix_(*index)]``, flat in C order: one global index array
+    per dimension (a rank's shard: a block, strided rows, any selection along each axis).
+
+    Only the selected elements are generated (schemes with random access): the selection is cut
+    into runs of consecutive elements along the last axis, adjacent runs are joined, and each
+    range is generated on its own, so a column shard of a [50257, 768] embedding costs its own
+    elements, not the table. A scheme without random access computes its tensor once, whole.
+    ``out``: a flat array of the stored dtype to write into (a torch tensor's memory, say).
+    """
+    if len(index) != len(spec.shape):
+        raise ValueError(f"{len(index)} index arrays for a {len(spec.shape)}-dimensional tensor")
+    index = [np.asarray(i, dtype=np.int64).reshape(-1) for i in index]
+    if any(i.size == 0 for i in index):
+        return np.empty(0, dtype=spec.out_dtype.storage) if out is None else out
+    if not index or not spec.plan.random_access:
+        whole = generate(spec, seed).reshape(spec.shape)
+        block = np.ascontiguousarray(whole[np.ix_(*index)] if index else whole).reshape(-1)
+        if out is None:
+            return block
+        out[...] = block
+        return out
+    last = index[-1]
+    cut = np.flatnonzero(np.diff(last) != 1) + 1
+    run_starts = last[np.concatenate(([0], cut))]
+    run_lengths = np.diff(np.concatenate(([0], cut, [last.size])))
+    lead = (
+        np.ravel_multi_index(np.ix_(*index[:-1]), spec.shape[:-1]).reshape(-1)
+        if len(index) > 1
+        else np.zeros(1, np.int64)
+    )
+    starts = (lead[:, None] * spec.shape[-1] + run_starts[None, :]).reshape(-1)
+    lengths = np.broadcast_to(run_lengths, (lead.size, run_lengths.size)).reshape(-1)
+    joined = np.flatnonzero(starts[1:] != starts[:-1] + lengths[:-1]) + 1  # where a new range begins
+    firsts = np.concatenate(([0], joined))
+    begin = starts[firsts]
+    end = np.add.reduceat(lengths, firsts) + begin
+    # Ranges longer than CHUNK are cut at its multiples (as generate cuts), so the pool shares them.
+    pieces = [
+        (a, b) for lo, hi in zip(begin.tolist(), end.tolist(), strict=True) for a, b in parallel.ranges(lo, hi, CHUNK)
+    ]
+    plan, key, dtype = spec.plan, derive_key(seed, spec.name), spec.out_dtype
+    total = int(lengths.sum())
+    if out is None:
+        out = np.empty(total, dtype=dtype.storage)
+    elif out.shape != (total,) or out.dtype != dtype.storage:
+        raise ValueError(f"out must be a flat {dtype.storage} array of {total} elements, got {out.dtype} {out.shape}")
+    offsets = np.concatenate(([0], np.cumsum([b - a for a, b in pieces])))
+    compiled = plan.fill_into if isinstance(plan, Elementwise) else None
+
+    def fill(group: tuple[int, int]) -> None:
+        for r in range(*group):
+            lo, hi = pieces[r]
+            _fill_range(plan, key, lo, out[offsets[r] : offsets[r] + hi - lo], dtype, compiled)
+
+    per_group = max(1, -(-len(pieces) * CHUNK // max(total, 1)))  # about CHUNK elements per task
+    parallel.each(fill, parallel.ranges(0, len(pieces), per_group))
+    return out
+
+
+def _fill_range(plan: Plan, key: int, lo: int, part: np.ndarray, dtype: DType, compiled: Any) -> None:
+    """Elements lo .. lo + len(part) - 1 into ``part``: the compiled kernel where it covers them."""
+    if compiled is None or not compiled(key, lo, part, dtype.name):
+        dtype.round_into(plan.values(key, lo, lo + part.size), part)
+
+
 def _filled(spec: TensorSpec, seed: int, start: int, stop: int, dtype: DType) -> np.ndarray:
     if not 0 <= start <= stop <= spec.numel:
         raise InitError(
@@ -188,9 +258,7 @@ def _filled(spec: TensorSpec, seed: int, start: int, stop: int, dtype: DType) ->
 
     def fill(bounds: tuple[int, int]) -> None:
         lo, hi = bounds
-        part = out[lo - start : hi - start]
-        if compiled is None or not compiled(key, lo, part, dtype.name):
-            dtype.round_into(plan.values(key, lo, hi), part)
+        _fill_range(plan, key, lo, out[lo - start : hi - start], dtype, compiled)
 
     if not plan.random_access:
         plan.values(key, 0, 0)  # build the whole tensor once, before threads slice it

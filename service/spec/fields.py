@@ -86,6 +86,7 @@ Name = Annotated[
     AfterValidator(_not_reserved),
 ]
 Dtype = Literal[FLOAT_DTYPES]  # type: ignore[valid-type]  # the values come from the core's table
-# A tensor's dtype in a file: the real formats and complex64 (the analyses compute in real numbers).
-TensorDtype = Literal[(*FLOAT_DTYPES, *COMPLEX_DTYPES)]  # type: ignore[valid-type]  # the same
+# A tensor's dtype in a file: the real formats, complex64 and int64 (counters such as BatchNorm's
+# num_batches_tracked: zeros, ones and integral constants only); the analyses compute in real numbers.
+TensorDtype = Literal[(*FLOAT_DTYPES, *COMPLEX_DTYPES, "int64")]  # type: ignore[valid-type]  # the same
 Layout = Literal[LAYOUTS]  # type: ignore[valid-type]  # the same

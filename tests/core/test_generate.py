@@ -94,3 +94,27 @@ def test_whole_tensor_schemes_have_a_size_limit_and_random_access_ones_do_not():
         _ = TensorSpec("w", (8192, 8192), "sphere_rows").plan
     assert error.value.param == "shape"
     assert TensorSpec("w", (65536, 65536), "normal").plan.random_access
+
+
+@pytest.mark.parametrize(
+    ("scheme", "params", "dtype"),
+    [("normal", {"std": 0.3}, "float32"), ("uniform", {}, "bfloat16"), ("orthogonal", {}, "float64"),
+     ("variance_scaling", {"distribution": "uniform"}, "complex64"), ("truncated_normal", {}, "float8_e5m2")],
+)  # fmt: skip
+def test_generate_block_is_the_slice_of_the_whole_for_any_selection(scheme, params, dtype):
+    from service.core.generate import generate_block
+
+    spec = TensorSpec("w", (7, 9, 11), scheme, params, dtype, "jax")
+    whole = generate(spec, 3).reshape(spec.shape)
+    rng = np.random.default_rng(0)
+    selections = [
+        [np.arange(7), np.arange(9), np.arange(11)],  # everything: one range
+        [np.arange(2, 5), np.arange(9), np.arange(11)],  # a row block (Shard(0)): one range
+        [np.arange(7), np.arange(9), np.arange(4, 8)],  # a column block (Shard(2)): runs per row
+        [np.array([1, 3, 5]), np.arange(0, 9, 2), np.array([0, 1, 2, 7, 8, 10])],  # strided (_StridedShard)
+        [np.array([6, 0]), np.array([8]), np.arange(11)[::-1]],  # any order
+        [np.arange(7), np.arange(0), np.arange(11)],  # an empty shard
+    ] + [[np.sort(rng.choice(n, rng.integers(1, n + 1), replace=False)) for n in spec.shape] for _ in range(5)]
+    for index in selections:
+        expected = np.ascontiguousarray(whole[np.ix_(*index)]).reshape(-1)
+        assert generate_block(spec, 3, index).tobytes() == expected.tobytes()
