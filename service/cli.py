@@ -3,6 +3,8 @@
     python -m service init --shape 4096,4096 --scheme xavier_uniform --seed 0 -o w.safetensors
     python -m service init --shape 64,3,3,3 --scheme kaiming_normal --param mode=fan_out -o conv.safetensors --local
     python -m service init --body net.json -o net.safetensors            # a full POST /init body ('-': stdin)
+    python -m service init --body net.json --shard-size 5GB --out ckpt/  # Hugging Face's sharded layout
+    python -m service init --body net.json --shard-size 5GB --out ckpt/ --shard 2   # one machine's shard
     python -m service diagnose --shape 512,512 --scheme orthogonal --local
     python -m service init --dialect jax --shape 64,8,32 --scheme he_normal --param in_axis=0 --param out_axis=1 ...
     python -m service schemes [NAME] [--dialect keras|jax|flax|torch|initw] [--url URL] [--json]
@@ -13,14 +15,17 @@ through :mod:`service.client` (verified against Content-Length and Repr-Digest, 
 disk), or with ``--local`` compute the same bytes in this process: the body is validated exactly as
 the service validates it (``InitRequest``, ``to_request``, the element caps of ``Settings``), and
 the file is streamed piece by piece (bounded memory) into a temporary file next to the target,
-hashed as it is written, and renamed once whole. ``schemes`` reads the registry (the one the service
-serves) unless ``--url`` names a server; ``--dialect`` lists a framework's words instead (GET
-/schemes?dialect=), and a qualified word (``keras.HeNormal``, or ``HeNormal`` with ``--dialect keras``)
-is described like a scheme. Scheme parameters (``--param KEY=VALUE``) are typed by the scheme or the
-framework word they belong to (``--dialect jax --scheme he_normal --param batch_axis=0,1``: axes are an
-integer or comma-separated integers). A request the service would answer with ``Initw-Warning``
-headers (an unqualified name that a keras/jax layout's framework reads otherwise) prints each warning
-on stderr, from a server or ``--local`` alike, and ``--json`` lists them.
+hashed as it is written, and renamed once whole. With ``--shard-size`` it writes a sharded
+checkpoint into the ``--out`` directory (service.core.checkpoint): every shard and the index, or
+``--shard K`` shards and/or ``--index`` only, the element cap applying to each shard. ``schemes``
+reads the registry (the one the service serves) unless ``--url`` names a server; ``--dialect`` lists
+a framework's words instead (GET /schemes?dialect=), and a qualified word (``keras.HeNormal``, or
+``HeNormal`` with ``--dialect keras``) is described like a scheme. Scheme parameters (``--param
+KEY=VALUE``) are typed by the scheme or the framework word they belong to (``--dialect jax --scheme
+he_normal --param batch_axis=0,1``: axes are an integer or comma-separated integers). A request the
+service would answer with ``Initw-Warning`` headers (an unqualified name that a keras/jax layout's
+framework reads otherwise) prints each warning on stderr, from a server or ``--local`` alike, and
+``--json`` lists them.
 
 Exit status: 0 done; 1 a local failure (a file that cannot be written); 2 invalid input, with the
 field paths and messages the service gives in its 422 problems (any 4xx from a server but 408 and
@@ -96,7 +101,34 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "streamed to disk) or computed in this process with --local. Same request, same bytes.",
     )
     _request_arguments(init)
-    init.add_argument("-o", "--output", required=True, metavar="PATH", help="the file to write (replaced when whole)")
+    init.add_argument(
+        "-o",
+        "--output",
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="the file to write (replaced when whole); with --shard-size, the directory (made if missing)",
+    )
+    sharded = init.add_argument_group(
+        "a sharded checkpoint in Hugging Face's layout (model-0000K-of-0000N.safetensors, model.safetensors.index.json)"
+    )
+    sharded.add_argument(
+        "--shard-size",
+        metavar="SIZE",
+        help="write a sharded checkpoint into the --out directory, shards of at most SIZE bytes of tensor data: "
+        "5GB, 500MB (powers of 10, as huggingface_hub reads them), 2GiB, or bytes; a larger tensor gets its own shard",
+    )
+    sharded.add_argument(
+        "--shard",
+        type=int,
+        action="append",
+        metavar="K",
+        help="write only shard K (from 1; repeatable), so N machines can each write theirs; "
+        "every shard is byte-identical wherever it is written",
+    )
+    sharded.add_argument(
+        "--index", action="store_true", help="write model.safetensors.index.json (alone, or beside the --shard files)"
+    )
     init.add_argument("--json", action="store_true", help="print {path, size, sha256, ...} as JSON on stdout")
     init.add_argument(
         "--progress",
@@ -394,6 +426,8 @@ def _client(args: argparse.Namespace, url: str) -> Client:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """``init``: write the file, print one summary line (or JSON)."""
+    if args.shard_size is not None or args.shard or args.index:
+        return cmd_checkpoint(args)
     body = request_body(args)
     target = _target(args.output)
     url = _url(args)
@@ -428,6 +462,179 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         print(result.line(), file=sys.stderr)
     return 0
+
+
+def _shard_size(args: argparse.Namespace) -> int:
+    from .core.checkpoint import parse_size
+
+    if args.shard_size is None:
+        raise _invalid("--shard and --index write parts of a sharded checkpoint: give --shard-size SIZE too")
+    try:
+        return parse_size(args.shard_size)
+    except ValueError as error:
+        raise _invalid(f"shard_size: {error}", [_field("shard_size", str(error))]) from None
+
+
+def _directory(output: str) -> Path:
+    directory = Path(output)
+    if directory.exists() and not directory.is_dir():
+        raise _invalid(f"--out {output} is a file; with --shard-size it names a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(EXIT_FAILED, f"cannot make the directory {output}: {error}") from None
+    return directory
+
+
+def _chosen(shards: list[int] | None, count: int) -> list[int]:
+    """The shards --shard asks for (each once, in the order given); None: all of them."""
+    if shards is None:
+        return list(range(1, count + 1))
+    outside = [k for k in shards if not 1 <= k <= count]
+    if outside:
+        message = f"this checkpoint has shards 1 to {count}"
+        raise _invalid(f"--shard {outside[0]}: {message}", [_field("shard", message, f"1 .. {count}")])
+    return list(dict.fromkeys(shards))
+
+
+def write_checkpoint_local(
+    request: CoreRequest,
+    shard_size: int,
+    directory: Path,
+    shards: list[int] | None,
+    index: bool,
+    limit: int,
+    bar: Callable[[str], ProgressBar | None],
+) -> tuple[int, list[Written]]:
+    """Shards of ``request``'s checkpoint (each streamed into a temporary file, hashed, renamed once
+    whole: the bytes POST /init/checkpoint/{file} serves) and its index. ``limit``: the element cap
+    of one shard. Returns the number of shards and the files written."""
+    from .core.checkpoint import INDEX_NAME, checkpoint
+    from .representation import checkpoint_etag
+
+    split = checkpoint(request, shard_size)
+    chosen = _chosen(shards, split.count)
+    for k in chosen:
+        if split.shard_numel(k) > limit:
+            raise _invalid(
+                f"shard {k} holds {split.shard_numel(k):,} elements; at most {limit:,} per shard "
+                "(INITW_MAX_ELEMENTS): ask for smaller shards"
+            )
+    written = []
+    for k in chosen:
+        name = split.file(k)
+        started = time.monotonic()
+        artifact = split.shard(k)
+        progress = bar(name)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with replacing(directory / name) as file:
+                for chunk in artifact.read():
+                    file.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if progress is not None:
+                        progress(size, artifact.size)
+        except BaseException:
+            if progress is not None:
+                progress.abandon()
+            raise
+        if progress is not None:
+            progress.close()
+        tag = checkpoint_etag(request, shard_size, name)
+        seconds = time.monotonic() - started
+        written.append(Written(directory / name, size, digest.hexdigest(), tag, "local", seconds, 1, request.warnings))
+    if index:
+        started = time.monotonic()
+        content = split.index_bytes()
+        with replacing(directory / INDEX_NAME) as file:
+            file.write(content)
+        tag = checkpoint_etag(request, shard_size, INDEX_NAME)
+        seconds = time.monotonic() - started
+        digest_hex = hashlib.sha256(content).hexdigest()
+        written.append(Written(directory / INDEX_NAME, len(content), digest_hex, tag, "local", seconds, 1,
+                               request.warnings))  # fmt: skip
+    return split.count, written
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """``init --shard-size``: a sharded checkpoint (all of it, ``--shard K`` files, ``--index``)
+    into the ``--out`` directory, from a server or ``--local``; one line per file (or JSON)."""
+    shard_size = _shard_size(args)
+    body = request_body(args)
+    url = _url(args)
+    # Neither --shard nor --index: the whole checkpoint; --index alone: no shard (None: every shard).
+    shards = [] if args.index and not args.shard else args.shard
+    index = args.index or not args.shard
+    bar = lambda label: _progress(args, label)  # noqa: E731
+    if url is None:
+        settings = _settings()
+        request = validate(body, 2**63, "")  # the element cap applies to each shard, below
+        directory = _directory(args.output)
+        count, written = write_checkpoint_local(
+            request, shard_size, directory, shards, index, settings.max_elements, bar
+        )
+    else:
+        from .client import InitwWarning
+
+        directory = _directory(args.output)
+        with _client(args, str(url)) as client, warnings.catch_warnings():
+            warnings.simplefilter("ignore", InitwWarning)  # printed below, as --local prints them
+            written, count = _checkpoint_remote(client, body, shard_size, directory, shards, index, bar, url)
+    for warning in written[0].warnings if written else ():
+        print(f"initw: warning: {warning}", file=sys.stderr)
+    if args.json:
+        report = {"directory": str(directory), "shards": count, "shard_size": shard_size,
+                  "files": [w.as_json() for w in written]}  # fmt: skip
+        print(json.dumps(report))
+    else:
+        for w in written:
+            print(w.line(), file=sys.stderr)
+    return 0
+
+
+def _checkpoint_remote(
+    client: Client,
+    body: dict[str, Any],
+    shard_size: int,
+    directory: Path,
+    shards: list[int] | None,
+    index: bool,
+    bar: Callable[[str], ProgressBar | None],
+    url: str,
+) -> tuple[list[Written], int]:
+    """The same files from a server: the index first (it says how many shards there are), then
+    each shard streamed, verified and renamed once whole (service.client)."""
+    from .client import CHECKPOINT_INDEX
+
+    parsed = client.checkpoint_index(body, shard_size)
+    count = int(parsed["metadata"]["shards"])
+    chosen = _chosen(shards, count)
+    written = []
+    for k in chosen:
+        name = f"model-{k:05d}-of-{count:05d}.safetensors"
+        progress = bar(name)
+        begun = time.monotonic()
+        try:
+            done = client.checkpoint_file(body, shard_size, name, directory / name, progress=progress)
+        except BaseException:
+            if progress is not None:
+                progress.abandon()
+            raise
+        if progress is not None:
+            progress.close()
+        seconds = time.monotonic() - begun
+        written.append(
+            Written(done.path, done.size, done.sha256, done.etag, url, seconds, done.attempts, done.warnings)
+        )
+    if index:
+        begun = time.monotonic()
+        done = client.checkpoint_file(body, shard_size, CHECKPOINT_INDEX, directory / CHECKPOINT_INDEX)
+        seconds = time.monotonic() - begun
+        written.append(
+            Written(done.path, done.size, done.sha256, done.etag, url, seconds, done.attempts, done.warnings)
+        )
+    return written, count
 
 
 def diagnostics_local(request: CoreRequest) -> dict[str, Any]:

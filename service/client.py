@@ -12,6 +12,8 @@
         he = initw.scheme("keras.HeNormal")           # one scheme or word (GET /schemes/{name})
         job = initw.wait(initw.pretrain(pretrain_body).id)   # a job: POST, then poll until done
         weights = initw.job_artifact(job.id)
+        initw.checkpoint(body, "5GB", "ckpt/")        # Hugging Face's sharded layout: every shard + the index
+        initw.checkpoint(body, "5GB", "ckpt/", shards=[2], index=False)  # one machine's share
 
 Every artifact (``init``, ``lsuv``, ``job_artifact`` and their ``*_to_file``) is checked against its
 ``Content-Length`` (bytes received) and its SHA-256: the RFC 9530 ``Repr-Digest``, or for a job's
@@ -64,6 +66,7 @@ except ImportError:  # pragma: no cover - without it bfloat16 is widened (exactl
 
 __all__ = [
     "Client",
+    "CheckpointDownload",
     "ClientError",
     "Download",
     "IntegrityError",
@@ -179,6 +182,24 @@ class Download:
     warnings: tuple[str, ...] = ()  # the answer's Initw-Warning headers (never part of the file)
 
 
+@dataclass(frozen=True)
+class CheckpointDownload:
+    """The files of a sharded checkpoint written by :meth:`Client.checkpoint`, each verified."""
+
+    directory: Path
+    shards: int  # how many shards the checkpoint has (not how many were written)
+    files: tuple[Download, ...]  # in the order written: the shards asked for, then the index
+    index: dict[str, Any] = field(repr=False, compare=False)  # model.safetensors.index.json, parsed
+
+
+CHECKPOINT_INDEX = "model.safetensors.index.json"
+
+
+def _shard_file(shard: int, shards: int) -> str:
+    """Hugging Face's name of shard ``shard`` (from 1) of ``shards``."""
+    return f"model-{shard:05d}-of-{shards:05d}.safetensors"
+
+
 class JobArtifact(TypedDict):
     size: int
     sha256: str  # hex
@@ -253,6 +274,10 @@ def _query_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _checkpoint_path(file: str) -> str:
+    return f"/init/checkpoint/{quote(file, safe='')}"
 
 
 def _job_path(job: str, rest: str = "") -> str:
@@ -343,6 +368,83 @@ class Client:
         done = self._to_file(path, progress, "POST", "/init", json=body)
         _warn(done.warnings)
         return done
+
+    def checkpoint_index(self, body: dict[str, Any], shard_size: int | str) -> dict[str, Any]:
+        """POST /init/checkpoint/model.safetensors.index.json: the index of ``body``'s checkpoint in
+        shards of at most ``shard_size`` bytes (an int, or "5GB", "500MB", "2GiB"): ``metadata``
+        (total_size, shards, the canonical request) and ``weight_map``. Nothing is generated."""
+        answer = self._checkpoint_index(body, shard_size)
+        _warn(_warnings(answer.response))
+        return json.loads(answer.content)
+
+    def checkpoint_file(
+        self,
+        body: dict[str, Any],
+        shard_size: int | str,
+        file: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> Download:
+        """POST /init/checkpoint/{file}: one file of the checkpoint (a shard named as the index
+        names it, or the index) streamed to ``path`` and verified, as ``init_to_file``."""
+        done = self._checkpoint_file(body, shard_size, file, path, progress)
+        _warn(done.warnings)
+        return done
+
+    def _checkpoint_file(
+        self,
+        body: dict[str, Any],
+        shard_size: int | str,
+        file: str,
+        path: str | os.PathLike[str],
+        progress: Progress | None,
+    ) -> Download:
+        return self._to_file(path, progress, "POST", _checkpoint_path(file), json=body,
+                             params={"shard_size": str(shard_size)})  # fmt: skip
+
+    def checkpoint(
+        self,
+        body: dict[str, Any],
+        shard_size: int | str,
+        directory: str | os.PathLike[str],
+        *,
+        shards: Sequence[int] | None = None,
+        index: bool = True,
+        progress: Progress | None = None,
+    ) -> CheckpointDownload:
+        """``body``'s tensors as a sharded checkpoint in Hugging Face's layout, written into
+        ``directory`` (made if missing): ``model-0000K-of-0000N.safetensors`` files of at most
+        ``shard_size`` bytes of tensor data each, and ``model.safetensors.index.json``. ``shards``
+        (numbers from 1) writes only those, so N machines can each write theirs; ``index=False``
+        leaves the index out. Every file is verified and appears whole or not at all; each is
+        byte-identical to what ``python -m service init --local --shard-size`` writes."""
+        answer = self._checkpoint_index(body, shard_size)
+        _warn(_warnings(answer.response))  # once: every file of the checkpoint carries the same
+        raw = answer.content
+        parsed = json.loads(raw)
+        count = int(parsed["metadata"]["shards"])
+        wanted = list(range(1, count + 1)) if shards is None else list(shards)
+        outside = [k for k in wanted if not 1 <= k <= count]
+        if outside:
+            raise ValueError(f"shards {outside}: this checkpoint has shards 1 to {count}")
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = [
+            self._checkpoint_file(body, shard_size, _shard_file(k, count), folder / _shard_file(k, count), progress)
+            for k in dict.fromkeys(wanted)
+        ]  # fmt: skip
+        if index:
+            target = folder / CHECKPOINT_INDEX
+            with replacing(target) as file:
+                file.write(raw)
+            tag = answer.response.headers.get("etag")
+            files.append(Download(target, answer.size, answer.sha256, tag, answer.attempts, _warnings(answer.response)))
+        return CheckpointDownload(folder, count, tuple(files), parsed)
+
+    def _checkpoint_index(self, body: dict[str, Any], shard_size: int | str) -> _Answer:
+        return self._fetch("POST", _checkpoint_path(CHECKPOINT_INDEX), json=body,
+                           params={"shard_size": str(shard_size)})  # fmt: skip
 
     def lsuv(self, body: dict[str, Any]) -> dict[str, np.ndarray]:
         """POST /init/lsuv: the LSUV-scaled ``layers.{i}.weight`` and ``.bias``, verified, as numpy arrays."""

@@ -32,6 +32,7 @@ from .core.artifact import (
     working_bytes,
 )
 from .core.catalogue import catalogue, describe, describe_word, dialect_catalogue
+from .core.checkpoint import INDEX_NAME, Checkpoint, checkpoint, parse_size
 from .core.dialects import DIALECTS
 from .core.dialects import lookup as dialect_word
 from .core.dtypes import get_dtype
@@ -45,7 +46,9 @@ from .core.write import TensorBytes, file_bytes, file_pieces
 __all__ = [
     "DIALECTS",
     "EXACT_JACOBIAN_WIDTH",
+    "INDEX_NAME",
     "Artifact",
+    "Checkpoint",
     "InitError",
     "LsuvSettings",
     "Network",
@@ -56,6 +59,7 @@ __all__ = [
     "build",
     "canonical_json",
     "catalogue",
+    "checkpoint",
     "describe",
     "describe_word",
     "dialect_catalogue",
@@ -75,6 +79,7 @@ __all__ = [
     "lsuv",
     "lsuv_cost",
     "lsuv_memory",
+    "parse_size",
     "plan",
     "pretrain",
     "pretrain_cost",

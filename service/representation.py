@@ -14,7 +14,18 @@ from collections import OrderedDict
 from .engine import Request, algorithm
 from .problems import ProblemError
 
-__all__ = ["BINARY", "IMMUTABLE", "JSON", "Remembered", "SVG", "etag", "matches", "negotiate", "repr_digest"]
+__all__ = [
+    "BINARY",
+    "IMMUTABLE",
+    "JSON",
+    "Remembered",
+    "SVG",
+    "checkpoint_etag",
+    "etag",
+    "matches",
+    "negotiate",
+    "repr_digest",
+]
 
 BINARY = "application/octet-stream"
 JSON = "application/json"
@@ -78,6 +89,13 @@ def etag(request: Request, media: str) -> str:
     if request.warnings and media != BINARY:
         text += "\n".join(("", "warnings", *request.warnings)).encode()
     return '"' + hashlib.sha256(text).hexdigest()[:40] + '"'
+
+
+def checkpoint_etag(request: Request, shard_size: int, file: str) -> str:
+    """The validator of one file (a shard or the index) of ``request``'s sharded checkpoint in
+    shards of at most ``shard_size`` bytes: the file's validator, from the request's."""
+    text = f"{etag(request, BINARY)}|checkpoint|{shard_size}|{file}"
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:

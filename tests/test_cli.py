@@ -563,3 +563,67 @@ def test_python_m_service_init_as_a_process(tmp_path: Path) -> None:
     )
     assert failed.returncode == 2
     assert failed.stderr == "initw: error: invalid request\n  scheme.gain: must be a float, got '-'\n"
+
+
+# ----------------------------------------------------------------------------- sharded checkpoints
+
+
+def test_a_sharded_checkpoint_locally_and_from_a_server_is_the_same_files(
+    server: Server, body_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BODY's 9216 + 12288 + 800 + 400 + 20 bytes in shards of at most 8 kB: three shards, conv and
+    orth each alone (larger than the maximum, as transformers does)."""
+    base = ["init", "--body", str(body_file), "--shard-size", "8KB", "--json"]
+    code, out, err = run(capsys, *base, "--local", "--out", str(tmp_path / "local"))
+    assert code == 0, err
+    local = json.loads(out)
+    code, out, err = run(capsys, *base, "--url", server.url, "--out", str(tmp_path / "remote"))
+    assert code == 0, err
+    remote = json.loads(out)
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "remote").iterdir())
+    assert names == [*(f"model-0000{k}-of-0000{local['shards']}.safetensors" for k in range(1, local["shards"] + 1)),
+                     "model.safetensors.index.json"]  # fmt: skip
+    assert local["shards"] == remote["shards"] == 3 and local["shard_size"] == 8000
+    for name in names:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes(), name
+        answer = server.client.post(f"/init/checkpoint/{name}", params={"shard_size": "8000"}, json=BODY)
+        assert answer.content == (tmp_path / "local" / name).read_bytes(), name
+    assert [f["sha256"] for f in local["files"]] == [f["sha256"] for f in remote["files"]]
+    assert [f["etag"] for f in local["files"]] == [f["etag"] for f in remote["files"]]
+    assert {f["source"] for f in local["files"]} == {"local"} and {f["source"] for f in remote["files"]} == {server.url}
+
+    # One machine's share: --shard K (repeatable) and --index, into a directory made for them
+    code, out, err = run(capsys, *base, "--local", "--out", str(tmp_path / "a" / "b"), "--shard", "2", "--shard", "2")
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == [names[1]]
+    code, out, err = run(capsys, *base, "--url", server.url, "--out", str(tmp_path / "c"), "--index", "--shard", "1")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [names[0], names[-1]]
+    code, out, err = run(capsys, "init", "--body", str(body_file), "--shard-size", "8000", "--index", "--local",
+                         "--out", str(tmp_path / "d"))  # fmt: skip
+    assert code == 0 and [p.name for p in (tmp_path / "d").iterdir()] == [names[-1]]
+    assert "model.safetensors.index.json: " in err and "sha256" in err  # one line per file
+
+
+@pytest.mark.parametrize(
+    ("extra", "lines"),
+    [
+        (["--shard-size", "8XB"], ["shard_size: unknown unit 'XB': one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"]),
+        (["--shard-size", "0"], ["shard_size: a shard size is 1 to 9,007,199,254,740,991 bytes, got 0"]),
+        (["--shard-size", "8KB", "--shard", "9"], ["shard: this checkpoint has shards 1 to 3 (allowed: 1 .. 3)"]),
+        (["--shard", "1"], []),
+    ],
+)
+@pytest.mark.parametrize("where", ["--local", "server"])
+def test_bad_checkpoint_arguments_exit_2_naming_the_field(
+    extra: list[str], lines: list[str], where: str, server: Server, body_file: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    source = ["--local"] if where == "--local" else ["--url", server.url]
+    code, out, err = run(capsys, "init", "--body", str(body_file), *extra, *source, "--out", str(tmp_path / "x"))
+    assert code == 2, err
+    assert field_lines(err) == lines
+    if not lines:
+        assert "give --shard-size SIZE too" in err
+    assert not (tmp_path / "x").exists() or not list((tmp_path / "x").iterdir())

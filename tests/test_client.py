@@ -598,3 +598,31 @@ def test_a_corrupt_job_artifact_fails_against_the_jobs_digest(
         with pytest.raises(IntegrityError, match="corrupted on the way|was expected"):
             initw.job_artifact_to_file(job.id, target)
     assert not target.exists() and not list(tmp_path.glob(".pretrained*"))
+
+
+def test_checkpoint_writes_verified_shards_and_the_index(client: TestClient, tmp_path: Path) -> None:
+    from service.core.checkpoint import checkpoint
+    from service.spec.request import InitRequest, to_request
+
+    split = checkpoint(to_request(InitRequest.model_validate(BODY)), 1000)  # 512 + 512 + 512 + 216 bytes
+    assert split.count == 3
+    with Proxy(client).client() as initw:
+        done = initw.checkpoint(BODY, "1KB", tmp_path / "all")
+        assert initw.checkpoint_index(BODY, 1000) == done.index == json.loads(split.index_bytes())
+        part = initw.checkpoint(BODY, 1000, tmp_path / "part", shards=[2], index=False)
+        with pytest.raises(ValueError, match="shards 1 to 3"):
+            initw.checkpoint(BODY, 1000, tmp_path / "none", shards=[4])
+    assert done.shards == part.shards == 3
+    assert [f.path.name for f in done.files] == [*split.files, "model.safetensors.index.json"]
+    for k, name in enumerate(split.files, start=1):
+        assert (tmp_path / "all" / name).read_bytes() == split.shard(k).to_bytes()
+    assert (tmp_path / "all" / "model.safetensors.index.json").read_bytes() == split.index_bytes()
+    assert sorted(p.name for p in (tmp_path / "part").iterdir()) == [split.files[1]]
+    assert (tmp_path / "part" / split.files[1]).read_bytes() == split.shard(2).to_bytes()
+    assert all(f.sha256 == hashlib.sha256(f.path.read_bytes()).hexdigest() for f in done.files)
+
+
+def test_a_corrupt_shard_raises_and_leaves_no_file(client: TestClient, tmp_path: Path, sleeps: list[float]) -> None:
+    with Proxy(client, only_artifacts(flip)).client(retries=1) as initw, pytest.raises(IntegrityError):
+        initw.checkpoint(BODY, 1000, tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ __all__ = [
     "artifact",
     "bits",
     "catalogue",
+    "checkpoint",
     "diagnose",
     "distributions",
     "dtype_codes",

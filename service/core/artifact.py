@@ -81,6 +81,8 @@ class Request:
     # What the requester should know (a name its layout's framework reads otherwise): never in the
     # canonical request, so never in the file's bytes.
     warnings: tuple[str, ...] = ()
+    # Which shard of which sharded checkpoint this file is (service.core.checkpoint), for the metadata.
+    checkpoint: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name, choice in self.header.items():
@@ -261,6 +263,8 @@ class Artifact:
             metadata["transfer"] = canonical_json(self.request.transfer)
         if self.request.notes is not None:
             metadata["preset"] = canonical_json(self.request.notes)
+        if self.request.checkpoint is not None:
+            metadata["checkpoint"] = canonical_json(self.request.checkpoint)
         return metadata
 
     @property

@@ -6,12 +6,13 @@ from what they declare.
 
 from __future__ import annotations
 
-from . import diagnostics, health, init, lsuv, network, playground, pretrain, schemes
+from . import checkpoint, diagnostics, health, init, lsuv, network, playground, pretrain, schemes
 
 __all__ = ["ROUTERS"]
 
 ROUTERS = (
     init.router,
+    checkpoint.router,
     diagnostics.router,
     network.router,
     lsuv.router,

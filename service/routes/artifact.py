@@ -27,6 +27,7 @@ __all__ = [
     "headers_of",
     "light",
     "respond",
+    "respond_file",
     "warned",
     "small",
 ]
@@ -92,15 +93,21 @@ def headers_of(tag: str) -> dict[str, str]:
 
 
 def _binary_response(
-    request: engine.Request, tag: str, method: str, settings: Settings, memory: Remembered, reservation: Reservation
+    request: engine.Request,
+    tag: str,
+    method: str,
+    settings: Settings,
+    memory: Remembered,
+    reservation: Reservation,
+    filename: str | None = None,
 ) -> Response:
     """The file: from the cache, from memory (one pass, up to INITW_MEMORY_BYTES and if it fits the
     memory budget), or streamed in bounded memory with its digest from the cache or a first pass
-    (HEAD skips that pass)."""
+    (HEAD skips that pass). ``filename``: what Content-Disposition calls it (default: from the ETag)."""
     headers = {
         **headers_of(tag),
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="initw-{tag[1:13]}.safetensors"',
+        "Content-Disposition": f'attachment; filename="{filename or f"initw-{tag[1:13]}.safetensors"}"',
     }
     if request.transfer is not None:
         counts = {key: len(value) for key, value in request.transfer.items()}
@@ -172,6 +179,20 @@ def respond(
     if media == BINARY:
         return _binary_response(request, tag, method, settings, memory, reservation)
     return _json_response(request, tag, method, settings, memory, reservation)
+
+
+def respond_file(
+    request: engine.Request,
+    tag: str,
+    filename: str,
+    method: str,
+    settings: Settings,
+    memory: Remembered,
+    reservation: Reservation,
+) -> Response:
+    """The safetensors file of ``request`` under a validator ``tag`` and a ``filename`` of the
+    caller's (a checkpoint's shard: its ETag is not POST /init's of the same tensors)."""
+    return _binary_response(request, tag, method, settings, memory, reservation, filename)
 
 
 def warned(response: Response, request: engine.Request) -> Response:
