@@ -1,7 +1,8 @@
 // The initw playground: plain JavaScript, no dependencies, no inline code (the page's CSP allows
 // only this file). Every plot and number comes from this origin's API: GET /schemes,
 // POST /diagnostics (JSON, and the histogram as SVG) and POST /diagnostics/network (JSON, and the
-// signal-propagation plot as SVG); the download is POST /init.
+// signal-propagation plot as SVG), for the chosen scheme and, beside it, the one to compare with;
+// the download is POST /init with the stack as `layers`.
 "use strict";
 
 (() => {
@@ -103,11 +104,14 @@
       }
       select.append(group);
     }
-    select.value = state.schemes.has("xavier_uniform") ? "xavier_uniform" : schemes[0].name;
+    // The default example: orthogonal weights keep a deep stack's signal, beside the classic failure
+    // (the compare field's N(0, 0.01^2), whose signal vanishes).
+    select.value = state.schemes.has("orthogonal") ? "orthogonal" : schemes[0].name;
     renderParams();
   }
 
-  const defaultText = (param) => ("default" in param ? String(param.default) : "");
+  // A default of null (e.g. orthogonal's column_axis: chosen from the shape) is an empty field.
+  const defaultText = (param) => ("default" in param && param.default !== null ? String(param.default) : "");
 
   function renderParams() {
     const scheme = state.schemes.get($("scheme").value);
@@ -185,23 +189,54 @@
     if (!stack) {
       const shape = $("shape").value.split(/[\s,x×]+/).filter((d) => d !== "").map(integer);
       const body = { ...head, shape, scheme };
-      return { stack, artifact: body, tensor: body, tensorName: "weight" };
+      return { stack, scheme, artifact: body, tensor: body, tensorName: "weight", compare: null };
     }
     const depth = integer($("depth").value);
     const width = integer($("width").value);
+    const activation = $("activation").value;
     const n = depth instanceof Raw ? Math.min(Math.max(Number(depth.text), 0), MAX_DEPTH) : 0;
-    const layer = (i) => ({ name: `layers.${i}.weight`, shape: [width, width], scheme });
+    // The file as POST /init's `layers`: bias-free linear layers named layers.{i}, whose weights are
+    // layers.{i}.weight, the same bytes as the tensors (and as /diagnostics/network's stack).
+    const linear = (i) => ({ type: "linear", name: `layers.${i}`, in_features: width, out_features: width,
+                             bias: false, weight_init: scheme });
+    const tensor = (s) => ({ ...head, tensors: [{ name: "layers.0.weight", shape: [width, width], scheme: s }] });
+    const network = (s) => ({ ...head, input_width: width, layers: [{ width, activation, scheme: s, repeat: depth }] });
+    const compare = compareSpec();
     return {
       stack,
       depth: n,
       width,
+      activation,
       scheme,
       head,
-      artifact: { ...head, tensors: Array.from({ length: n }, (_, i) => layer(i)) },
-      tensor: { ...head, tensors: [layer(0)] },
+      artifact: { ...head, layers: Array.from({ length: n }, (_, i) => linear(i)) },
+      tensor: tensor(scheme),
       tensorName: "layers.0.weight",
-      network: { ...head, input_width: width, layers: [{ width, activation: $("activation").value, scheme, repeat: depth }] },
+      network: network(scheme),
+      compare, // {scheme, tensor, network}, null (none) or {error} (the field's text is not a scheme)
+      ...(compare && !compare.error ? { compareTensor: tensor(compare.scheme), compareNetwork: network(compare.scheme) } : {}),
     };
+  }
+
+  // The compare field: empty (no comparison), a scheme name, or a JSON object as the API takes it.
+  function compareSpec() {
+    const text = $("compare").value.trim();
+    if (text === "") return null;
+    if (!text.startsWith("{")) return { scheme: text };
+    try {
+      const value = JSON.parse(text);
+      if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
+      return { scheme: value };
+    } catch (error) {
+      return { error: `not a scheme name or a JSON object: ${error.message}` };
+    }
+  }
+
+  function schemeText(scheme) {
+    if (scheme === null || typeof scheme !== "object") return String(scheme);
+    const { name, ...params } = scheme;
+    const args = Object.entries(params).map(([k, v]) => `${k} ${v instanceof Raw ? v.text : JSON.stringify(v)}`);
+    return args.length ? `${name} (${args.join(", ")})` : String(name);
   }
 
   async function post(path, body, accept, signal) {
@@ -237,14 +272,16 @@
     return new Problem(response.status, detail, errors);
   }
 
-  // ------------------------------------------------------------------ problems, inline
+  // ------------------------------------------------------------------ problems, each shown once
   // A field path of the API (seed, shape.1, scheme.gain, tensors.0.scheme.gain, layers.0.repeat,
-  // input_width) -> the input that holds it.
-  function inputOfField(field) {
+  // layers.0.weight_init.gain, input_width) -> the input that holds it. A path into the comparison's
+  // scheme belongs to the compare field.
+  function inputOfField(field, comparison) {
     if (!field) return null;
     const parts = field.split(".");
-    const at = parts.indexOf("scheme");
+    const at = parts.findIndex((p) => p === "scheme" || p === "weight_init");
     if (at >= 0) {
+      if (comparison) return $("compare");
       const param = parts[at + 1];
       return (param && $("param-" + param)) || $("scheme");
     }
@@ -252,59 +289,83 @@
     if (parts.includes("shape")) return stack ? $("width") : $("shape");
     const last = parts.filter((p) => !/^\d+$/.test(p)).pop();
     const map = { seed: "seed", dtype: "dtype", repeat: "depth", layers: "depth", width: "width",
-                  input_width: "width", activation: "activation", tensors: "depth" };
+                  input_width: "width", in_features: "width", out_features: "width", activation: "activation",
+                  tensors: "depth" };
     return map[last] ? $(map[last]) : null;
   }
 
-  function clearFieldProblems() {
+  function errorText(error) {
+    const allowed = error.allowed && error.allowed.length <= 160 ? ` (allowed: ${error.allowed})` : "";
+    return error.message + allowed;
+  }
+
+  function clearProblems() {
     for (const node of document.querySelectorAll(".field-problem")) node.remove();
     for (const node of document.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    $("problem").replaceChildren();
+    $("problem").hidden = true;
   }
 
-  function showFieldProblem(error) {
-    const input = inputOfField(error.field);
-    if (!input || input.closest("[hidden]")) return;
+  // One note under a field, whatever number of requests refused it: the same message (the JSON and
+  // the SVG request of a card, the tensor and the stack naming the same input) is said once.
+  function showFieldProblem(input, text) {
     input.setAttribute("aria-invalid", "true");
-    const text = error.allowed ? `${error.message} (allowed: ${error.allowed})` : error.message;
-    const existing = [...input.parentElement.querySelectorAll(".field-problem")].find((n) => n.dataset.for === input.id);
-    if (existing) {
-      if (!existing.textContent.includes(text)) existing.textContent += "; " + text;
-      return;
+    let note = [...input.parentElement.querySelectorAll(".field-problem")].find((n) => n.dataset.for === input.id);
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "field-problem";
+      note.dataset.for = input.id;
+      input.after(note);
     }
-    const note = document.createElement("p");
-    note.className = "field-problem";
-    note.dataset.for = input.id;
-    note.textContent = text;
-    input.after(note);
+    const said = note.textContent ? note.textContent.split("; ") : [];
+    if (!said.includes(text)) note.textContent = [...said, text].join("; ");
   }
 
-  function showProblem(card, problem) {
-    const box = $(card + "-problem");
-    box.replaceChildren();
-    const head = document.createElement("p");
-    head.className = "problem-detail";
-    head.textContent = problem.status ? `${problem.status}: ${problem.detail}` : problem.detail;
-    box.append(head);
-    if (problem.errors.length) {
-      const list = document.createElement("ul");
+  // The refusals of one update, each said once: an error about a field next to that field; a problem
+  // of the request as a whole (a 413 over the budget, an error no field holds) in the one box under
+  // the status line. The cards whose request failed are dimmed, with no text of their own.
+  function showProblems(problems) {
+    const general = [];
+    for (const { problem, comparison } of problems) {
+      let placed = false;
       for (const error of problem.errors) {
-        const item = document.createElement("li");
-        const code = document.createElement("code");
-        code.textContent = error.field;
-        item.append(code, " " + error.message + (error.allowed ? ` (allowed: ${error.allowed})` : ""));
-        list.append(item);
-        showFieldProblem(error);
+        const input = inputOfField(error.field, comparison);
+        if (input && !input.closest("[hidden]")) {
+          showFieldProblem(input, errorText(error));
+          placed = true;
+        } else {
+          general.push(`${error.field}: ${errorText(error)}`);
+          placed = true;
+        }
       }
-      box.append(list);
+      if (!placed) general.push(problem.status ? `${problem.status}: ${problem.detail}` : problem.detail);
+    }
+    const unique = [...new Set(general)];
+    if (!unique.length) return;
+    const box = $("problem");
+    for (const text of unique) {
+      const line = document.createElement("p");
+      line.className = "problem-detail";
+      line.textContent = text;
+      box.append(line);
     }
     box.hidden = false;
+  }
+
+  function cardFailed(card) {
     $(card + "-card").dataset.state = "error";
     if (card === "numbers") badge("tensor-verdict", ""); // the old verdict is not about these inputs
-    if (card === "stack") badge("stack-verdict", "");
+    if (card === "propagation" || card === "stack") {
+      badge("stack-verdict", "");
+      setText("stack-why", "");
+    }
+    if (card === "compare") {
+      badge("compare-verdict", "");
+      setText("compare-why", "");
+    }
   }
 
   function ready(card) {
-    $(card + "-problem").hidden = true;
     $(card + "-card").dataset.state = "ready";
   }
 
@@ -374,14 +435,41 @@
     const fixed = mf.q_star === null && mf.q_growth ? `no q*: q grows ${fmt(mf.q_growth, 4)}× per layer` : `q* = ${fmt(mf.q_star, 4)}`;
     setText("net-mean-field", mf.phase ? `${mf.phase}, chi1 = ${fmt(mf.chi1, 4)}, ${fixed}` : "–");
     setText("net-jacobian", j.m1 === undefined ? "–" : `mean s² = ${fmt(j.m1, 4)}, spread ${fmt(j.spread, 4)} (${j.method})`);
-    const bands = (report.verdicts || []).map((v) => v.band);
-    badge("stack-verdict", bands.includes("fail") ? "fail" : bands.includes("warn") ? "warn" : "healthy");
     verdictList("stack-verdicts", report.verdicts);
+  }
+
+  function verdictOf(report) {
+    const bands = (report.verdicts || []).map((v) => v.band);
+    return bands.includes("fail") ? "fail" : bands.includes("warn") ? "warn" : "healthy";
+  }
+
+  // One line on why: what each layer does to the signal's variance (measured: the last layer's over
+  // the first, per layer), and the cause, fan_in x Var(w) (the weight's theoretical std).
+  function whyLine(current, report, tensorReport) {
+    const ratio = report.stack.q_ratio;
+    const depth = (report.layers || []).length || current.depth;
+    if (!(ratio > 0) || depth < 2) return "";
+    const perLayer = Math.pow(ratio, 1 / (depth - 1));
+    const d = tensorReport && tensorReport.diagnostics[current.tensorName];
+    const std = d && d.expected ? d.expected.std : undefined;
+    const fan = current.width instanceof Raw ? Number(current.width.text) : NaN;
+    const cause = typeof std === "number" && Number.isFinite(fan)
+      ? `fan_in × Var(w) = ${fan} × ${fmt(std, 3)}² = ${fmt(fan * std * std, 3)}: ` : "";
+    const over = `×${fmt(perLayer, 3)} per layer, ×${fmt(ratio, 3)} over ${depth} layers`;
+    if (perLayer >= 0.9 && perLayer <= 1.1) return `${cause}the signal's variance stays put (${over}).`;
+    if (perLayer < 1) return `${cause}the signal's variance shrinks ${over}: it vanishes, and so does the gradient.`;
+    return `${cause}the signal's variance grows ${over}: it explodes.`;
+  }
+
+  // The stack's POST /init body with one layer a line (the shell keeps the newlines in quotes).
+  function layersJson(body) {
+    const { layers, ...head } = body;
+    return toJson(head).slice(0, -1) + ', "layers": [\n' + layers.map((l) => "  " + toJson(l)).join(",\n") + "\n]}";
   }
 
   function showCommands(current) {
     const origin = window.location.origin;
-    const body = toJson(current.artifact);
+    const body = current.stack ? layersJson(current.artifact) : toJson(current.artifact);
     const curl = [
       `curl -s -X POST ${origin}/init -H 'content-type: application/json' \\`,
       `    -d ${shellQuote(body)} \\`,
@@ -389,13 +477,14 @@
     ];
     let python;
     if (current.stack) {
-      const layer = `{"name": f"layers.{i}.weight", "shape": ${toPython([current.width, current.width])}, ` +
-        `"scheme": ${toPython(current.scheme)}}`;
+      const width = toPython(current.width);
+      const layer = `{"type": "linear", "name": f"layers.{i}", "in_features": ${width}, "out_features": ${width}, ` +
+        `"bias": False, "weight_init": ${toPython(current.scheme)}}`;
       const head = Object.entries(current.head).map(([k, v]) => `${JSON.stringify(k)}: ${toPython(v)}, `).join("");
       python = [
         "import httpx",
         "",
-        `body = {${head}"tensors": [`,
+        `body = {${head}"layers": [`,
         `    ${layer}`,
         `    for i in range(${current.depth})]}`,
       ];
@@ -445,52 +534,91 @@
     $("results").dataset.pending = "false";
     const current = inputs();
     const { signal } = controller;
+    const comparing = current.stack && current.compare !== null;
     $("results").dataset.busy = "true";
+    $("results").dataset.mode = !current.stack ? "layer" : comparing ? "compare" : "stack";
     $("status").textContent = "Updating…";
     showCommands(current);
     $("download").disabled = true;
     state.artifact = null;
     setText("download-status", "");
-    $("propagation-note").hidden = current.stack;
+    $("propagation-card").hidden = !current.stack;
     $("stack-card").hidden = !current.stack;
+    $("compare-card").hidden = !comparing;
+    setText("propagation-scheme", schemeText(current.scheme));
+    setText("stack-scheme", current.stack ? `${schemeText(current.scheme)}, ${current.depth} ${current.activation} layers` : "");
+    setText("compare-scheme", comparing && !current.compare.error ? schemeText(current.compare.scheme) : "");
+    const json = (path, body) => post(path, body, "application/json", signal).then((r) => r.json());
+    const svg = (path, body) => post(path, body, SVG_TYPE, signal).then((r) => r.text());
+    // name -> [the request, whether it is the comparison's]
     const tasks = {
-      histogram: post("/diagnostics", current.tensor, SVG_TYPE, signal).then((r) => r.text()),
-      numbers: post("/diagnostics", current.tensor, "application/json", signal).then((r) => r.json()),
+      histogram: [svg("/diagnostics", current.tensor), false],
+      numbers: [json("/diagnostics", current.tensor), false],
     };
     if (current.stack) {
-      tasks.propagation = post("/diagnostics/network", current.network, SVG_TYPE, signal).then((r) => r.text());
-      tasks.stack = post("/diagnostics/network", current.network, "application/json", signal).then((r) => r.json());
-    } else {
-      $("propagation").replaceChildren();
-      $("propagation-problem").hidden = true;
-      $("propagation-card").dataset.state = "idle";
+      tasks.propagation = [svg("/diagnostics/network", current.network), false];
+      tasks.stack = [json("/diagnostics/network", current.network), false];
+    }
+    if (comparing && !current.compare.error) {
+      tasks.compare = [svg("/diagnostics/network", current.compareNetwork), true];
+      tasks.compareStack = [json("/diagnostics/network", current.compareNetwork), true];
+      tasks.compareTensor = [json("/diagnostics", current.compareTensor), true];
     }
     const names = Object.keys(tasks);
-    const outcomes = await Promise.allSettled(Object.values(tasks));
+    const outcomes = await Promise.allSettled(names.map((name) => tasks[name][0]));
     if (generation !== state.generation) return; // a newer update owns the page
-    clearFieldProblems();
-    let failed = false;
-    names.forEach((card, i) => {
+    clearProblems();
+    const value = {};
+    const problems = [];
+    names.forEach((name, i) => {
       const outcome = outcomes[i];
-      if (outcome.status === "rejected") {
-        failed = true;
+      if (outcome.status === "fulfilled") value[name] = outcome.value;
+      else {
         const error = outcome.reason instanceof Problem ? outcome.reason : new Problem(0, String(outcome.reason), []);
-        showProblem(card, error);
-        return;
-      }
-      try {
-        if (card === "histogram") showSvg("histogram", outcome.value);
-        if (card === "propagation") showSvg("propagation", outcome.value);
-        if (card === "numbers") showTensor(current.tensorName, outcome.value);
-        if (card === "stack") showStack(outcome.value);
-        ready(card);
-      } catch (error) {
-        failed = true;
-        showProblem(card, new Problem(0, String(error), []));
+        problems.push({ problem: error, comparison: tasks[name][1] });
       }
     });
+    if (comparing && current.compare.error) {
+      problems.push({ problem: new Problem(0, current.compare.error, [{ field: "scheme", message: current.compare.error }]),
+                      comparison: true });
+    }
+    const render = {
+      histogram: () => showSvg("histogram", value.histogram),
+      numbers: () => showTensor(current.tensorName, value.numbers),
+      propagation: () => {
+        showSvg("propagation", value.propagation);
+        if (value.stack) {
+          badge("stack-verdict", verdictOf(value.stack));
+          setText("stack-why", whyLine(current, value.stack, value.numbers));
+        } else badge("stack-verdict", "");
+      },
+      stack: () => showStack(value.stack),
+      compare: () => {
+        showSvg("compare-propagation", value.compare);
+        badge("compare-verdict", value.compareStack ? verdictOf(value.compareStack) : "");
+        setText("compare-why", value.compareStack ? whyLine(current, value.compareStack, value.compareTensor) : "");
+      },
+    };
+    const needs = { propagation: ["propagation"], stack: ["stack"], compare: ["compare", "compareStack"] };
+    for (const [card, show] of Object.entries(render)) {
+      if (card === "compare" && !comparing) continue;
+      if ((card === "propagation" || card === "stack") && !current.stack) continue;
+      const wanted = needs[card] || [card];
+      if (!wanted.every((name) => name in value)) {
+        cardFailed(card);
+        continue;
+      }
+      try {
+        show();
+        ready(card);
+      } catch (error) {
+        cardFailed(card);
+        problems.push({ problem: new Problem(0, String(error), []), comparison: card === "compare" });
+      }
+    }
+    showProblems(problems);
     // The file is valid when its tensors are (the stack's own checks may still fail, e.g. its budget).
-    const tensorsOk = outcomes.slice(0, 2).every((outcome) => outcome.status === "fulfilled");
+    const tensorsOk = "histogram" in value && "numbers" in value;
     const size = fileBytes(current);
     if (tensorsOk && size > 0) {
       state.artifact = current.artifact;
@@ -500,7 +628,7 @@
     } else {
       $("download").textContent = "Download .safetensors";
     }
-    $("status").textContent = failed ? "The server refused these inputs: see the notes." : "Up to date.";
+    $("status").textContent = problems.length ? "Refused: see the notes." : "Up to date.";
     $("results").dataset.busy = "false";
     $("results").dataset.generation = String(generation);
   }
@@ -508,10 +636,12 @@
   // ------------------------------------------------------------------ download and copy
   // The tensors' bytes (the file adds a header of a few hundred bytes per tensor).
   function fileBytes(current) {
-    const tensors = current.artifact.tensors || [current.artifact];
+    const shapes = current.artifact.layers
+      ? current.artifact.layers.map((l) => [l.out_features, l.in_features])
+      : [current.artifact.shape || []];
     let total = 0;
-    for (const tensor of tensors) {
-      const dims = (tensor.shape || []).map((d) => (d instanceof Raw ? Number(d.text) : NaN));
+    for (const shape of shapes) {
+      const dims = shape.map((d) => (d instanceof Raw ? Number(d.text) : NaN));
       total += dims.reduce((a, b) => a * b, 1) * ITEMSIZE[$("dtype").value];
     }
     return Number.isFinite(total) ? total : 0;
@@ -584,6 +714,7 @@
     const stack = $("target-stack").checked;
     $("stack-fields").hidden = !stack;
     $("layer-fields").hidden = stack;
+    $("compare-fields").hidden = !stack; // a comparison is of two stacks
   }
 
   function targetChanged() {

@@ -5,6 +5,7 @@ tests/playground/test_browser.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -105,7 +106,7 @@ def test_policy_allows_only_this_origin_and_no_inline_code() -> None:
 
 def test_the_script_calls_only_routes_the_app_has(client) -> None:
     script = (FILES / "app.js").read_text()
-    called = set(re.findall(r'(?:post|fetch)\("(/[a-z/]*)"', script))
+    called = set(re.findall(r'(?:post|fetch|json|svg)\("(/[a-z/]*)"', script))
     assert called == {"/schemes", "/diagnostics", "/diagnostics/network", "/init"}
     paths = client.get("/openapi.json").json()["paths"]
     assert "get" in paths["/schemes"]
@@ -123,6 +124,43 @@ def test_the_forms_choices_are_the_services() -> None:
 
     assert options("activation") == list(ACTIVATIONS)
     assert options("dtype") == list(FLOAT_DTYPES)
+
+
+def _default(html: str, field: str) -> str:
+    match = re.search(rf"<input id=\"{field}\"[^>]* value='([^']*)'", html) or re.search(
+        rf'<input id="{field}"[^>]* value="([^"]*)"', html
+    )
+    assert match, field
+    return match.group(1)
+
+
+def test_the_default_example_is_a_healthy_init_beside_the_classic_failure(client) -> None:
+    """The page opens on one stack initialized two ways: the chosen scheme (orthogonal) keeps the
+    signal, the compare field's N(0, 0.01^2) loses it; the browser test shows both verdicts."""
+    html = (FILES / "index.html").read_text()
+    script = (FILES / "app.js").read_text()
+    assert 'select.value = state.schemes.has("orthogonal") ? "orthogonal"' in script
+    activation = re.search(r'<select id="activation".*?<option selected>([^<]+)</option>', html, re.S)
+    assert activation and activation.group(1) == "linear"
+    depth, width = int(_default(html, "depth")), int(_default(html, "width"))
+    compare = json.loads(_default(html, "compare"))
+    assert compare == {"name": "normal", "std": 0.01}
+
+    def bands(scheme: object) -> dict[str, str]:
+        layers = [{"width": width, "activation": "linear", "scheme": scheme, "repeat": depth}]
+        answer = client.post("/diagnostics/network", json={"seed": 0, "input_width": width, "layers": layers})
+        assert answer.status_code == 200, answer.text
+        return {v["check"]: v["band"] for v in answer.json()["verdicts"]}
+
+    assert set(bands("orthogonal").values()) == {"healthy"}
+    failing = bands(compare)
+    assert failing["forward_variance"] == failing["gradient"] == "fail"
+
+
+def test_the_commands_send_the_stack_as_layers() -> None:
+    script = (FILES / "app.js").read_text()
+    assert "artifact: { ...head, layers: Array.from(" in script
+    assert '"tensors": [' not in script  # the commands' stack is `layers`, not one tensor per layer
 
 
 @pytest.mark.slow
