@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .client import Client, ClientError
     from .engine import Request as CoreRequest
 
-__all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "ProgressBar", "register", "run"]
+__all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "Parser", "ProgressBar", "register", "run"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_FAILED, EXIT_INVALID, EXIT_SERVER, EXIT_INTEGRITY, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -92,14 +92,59 @@ def _field(path: str, message: str, allowed: str | None = None) -> dict[str, Any
 # ----------------------------------------------------------------------------- arguments
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``init``, ``diagnose`` and ``schemes`` to the subcommands of ``python -m service``."""
-    init = commands.add_parser(
+class Parser(argparse.ArgumentParser):
+    """A subcommand's parser whose arguments are added (by ``build``) when it is first parsed or its
+    help is shown: the flags of ``init`` come from the request models (pydantic) and the registry,
+    which a command that does not use them need not import (``--help``, ``schemes`` start quickly).
+    The parser of ``python -m service``'s subcommands (``add_subparsers(parser_class=Parser)``)."""
+
+    def __init__(self, *args: Any, build: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._build = build
+
+    def built(self) -> Parser:
+        """This parser with its arguments (built once)."""
+        if self._build is not None:
+            build, self._build = self._build, None
+            build(self)
+        return self
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        return super(Parser, self.built()).parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        return super(Parser, self.built()).format_usage()
+
+    def format_help(self) -> str:
+        return super(Parser, self.built()).format_help()
+
+
+def register(commands: argparse._SubParsersAction[Parser]) -> None:
+    """Add ``init``, ``diagnose`` and ``schemes`` to the subcommands of ``python -m service``
+    (made with ``parser_class=Parser``: each is built when it is used)."""
+    commands.add_parser(
         "init",
         help="write a safetensors file of seeded initial weights (from a server, or --local)",
         description="Write the file POST /init serves for this request: from a server (verified, retried, "
         "streamed to disk) or computed in this process with --local. Same request, same bytes.",
+        build=_init_arguments,
     )
+    commands.add_parser(
+        "diagnose",
+        help="print the diagnostics JSON of a request (POST /diagnostics), from a server or --local",
+        description="Print what POST /diagnostics answers for this request: per-tensor statistics against "
+        "theory and verdicts, without the bytes.",
+        build=_diagnose_arguments,
+    )
+    commands.add_parser(
+        "schemes",
+        help="list the schemes (names, aliases, parameters), or describe one",
+        description="The scheme catalogue (GET /schemes), read from the registry; --url asks a server instead.",
+        build=_schemes_arguments,
+    )
+
+
+def _init_arguments(init: argparse.ArgumentParser) -> None:
     _request_arguments(init)
     init.add_argument(
         "-o",
@@ -138,20 +183,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     _source_arguments(init)
 
-    diagnose = commands.add_parser(
-        "diagnose",
-        help="print the diagnostics JSON of a request (POST /diagnostics), from a server or --local",
-        description="Print what POST /diagnostics answers for this request: per-tensor statistics against "
-        "theory and verdicts, without the bytes.",
-    )
+
+def _diagnose_arguments(diagnose: argparse.ArgumentParser) -> None:
     _request_arguments(diagnose)
     _source_arguments(diagnose)
 
-    schemes = commands.add_parser(
-        "schemes",
-        help="list the schemes (names, aliases, parameters), or describe one",
-        description="The scheme catalogue (GET /schemes), read from the registry; --url asks a server instead.",
-    )
+
+def _schemes_arguments(schemes: argparse.ArgumentParser) -> None:
     schemes.add_argument(
         "name",
         nargs="?",
@@ -296,8 +334,10 @@ def _settings() -> Any:
 
 class ProgressBar:
     """A one-line progress bar on ``stream``: percentage, bar, bytes and rate, redrawn in place at
-    most every PROGRESS_INTERVAL seconds. ``forced`` draws from the first byte; otherwise the bar
-    appears only once PROGRESS_DELAY seconds have passed, so small files print nothing."""
+    most every PROGRESS_INTERVAL seconds, within the terminal's width. ``forced`` draws from the first
+    byte; otherwise the bar appears only once PROGRESS_DELAY seconds have passed, so small files
+    print nothing. (Hand-written rather than tqdm's or rich's: these few lines are all the CLI needs,
+    and the CLI then depends on nothing the client does not.)"""
 
     def __init__(self, stream: IO[str], label: str, forced: bool = False, width: int = 30):
         self.stream, self.label, self.forced, self.width = stream, label, forced, width
@@ -329,19 +369,33 @@ class ProgressBar:
             self.stream.flush()
 
     def _draw(self, now: float) -> None:
-        done, total = self.last
-        elapsed = max(now - self.start, 1e-9)
-        rate = f"{_mib(done / elapsed)} MiB/s"
-        if total:
-            fraction = min(done / total, 1.0)
-            filled = int(fraction * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            line = f"{self.label} {fraction * 100:5.1f}% [{bar}] {_mib(done)}/{_mib(total)} MiB {rate}"
-        else:
-            line = f"{self.label} {_mib(done)} MiB {rate}"
+        # A line wider than the terminal would wrap, and "\r" could not redraw it: the bar narrows,
+        # then the line is cut (the last column is left free: some terminals wrap on it).
+        columns = self._columns() - 1
+        line = self._line(now, self.width)
+        if len(line) > columns:
+            line = self._line(now, max(self.width - (len(line) - columns), 0))[:columns]
         self.stream.write("\r" + line + " " * max(self.shown - len(line), 0))
         self.stream.flush()
         self.shown, self.drawn_at = len(line), now
+
+    def _line(self, now: float, width: int) -> str:
+        done, total = self.last
+        elapsed = max(now - self.start, 1e-9)
+        rate = f"{_mib(done / elapsed)} MiB/s"
+        if not total:
+            return f"{self.label} {_mib(done)} MiB {rate}"
+        fraction = min(done / total, 1.0)
+        filled = int(fraction * width)
+        bar = f" [{'#' * filled}{'-' * (width - filled)}]" if width else ""
+        return f"{self.label} {fraction * 100:5.1f}%{bar} {_mib(done)}/{_mib(total)} MiB {rate}"
+
+    def _columns(self) -> int:
+        """The width of the terminal ``stream`` is (80 when it is not one)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # no file (io.UnsupportedOperation), not a terminal
+            return 80
 
 
 def _mib(count: float) -> str:
@@ -674,7 +728,7 @@ def _catalogue(args: argparse.Namespace, dialect: str) -> list[dict[str, Any]]:
     """The catalogue (initw) or a framework's words, from the local registry or the server."""
     url = _url(args, server_default=False)
     if url is None:
-        from .engine import dialect_catalogue
+        from .core.catalogue import dialect_catalogue  # the registry, without the engine's imports
 
         return dialect_catalogue(dialect)
     with _client(args, url) as client:
@@ -795,17 +849,11 @@ def _report(error: CliError, stream: IO[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run one of COMMANDS; failures are reported in a few lines on stderr (never a traceback for
     them) and mapped to the exit statuses in this module's docstring."""
-    from .client import ClientError
-
     try:
         return HANDLERS[args.command](args)
     except CliError as error:
         _report(error, sys.stderr)
         return error.code
-    except ClientError as error:
-        failure = _from_client(error)
-        _report(failure, sys.stderr)
-        return failure.code
     except KeyboardInterrupt:
         sys.stderr.write("\ninitw: interrupted\n")
         return EXIT_INTERRUPTED
@@ -816,3 +864,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:  # writing the output file: disk full, permissions
         _report(CliError(EXIT_FAILED, str(error)), sys.stderr)
         return EXIT_FAILED
+    except Exception as error:
+        client = sys.modules.get(f"{__package__}.client")  # loaded by any command that raises a ClientError
+        if client is None or not isinstance(error, client.ClientError):
+            raise
+        failure = _from_client(error)
+        _report(failure, sys.stderr)
+        return failure.code

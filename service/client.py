@@ -25,6 +25,12 @@ and 504 are retried with exponential backoff and jitter, waiting at least ``Retr
 ``max_wait``); other errors raise :class:`ProblemError` at once, with the RFC 9457 fields of the
 answer (``status``, ``type``, ``title``, ``detail``, ``errors``).
 
+The ``*_to_file`` methods take ``progress``, a callable ``progress(received, total)`` (bytes so far,
+and the Content-Length or None), throttled for progress bars and logs: it is called at most every
+``PROGRESS_INTERVAL`` (0.1) seconds and at most every ``PROGRESS_STEP`` (1%) of the total, only once
+both have passed (about 100 calls for a large file, not one per 64 KiB chunk), and always once
+when the body is complete, with ``received == total``. A retried download starts again from 0.
+
 Where the service attaches ``Initw-Warning`` headers to a file (an unqualified scheme name that the
 request's keras/jax layout's framework reads otherwise: ``he_normal`` is PyTorch's, untruncated, not
 Keras's), ``init``, ``get_init`` and ``init_to_file`` issue each as an :class:`InitwWarning` with
@@ -38,8 +44,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.utils
+import functools
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -58,11 +66,6 @@ from .atomic import replacing
 from .core.dtype_codes import CODES
 from .core.errors import InitError
 from .core.read import read
-
-try:  # bfloat16 and fp8 as numpy dtypes, when installed
-    import ml_dtypes
-except ImportError:  # pragma: no cover - without it bfloat16 is widened (exactly) to float32
-    ml_dtypes = None  # type: ignore[assignment]  # optional: without it bfloat16 and fp8 stay raw bits
 
 __all__ = [
     "Client",
@@ -87,6 +90,8 @@ _SVG = "image/svg+xml"
 _UNFINISHED = ("queued", "running")
 _sleep, _clock = time.sleep, time.monotonic  # tests replace them
 Progress = Callable[[int, int | None], None]
+PROGRESS_INTERVAL = 0.1  # seconds: ``progress`` is called at most 10 times a second,
+PROGRESS_STEP = 0.01  # and at most every 1% of the total (both must have passed), then once at the end
 
 
 class InitwWarning(UserWarning):
@@ -238,6 +243,29 @@ def _seconds(value: str | None) -> float | None:
     return None
 
 
+class _Throttled:
+    """A ``progress`` callable for one body of ``total`` bytes (None: unknown), called when both
+    PROGRESS_INTERVAL seconds and PROGRESS_STEP of the total have passed since its last call (the
+    first when the first 1% has arrived), and by ``end`` once with the whole body."""
+
+    def __init__(self, progress: Progress, total: int | None):
+        self.progress, self.total = progress, total
+        self.step = total * PROGRESS_STEP if total else 0.0
+        self.at, self.reported = -math.inf, -1  # when and at how many bytes it was last called
+
+    def __call__(self, received: int) -> None:
+        now = _clock()
+        if now - self.at >= PROGRESS_INTERVAL and received - max(self.reported, 0) >= self.step:
+            self.progress(received, self.total)
+            self.at, self.reported = now, received
+
+    def end(self, received: int) -> None:
+        """The body is complete: report it, unless its last call already did."""
+        if received != self.reported:
+            self.progress(received, self.total)
+            self.at, self.reported = _clock(), received
+
+
 def _verify(response: httpx.Response, received: int, sha256: bytes, required: bool, expected: str | None) -> None:
     """Length against Content-Length; SHA-256 against Repr-Digest and ``expected`` (hex, known
     beforehand: a job's state), whichever are there; ``required``: one of the two must be."""
@@ -284,6 +312,17 @@ def _job_path(job: str, rest: str = "") -> str:
     return f"/pretrain/{quote(job, safe='')}{rest}"  # an id is 32 hex digits; anything else stays one segment
 
 
+@functools.cache
+def _ml_dtypes() -> Any:
+    """The ml_dtypes module (bfloat16 and fp8 as numpy dtypes), or None when it is not installed:
+    imported on the first file that holds such a tensor, since importing it takes most of a second."""
+    try:
+        import ml_dtypes
+    except ImportError:  # pragma: no cover - without it bfloat16 is widened (exactly) to float32
+        return None  # optional: without it bfloat16 and fp8 stay raw bits
+    return ml_dtypes
+
+
 def to_arrays(blob: bytes) -> dict[str, np.ndarray]:
     """The tensors of a safetensors file as numpy arrays (bfloat16 and fp8 need ml_dtypes; without
     it bfloat16 becomes float32, exactly, and fp8 their uint8 bit patterns)."""
@@ -295,8 +334,8 @@ def to_arrays(blob: bytes) -> dict[str, np.ndarray]:
     while stored:  # popping frees each tensor's bytes once it is converted
         name, tensor = stored.popitem()
         code = CODES[tensor.dtype]
-        if code.ml_dtypes is not None and ml_dtypes is not None:
-            values = np.frombuffer(tensor.data, dtype=getattr(ml_dtypes, code.ml_dtypes))
+        if code.ml_dtypes is not None and (extra := _ml_dtypes()) is not None:
+            values = np.frombuffer(tensor.data, dtype=getattr(extra, code.ml_dtypes))
         elif tensor.dtype == "BF16":
             values = (np.frombuffer(tensor.data, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
         elif code.numpy is None:  # fp8 without ml_dtypes: the bit patterns
@@ -363,7 +402,8 @@ class Client:
         self, body: dict[str, Any], path: str | os.PathLike[str], *, progress: Progress | None = None
     ) -> Download:
         """POST /init streamed into a temporary file next to ``path``, renamed to ``path`` only once
-        its length and digest are verified. ``progress(received, total)`` is called per chunk. The
+        its length and digest are verified. ``progress(received, total)`` is called as the bytes
+        arrive, throttled (at most 10 times a second and every 1%, then once at the end). The
         service's warnings, if any, are issued as InitwWarning and kept in the Download's ``warnings``."""
         done = self._to_file(path, progress, "POST", "/init", json=body)
         _warn(done.warnings)
@@ -646,6 +686,7 @@ class Client:
                 length = response.headers.get("content-length")
                 total = int(length) if length is not None and length.isdigit() else None
                 sha256, received, chunks = hashlib.sha256(), 0, []
+                throttled = None if progress is None else _Throttled(progress, total)
                 try:
                     for chunk in response.iter_bytes():  # as sent: Accept-Encoding is identity
                         sha256.update(chunk)
@@ -654,12 +695,14 @@ class Client:
                             chunks.append(chunk)
                         else:
                             file.write(chunk)
-                        if progress is not None:
-                            progress(received, total)
+                        if throttled is not None:
+                            throttled(received)
                 except httpx.TransportError as error:  # RemoteProtocolError on a short body, read timeouts
                     raise IntegrityError(
                         f"the body broke off after {received:,} of {total or '?'} bytes: {error}"
                     ) from error
+                if throttled is not None:
+                    throttled.end(received)
                 _verify(response, received, sha256.digest(), artifact, expected)
                 return _Answer(response, b"".join(chunks), received, sha256.hexdigest(), attempt)
         except httpx.TransportError as error:  # before any answer: refused, reset, timed out

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -409,6 +410,37 @@ def test_progress_bar_waits_for_slow_artifacts(monkeypatch: pytest.MonkeyPatch) 
     bar.close()
     final = stream.getvalue().split("\r")[-1]
     assert final.endswith("\n") and final.split() == ["w", "0.0", "MiB", "0.0", "MiB/s"]  # padded over the longer line
+
+
+class Terminal(io.StringIO):
+    def fileno(self) -> int:
+        return 2
+
+
+def test_progress_bar_fits_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line wider than the terminal would wrap, and "\r" would redraw only its last row: the bar narrows."""
+    clock = [100.0]
+    monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(cli.os, "get_terminal_size", lambda fd: os.terminal_size((80, 24)))
+    stream = Terminal()
+    bar = cli.ProgressBar(stream, "model-00001-of-00003.safetensors", forced=True)
+    clock[0] += 1
+    bar(512 << 20, 1 << 30)
+    bar.close()
+    lines = stream.getvalue().rstrip("\n").split("\r")[1:]
+    assert lines[-1] == "model-00001-of-00003.safetensors  50.0% [####----] 512.0/1024.0 MiB 512.0 MiB/s"
+    assert all(len(line) <= 79 for line in lines)
+    monkeypatch.setattr(cli.os, "get_terminal_size", lambda fd: os.terminal_size((40, 24)))
+    narrow = Terminal()
+    cut = cli.ProgressBar(narrow, "model-00001-of-00003.safetensors", forced=True)
+    cut(512 << 20, 1 << 30)
+    cut.close()
+    assert narrow.getvalue().split("\r")[-1] == "model-00001-of-00003.safetensors  50.0%\n"  # no bar, cut
+    wide = io.StringIO()  # not a terminal: 80 columns, the whole bar when it fits
+    fits = cli.ProgressBar(wide, "w", forced=True)
+    fits(0, 100)
+    fits.close()
+    assert "[------------------------------]" in wide.getvalue()
 
 
 # ----------------------------------------------------------------------------- schemes and diagnose

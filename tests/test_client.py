@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import time
 import warnings
@@ -626,3 +627,62 @@ def test_a_corrupt_shard_raises_and_leaves_no_file(client: TestClient, tmp_path:
     with Proxy(client, only_artifacts(flip)).client(retries=1) as initw, pytest.raises(IntegrityError):
         initw.checkpoint(BODY, 1000, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- progress, throttled
+
+
+def _chunked(chunks: list[bytes], length: bool = True) -> httpx.MockTransport:
+    """An artifact answer streamed in ``chunks`` as they are (with or without its Content-Length)."""
+    blob = b"".join(chunks)
+    headers = {"repr-digest": f"sha-256=:{base64.b64encode(hashlib.sha256(blob).digest()).decode()}:"}
+    if length:
+        headers["content-length"] = str(len(blob))
+    return httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=iter(chunks)))
+
+
+def _progress_calls(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chunks: list[bytes], tick: float, length: bool = True
+) -> list[tuple[int, int | None, float]]:
+    """The calls of ``progress`` (received, total, at) for a body in ``chunks``, on a clock that
+    moves ``tick`` seconds each time it is read: no sleeps, the same calls on any machine."""
+    ticks = iter(range(10**9))
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] = next(ticks) * tick
+        return now[0]
+
+    monkeypatch.setattr(client_module, "_clock", clock)
+    calls: list[tuple[int, int | None, float]] = []
+    with Client("http://initw.test", transport=_chunked(chunks, length)) as initw:
+        done = initw.init_to_file(
+            {}, tmp_path / "w.safetensors", progress=lambda got, total: calls.append((got, total, now[0]))
+        )
+    assert done.size == sum(map(len, chunks))
+    return calls
+
+
+def test_progress_is_called_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert client_module.PROGRESS_INTERVAL == 0.1
+    monkeypatch.setattr(client_module, "PROGRESS_INTERVAL", 1 / 8)  # binary fractions: the fake clock adds up exactly
+    chunks = [bytes(1000)] * 2000  # a chunk every 1/1024 s: 1% is 20 chunks, the interval 128
+    calls = _progress_calls(monkeypatch, tmp_path, chunks, tick=1 / 1024)
+    assert [got for got, _, _ in calls] == [20_000, *range(148_000, 2_000_000, 128_000), 2_000_000]
+    assert all(later[2] - earlier[2] >= 1 / 8 for earlier, later in itertools.pairwise(calls[:-1]))
+    assert {total for _, total, _ in calls} == {2_000_000}
+
+
+def test_progress_is_called_at_most_every_percent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    chunks = [bytes(100)] * 5000  # a slow link: a second per chunk, so only the 1% step holds calls back
+    calls = _progress_calls(monkeypatch, tmp_path, chunks, tick=1.0)
+    assert [got for got, _, _ in calls] == list(range(5_000, 500_001, 5_000))  # 100 calls, the last at the end
+
+
+def test_progress_always_reports_the_complete_body(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _progress_calls(monkeypatch, tmp_path, [b"a" * 10, b"b" * 10, b"c" * 10], tick=0.0)  # a frozen clock
+    assert [(got, total) for got, total, _ in calls] == [(10, 30), (30, 30)]  # the first chunk, then the end
+    monkeypatch.setattr(client_module, "PROGRESS_INTERVAL", 1 / 8)
+    unknown = _progress_calls(monkeypatch, tmp_path, [b"a" * 10] * 50, tick=1 / 32, length=False)
+    assert [got for got, _, _ in unknown] == [10, *range(50, 500, 40), 500]  # without a total: by time alone
+    assert {total for _, total, _ in unknown} == {None}

@@ -2,7 +2,10 @@
 SIGTERM), ``openapi`` (the committed contract) and the CLI's commands, dispatched to service.cli.
 uvicorn and the signal handler are replaced: nothing here listens or touches the process's signals."""
 
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,7 @@ import uvicorn
 
 from service import __main__ as entry
 from service import cli
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +92,67 @@ def test_an_invalid_setting_is_one_line_naming_the_variable_not_a_traceback(monk
     err = capsys.readouterr().err
     assert err.startswith("python -m service: invalid setting: INITW_PORT:") and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# Start-up: the commands that generate nothing import nothing they do not use (the server's
+# packages, the request models, ml_dtypes, the engine). Checked by what is imported, not by timing,
+# so that the verdict does not depend on the machine; the README gives the measured times.
+HEAVY = {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "pydantic_settings", "ml_dtypes", "scipy"}
+UNUSED = {"service.engine", "service.spec", "service.settings", "service.app"}  # and their submodules
+
+
+def _refused_url() -> str:
+    """A local address where nothing listens (a port just released): the connection is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _imported(argv: list[str]) -> tuple[int, set[str]]:
+    """The exit status of ``python -m service *argv`` in a new interpreter, and the modules it imported."""
+    code = f"""
+import json, sys
+from service.__main__ import main
+try:
+    status = main({argv!r})
+except SystemExit as end:
+    status = end.code
+print(json.dumps([status, sorted(sys.modules)]))
+"""
+    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith("INITW_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+    status, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    return status, set(modules)
+
+
+@pytest.mark.slow  # new interpreters
+@pytest.mark.parametrize(
+    ("argv", "status", "unused"),
+    [
+        (["--help"], 0, {"numpy", "httpx", "service.core", *UNUSED}),
+        (["schemes", "he_normal"], 0, {"httpx", "service.client", *UNUSED}),
+        (["schemes", "--dialect", "keras", "--url", "URL", "--retries", "0"], 3, UNUSED),
+    ],
+    ids=["help", "schemes", "schemes-url"],
+)
+def test_commands_that_generate_nothing_import_no_heavy_module(argv, status, unused):
+    argv = [_refused_url() if arg == "URL" else arg for arg in argv]
+    exited, modules = _imported(argv)
+    assert exited == status
+    tops = {name.split(".")[0] for name in modules}
+    assert not tops & HEAVY, sorted(tops & HEAVY)
+    assert not {m for m in modules for u in unused if m == u or m.startswith(u + ".")}
+
+
+def test_a_set_setting_is_checked_before_any_command_and_an_unset_one_is_its_default(monkeypatch):
+    """Settings (pydantic) are read at start only when an INITW_* setting is set: without one they
+    are the defaults, which are valid. INITW_URL is the CLI's, not a setting, and is left to it."""
+    assert "url" not in Settings.model_fields
+    assert entry._settings_set({"INITW_PORT": "abc"}) and entry._settings_set({"initw_workers": "2"})
+    assert not entry._settings_set({"INITW_URL": "http://initw.test", "HOME": "/root"})
+    monkeypatch.setenv("INITW_URL", "not a URL")
+    with pytest.raises(SystemExit) as ended:
+        entry.main(["--help"])
+    assert ended.value.code == 0
