@@ -5,6 +5,7 @@ covers, so parts of a huge tensor can be made by any number of clients or server
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 
 from fastapi.responses import Response, StreamingResponse
 
@@ -108,7 +109,7 @@ def shard(
     headers = {
         **headers_of(tag),
         "Content-Length": str((last - first) * itemsize),
-        "Initw-Tensor": spec.name,
+        "Initw-Tensor": quote(spec.name, safe="/:"),  # percent-encoded UTF-8: ASCII names unchanged
         "Initw-Dtype": spec.out_dtype.safetensors,
         "Initw-Shape": ",".join(map(str, spec.shape)),
         "Initw-Elements": f"{first}-{last}/{spec.numel}",

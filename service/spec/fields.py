@@ -23,6 +23,7 @@ __all__ = [
     "Fan",
     "Layout",
     "MAX_SEED",
+    "NAME_NON_ASCII",
     "NAME_PATTERN",
     "Name",
     "Seed",
@@ -33,7 +34,19 @@ __all__ = [
 ]
 
 MAX_SEED = 2**64 - 1
-NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,199}$"
+# Tensor and layer names (docs/ALGORITHM.md section 2): ASCII letters, digits and _ . - / : (not first
+# . - / :), and every non-ASCII character except C1 controls, spaces and separators, and the invisible
+# format characters that make two names look alike or reorder the text around them (soft hyphen,
+# Arabic letter mark, Mongolian vowel separator, zero-width characters, bidi marks, embeddings,
+# overrides and isolates, word joiner and invisible operators, BOM, interlinear annotation, tags).
+# Written as the allowed ranges, in literal characters, so that Python's re, pydantic's Rust regex
+# and JSON Schema validators read the same set (and surrogates, which have no UTF-8, are outside it).
+# The key derivation takes any string's UTF-8 bytes as given; only this transport rule is stricter.
+NAME_NON_ASCII = (
+    "\u00a1-\u00ac\u00ae-\u061b\u061d-\u167f\u1681-\u180d\u180f-\u1fff\u2010-\u2027\u2030-\u205e"
+    "\u2070-\u2fff\u3001-\ud7ff\ue000-\ufefe\uff00-\ufff8\ufffc-\uffff\U00010000-\U000dffff\U000e0080-\U0010ffff"
+)
+NAME_PATTERN = f"^[A-Za-z0-9_{NAME_NON_ASCII}][A-Za-z0-9_.\\-/:{NAME_NON_ASCII}]{{0,199}}$"
 
 
 def strict_int(value: Any) -> int:
@@ -80,7 +93,9 @@ Name = Annotated[
     str,
     Field(
         pattern=NAME_PATTERN,
-        description="tensor name: ASCII letters, digits and _ . - / :, at most 200 characters, unique in the request",
+        description="tensor name, unique in the request, at most 200 characters: ASCII letters, digits and _ . - / : "
+        "(not first . - / :) and any non-ASCII character but controls, spaces and invisible format characters; "
+        "its UTF-8 bytes, not normalized, derive the tensor's key",
         json_schema_extra={"not": {"const": "__metadata__"}},
     ),
     AfterValidator(_not_reserved),

@@ -325,11 +325,12 @@ NAMES = {
     "rtl-mark": "a\u200fb",
     "rtl-override": "\u202egnp.exe",
     "nul": "a\x00b",
-    "emoji": "\U0001f600",
-    "combining-accent": "e\u0301",
     "zero-width-space": "fc\u200b.weight",
+    "zero-width-joiner": "fc\u200d.weight",
     "bom": "\ufeffweight",
-    "fullwidth": "\uff57\uff45\uff49\uff47\uff48\uff54",
+    "no-break-space": "fc\u00a0weight",
+    "c1-control": "fc\u0085weight",
+    "invisible-tag-letters": "weight\U000e0041\U000e0042",
     "dot-dot-etc-passwd": "../../etc/passwd",
     "absolute-path": "/abs",
     "backslash": "a\\b",
@@ -500,8 +501,6 @@ CASES: list[Case] = [
          body=js({"model": {"preset": "gpt2", "n_head": 12}})),
     *(post(f"name-{label}", 422, "invalid-request", "name", body=shorthand(name=value))
       for label, value in NAMES.items()),
-    post("name-emoji-raw-utf8", 422, "invalid-request", "name",
-         body=js({"seed": 7, "shape": [2, 3], "scheme": "normal", "name": "w\U0001f600"}, ascii_only=False)),
     post("name-lone-surrogate", 422, "invalid-request", "name", body=shorthand(name="\udc00")),
     post("tensor-name-path", 422, "invalid-request", "tensors.0.name",
          body=tensors({"name": "../weights.bin", "shape": [2], "scheme": "zeros"})),
@@ -653,3 +652,17 @@ ANSWERED: list[Case] = [
 # A path-like string is a tensor name, not a path: it is served as one and no file is touched.
 PATH_LIKE_NAME = "a/../../etc/passwd"
 PATH_LIKE = Case("name-path-like-but-valid", 200, body=shorthand(name=PATH_LIKE_NAME))
+
+# Visible non-ASCII names are names (docs/ALGORITHM.md section 2: the key takes their UTF-8 bytes, as
+# given); the safetensors header writes them JSON-escaped, and no HTTP header carries them raw.
+UNICODE_NAMES = {
+    "emoji": "\U0001f600",
+    "combining-accent": "e\u0301",  # NFD; "\u00e9" (NFC) is another name
+    "fullwidth": "\uff57\uff45\uff49\uff47\uff48\uff54",
+    "golden-name-unicode": "blocks.0.attn.w\u00e9ight/\U0001f642",
+}
+UNICODE = [
+    *(Case(f"name-{label}-valid", 200, body=shorthand(name=value)) for label, value in UNICODE_NAMES.items()),
+    Case("name-emoji-raw-utf8-valid", 200,
+         body=js({"seed": 7, "shape": [2, 3], "scheme": "normal", "name": "w\U0001f600"}, ascii_only=False)),
+]  # fmt: skip

@@ -41,6 +41,7 @@ from .corpus import (
     STALLED,
     TRICKLE,
     TRICKLE_SECONDS,
+    UNICODE,
     UNPICKLED,
     Answer,
     Case,
@@ -187,6 +188,15 @@ def test_a_path_like_name_is_a_name_and_touches_no_file(session: Session, before
     for base in (Path.cwd(), session.job_dir):
         assert not (base / PATH_LIKE_NAME).resolve().exists()
     assert not jobs(session)
+
+
+@pytest.mark.parametrize("case", UNICODE, ids=[case.name for case in UNICODE])
+def test_a_visible_non_ascii_name_is_a_name(session: Session, before: dict[str, str], case: Case) -> None:
+    answer = run(session, case)
+    size = int.from_bytes(answer.body[:8], "little")
+    assert answer.body[8 : 8 + size].isascii()  # the header escapes it
+    name = json.loads(case.payload())["name"]
+    assert list(json.loads(answer.body[8 : 8 + size])) == ["__metadata__", name]
 
 
 @pytest.mark.slow  # ~3 s

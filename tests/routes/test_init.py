@@ -13,6 +13,7 @@ from service.core.generate import TensorSpec, generate
 
 SHORTHAND = {"seed": 0, "shape": [64, 32], "scheme": "xavier_uniform"}
 JSON_ACCEPT = {"accept": "application/json"}
+JSON_TYPE = {"content-type": "application/json"}
 
 
 def metadata(body: bytes) -> dict:
@@ -222,3 +223,46 @@ def test_a_tensors_own_header_overrides_the_requests(client):
     refused = client.post("/init", json={**SHORTHAND, "header": "none"})
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["errors"][0]["field"] == "header"
+
+
+GOLDEN_NAME = "name-unicode/float32"  # tests/golden/v1.json: seed 0, "blocks.0.attn.wéight/🙂"
+
+
+def test_a_non_ascii_name_serves_the_golden_vectors_bytes(client):
+    """docs/ALGORITHM.md section 2: the key takes the name's UTF-8 bytes as given; POST and GET /init
+    accept the golden vector's non-ASCII name and serve its bytes."""
+    from pathlib import Path
+
+    case = json.loads((Path(__file__).parents[1] / "golden" / "v1.json").read_text())["cases"][GOLDEN_NAME]
+    name = case["tensor"]["name"]
+    assert not name.isascii()
+    tensor = {"name": name, "shape": [16, 16], "scheme": "normal"}
+    body = {"seed": case["seed"], "dtype": "float32", "tensors": [tensor]}
+    raw_utf8 = json.dumps(body, ensure_ascii=False).encode()
+    answers = [client.post("/init", json=body), client.post("/init", content=raw_utf8, headers=JSON_TYPE)]
+    answers.append(client.get("/init", params={"seed": 0, "shape": "16,16", "scheme": "normal", "name": name}))
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        size = int.from_bytes(answer.content[:8], "little")
+        header = json.loads(answer.content[8 : 8 + size])
+        begin, end = header[name]["data_offsets"]
+        assert hashlib.sha256(answer.content[8 + size + begin : 8 + size + end]).hexdigest() == case["sha256"]
+        assert list(load(answer.content)) == [name]
+    assert answers[0].content == answers[1].content == answers[2].content
+
+
+def test_nfc_and_nfd_spellings_are_different_names(client):
+    nfc, nfd = "w\u00e9ight", "we\u0301ight"
+    files = [client.post("/init", json={"seed": 3, "shape": [8], "scheme": "normal", "name": n}) for n in (nfc, nfd)]
+    assert [f.status_code for f in files] == [200, 200]
+    assert list(load(files[0].content)) == [nfc] and list(load(files[1].content)) == [nfd]
+    assert load(files[0].content)[nfc].tolist() != load(files[1].content)[nfd].tolist()
+    tensors = [{"name": n, "shape": [8], "scheme": "normal"} for n in (nfc, nfd)]
+    both = client.post("/init", json={"seed": 3, "tensors": tensors})
+    assert both.status_code == 200 and sorted(load(both.content)) == sorted([nfc, nfd])
+
+
+@pytest.mark.parametrize("name", ["fc\u200b.weight", "\u202egnp.exe", "fc\u00a0weight", "w\ufeff", "a\u0085b"])
+def test_invisible_characters_in_names_are_refused(client, name):
+    r = client.post("/init", json={"seed": 0, "shape": [2], "scheme": "zeros", "name": name})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name"

@@ -118,6 +118,25 @@ def test_post_shards_name_their_tensor(client):
     assert client.get("/init?shape=4&scheme=zeros&start=x").status_code == 422
 
 
+def test_the_initw_tensor_header_percent_encodes_a_non_ascii_name(client):
+    """HTTP header values are Latin-1 at most: Initw-Tensor carries the name's UTF-8 percent-encoded
+    (RFC 3986), which leaves every ASCII name, made of letters, digits and _ . - / :, unchanged."""
+    from urllib.parse import unquote
+
+    name = "blocks.0.attn.w\u00e9ight/\U0001f642"
+    body = {"seed": 0, "tensors": [{"name": name, "shape": [16, 16], "scheme": "normal"},
+                                   {"name": "layers.0/attn:q-proj_1", "shape": [3], "scheme": "ones"}]}  # fmt: skip
+    whole, _ = tensor_bytes(client.post("/init", json=body).content, name)
+    shard = client.post("/init", params={"tensor": name, "start": 3, "stop": 9}, json=body)
+    assert shard.status_code == 200 and shard.content == whole[3 * 4 : 9 * 4]
+    encoded = shard.headers["initw-tensor"]
+    assert encoded == "blocks.0.attn.w%C3%A9ight/%F0%9F%99%82" and unquote(encoded) == name
+    head = client.head("/init", params={"seed": 0, "shape": "16,16", "scheme": "normal", "name": name, "start": 0})
+    assert head.status_code == 200 and head.headers["initw-tensor"] == encoded
+    plain = client.post("/init", params={"tensor": "layers.0/attn:q-proj_1"}, json=body)
+    assert plain.headers["initw-tensor"] == "layers.0/attn:q-proj_1"
+
+
 @pytest.mark.parametrize("url", CASES)
 def test_streamed_files_equal_in_memory_files(client, streaming_client, url):
     held = client.get("/init?" + url)

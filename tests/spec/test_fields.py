@@ -3,6 +3,8 @@ turn ``true`` into 1 and ``"5"`` into 5; these accept what the published schema 
 a number (an integral float counts as an integer, as in JSON Schema) and refuse the rest."""
 
 import math
+import re
+import unicodedata
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -103,12 +105,66 @@ def test_a_shape_is_a_list_of_dims_of_rank_at_most_8():
     refused(Shape, 4)
 
 
-@pytest.mark.parametrize("name", ["weight", "a" * 200, "layers.0/attn:q-proj_1", "0"])
+UNICODE_NAMES = [
+    "blocks.0.attn.w\u00e9ight/\U0001f642",  # the golden vector name-unicode (NFC)
+    "blocks.0.attn.we\u0301ight/\U0001f642",  # its NFD spelling: another name, not normalized
+    "w\u00e9",
+    "\u00e9tage",  # a non-ASCII first character
+    "\u5c64.0.\u91cd\u307f",
+    "\u0432\u0435\u0441",
+    "\uff57\uff45\uff49\uff47\uff48\uff54",  # fullwidth: looks like "weight", is another name
+    "e\u0301",
+    "\U0001f600",
+    "\u00e9" * 200,  # 200 characters, 400 UTF-8 bytes
+    "\U0001f600" * 200,  # 800 UTF-8 bytes
+    "a\ufe0f",  # a variation selector
+    "\ue000x\U0010fffd",  # private use
+]
+
+
+@pytest.mark.parametrize("name", ["weight", "a" * 200, "layers.0/attn:q-proj_1", "0", "a/../../etc/passwd"])
 def test_names_are_ascii_identifiers_with_separators(name):
     assert valid(Name, name) == name
 
 
-@pytest.mark.parametrize("name", ["", "a" * 201, ".hidden", "a b", "wé", "__metadata__", "x\n"])
+@pytest.mark.parametrize("name", UNICODE_NAMES)
+def test_names_may_hold_any_visible_non_ascii_character(name):
+    """docs/ALGORITHM.md section 2: the key takes the UTF-8 bytes of any name, as given."""
+    assert valid(Name, name) == name
+    assert re.fullmatch(NAME_PATTERN, name)
+
+
+INVISIBLE = {
+    "soft hyphen": "\u00ad", "no-break space": "\u00a0", "C1 control": "\u0085", "Arabic letter mark": "\u061c",
+    "ogham space": "\u1680", "Mongolian vowel separator": "\u180e", "en quad": "\u2000", "zero-width space": "\u200b",
+    "zero-width joiner": "\u200d", "left-to-right mark": "\u200e", "right-to-left mark": "\u200f",
+    "line separator": "\u2028", "paragraph separator": "\u2029", "right-to-left override": "\u202e",
+    "narrow no-break space": "\u202f", "medium mathematical space": "\u205f", "word joiner": "\u2060",
+    "first strong isolate": "\u2068", "ideographic space": "\u3000", "byte order mark": "\ufeff",
+    "interlinear annotation": "\ufff9", "tag letter A": "\U000e0041", "cancel tag": "\U000e007f",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("label", INVISIBLE)
+def test_controls_spaces_and_invisible_format_characters_are_refused(label):
+    refused(Name, f"fc{INVISIBLE[label]}.weight")
+    refused(Name, f"{INVISIBLE[label]}weight")
+
+
+def test_every_refused_non_ascii_character_is_a_control_space_or_format_character():
+    """The ranges NAME_PATTERN leaves out refuse only characters nobody can see or tell apart:
+    Unicode categories Cc, Cf, Zs, Zl, Zp, Cs, and code points still unassigned inside those ranges."""
+    name = re.compile(NAME_PATTERN)
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        if not name.fullmatch(char):
+            assert unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Cs", "Cn"), hex(code)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a" * 201, "\u00e9" * 201, ".hidden", "-flag", "/abs", ":x", "a b", "a\\b", "a%2F", "__metadata__",
+             "x\n", "a\x00b", "a\x7fb", "x\ud800"],
+)  # fmt: skip
 def test_other_names_and_the_reserved_metadata_key_are_refused(name):
     refused(Name, name)
 

@@ -249,15 +249,20 @@ def test_seed_is_an_unsigned_64_bit_integer(seed, ok):
         ("has space", False),
         ("tab\t", False),
         ("trailing\n", False),
-        ("émoji", False),
-        ("ｗeight", False),  # fullwidth w
-        ("٣", False),  # Arabic-Indic digit: a unicode digit, not ASCII
+        ("émoji", True),  # visible non-ASCII characters: docs/ALGORITHM.md section 2
+        ("ｗeight", True),  # fullwidth w: another name than "weight"
+        ("٣", True),  # Arabic-Indic digit
+        ("zero\u200bwidth", False),  # invisible format characters, controls and spaces are not
+        ("\u202eright-to-left", False),
+        ("no\u00a0break", False),
+        ("c1\u0085control", False),
+        ("backslash\\", False),
         (".hidden", False),
         ("-dash", False),
         ("/root", False),
     ],
 )
-def test_names_are_limited_to_an_ascii_charset_and_200_characters(name, ok):
+def test_names_are_limited_to_visible_characters_and_200_characters(name, ok):
     for body in ({**SHORT, "name": name}, {"tensors": [{"name": name, "shape": [2], "scheme": "zeros"}]}):
         if ok:
             InitRequest.model_validate(body)
