@@ -351,12 +351,21 @@ def test_unknown_fields_are_refused(body, loc):
         {"fan_in": 2, "layers": [{"type": "linear", "name": "l", "in_features": 2, "out_features": 2}]},
         {"shape": [2, 2], "scheme": "no_such_scheme"},
         {"shape": [2, 2], "scheme": {"gain": 1.0}},
-        {**SHORT, "dtype": "int64"},  # int64 exists only for BatchNorm counters
+        {**SHORT, "dtype": "int32"},  # not a dtype initw writes
         {**SHORT, "layout": "tensorflow"},
     ],
 )
 def test_incomplete_or_unknown_requests_are_refused(body):
     refused(body)
+
+
+def test_int64_holds_only_integral_constants():
+    """int64 is for counters (BatchNorm's num_batches_tracked; service.torch writes them too)."""
+    [counter] = request({**SHORT, "dtype": "int64"}).tensors
+    assert counter.dtype == "int64" and counter.plan is not None
+    with pytest.raises(InitError, match="holds only constant integers") as error:
+        request({"shape": [4, 3], "scheme": "normal", "dtype": "int64"})
+    assert error.value.param == "dtype"
 
 
 # --- errors from the core come back with the request's field path ------------------------------
