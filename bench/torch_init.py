@@ -35,23 +35,22 @@ N_LAYER, N_EMBD, VOCAB, BLOCK = 12, 768, 50257, 1024
 
 
 class Layer(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, d: int) -> None:
         super().__init__()
-        d = N_EMBD
         self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.attn = nn.ModuleDict({"c_attn": nn.Linear(d, 3 * d), "c_proj": nn.Linear(d, d)})
         self.mlp = nn.ModuleDict({"c_fc": nn.Linear(d, 4 * d), "c_proj": nn.Linear(4 * d, d)})
 
 
 class GPT(nn.Module):
-    """nanoGPT's parameters and names (lm_head tied to wte)."""
+    """nanoGPT's parameters and names (lm_head tied to wte); GPT-2 small by default."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_layer: int = N_LAYER, d: int = N_EMBD, vocab: int = VOCAB, block: int = BLOCK) -> None:
         super().__init__()
-        self.transformer = nn.ModuleDict({"wte": nn.Embedding(VOCAB, N_EMBD), "wpe": nn.Embedding(BLOCK, N_EMBD),
-                                          "h": nn.ModuleList(Layer() for _ in range(N_LAYER)),
-                                          "ln_f": nn.LayerNorm(N_EMBD)})  # fmt: skip
-        self.lm_head = nn.Linear(N_EMBD, VOCAB, bias=False)
+        self.transformer = nn.ModuleDict({"wte": nn.Embedding(vocab, d), "wpe": nn.Embedding(block, d),
+                                          "h": nn.ModuleList(Layer(d) for _ in range(n_layer)),
+                                          "ln_f": nn.LayerNorm(d)})  # fmt: skip
+        self.lm_head = nn.Linear(d, vocab, bias=False)
         self.lm_head.weight = self.transformer.wte.weight
 
 

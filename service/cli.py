@@ -44,7 +44,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -471,6 +471,20 @@ def write_local(request: CoreRequest, target: Path, progress: Callable[[int, int
     return Written(target, written, digest.hexdigest(), etag(request, BINARY), "local", seconds, 1, request.warnings)
 
 
+@contextlib.contextmanager
+def _shown(bar: ProgressBar | None) -> Iterator[ProgressBar | None]:
+    """A progress bar for the duration of the block: closed after it, abandoned (its line ended
+    cleanly, before the error message) if the block raises."""
+    try:
+        yield bar
+    except BaseException:
+        if bar is not None:
+            bar.abandon()
+        raise
+    if bar is not None:
+        bar.close()
+
+
 def _client(args: argparse.Namespace, url: str) -> Client:
     """A service.client Client (verified downloads, retries) with the command's timeout and retries."""
     from .client import Client
@@ -488,8 +502,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     request = None
     if url is None:
         request = validate(body, _settings().max_elements, "INITW_MAX_ELEMENTS")
-    bar = _progress(args, target.name)
-    try:
+    with _shown(_progress(args, target.name)) as bar:
         if request is not None:
             result = write_local(request, target, bar)
         else:
@@ -503,12 +516,6 @@ def cmd_init(args: argparse.Namespace) -> int:
             result = Written(
                 done.path, done.size, done.sha256, done.etag, str(url), seconds, done.attempts, done.warnings
             )
-    except BaseException:
-        if bar is not None:
-            bar.abandon()
-        raise
-    if bar is not None:
-        bar.close()
     for warning in result.warnings:  # what the service says in Initw-Warning headers
         print(f"initw: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -579,22 +586,14 @@ def write_checkpoint_local(
         name = split.file(k)
         started = time.monotonic()
         artifact = split.shard(k)
-        progress = bar(name)
         digest, size = hashlib.sha256(), 0
-        try:
-            with replacing(directory / name) as file:
-                for chunk in artifact.read():
-                    file.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if progress is not None:
-                        progress(size, artifact.size)
-        except BaseException:
-            if progress is not None:
-                progress.abandon()
-            raise
-        if progress is not None:
-            progress.close()
+        with _shown(bar(name)) as progress, replacing(directory / name) as file:
+            for chunk in artifact.read():
+                file.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if progress is not None:
+                    progress(size, artifact.size)
         tag = checkpoint_etag(request, shard_size, name)
         seconds = time.monotonic() - started
         written.append(Written(directory / name, size, digest.hexdigest(), tag, "local", seconds, 1, request.warnings))

@@ -12,6 +12,7 @@ from scipy import stats
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e '.[test]' installs it)")
 from torch import nn  # noqa: E402
 
+from bench.torch_init import GPT  # noqa: E402
 from service.core.generate import TensorSpec, generate_block  # noqa: E402
 from service.core.read import read  # noqa: E402
 from service.torch import _fetch, gpt2_rules, initialize, request_body  # noqa: E402
@@ -99,23 +100,7 @@ def test_rules_override_defaults_and_an_uncovered_tensor_is_an_error_unless_kept
 def test_the_gpt2_preset_as_rules_gives_the_presets_file(client):
     n_layer, d, vocab, block = 2, 32, 100, 16
 
-    class Layer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn = nn.ModuleDict({"c_attn": nn.Linear(d, 3 * d), "c_proj": nn.Linear(d, d)})
-            self.mlp = nn.ModuleDict({"c_fc": nn.Linear(d, 4 * d), "c_proj": nn.Linear(4 * d, d)})
-
-    class GPT(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.transformer = nn.ModuleDict({"wte": nn.Embedding(vocab, d), "wpe": nn.Embedding(block, d),
-                                              "h": nn.ModuleList(Layer() for _ in range(n_layer)),
-                                              "ln_f": nn.LayerNorm(d)})  # fmt: skip
-            self.lm_head = nn.Linear(d, vocab, bias=False)
-            self.lm_head.weight = self.transformer.wte.weight  # tied, as nanoGPT
-
-    model = GPT()
+    model = GPT(n_layer, d, vocab, block)  # bench/torch_init.py's nanoGPT, small
     initialize(model, SEED, gpt2_rules(n_layer))
     preset = {"preset": "gpt2", "n_layer": n_layer, "n_embd": d, "vocab_size": vocab, "block_size": block}
     served, _ = read(client.post("/init", json={"seed": SEED, "model": preset}).content)
