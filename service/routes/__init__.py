@@ -6,7 +6,7 @@ from what they declare.
 
 from __future__ import annotations
 
-from . import checkpoint, diagnostics, health, init, lsuv, network, playground, pretrain, schemes
+from . import checkpoint, diagnostics, health, init, lsuv, network, playground, presets, pretrain, schemes
 
 __all__ = ["ROUTERS"]
 
@@ -18,6 +18,7 @@ ROUTERS = (
     lsuv.router,
     pretrain.router,
     schemes.router,
+    presets.router,
     health.router,
     playground.router,
 )

@@ -1,22 +1,15 @@
 """Architectures: a whole named state dict with each family's per-layer rules, each from its paper.
 
-    gpt2       GPT-2 (Radford et al. 2019, section 2.3: residual-layer weights scaled by 1/sqrt(N),
-               N residual layers) as nanoGPT's GPT._init_weights writes it: every Linear and
-               Embedding N(0, 0.02^2), biases 0, LayerNorm 1/0; the residual projections
-               (attn.c_proj, mlp.c_proj) N(0, (0.02/sqrt(2 L))^2), 2 L = N. lm_head is tied to wte and
-               not stored (load with strict=False or tie it).
-    mup_mlp_v2 muP (Yang & Hu 2021, arXiv:2011.14522; Yang et al. 2022, arXiv:2203.03466, Table 3) in
-               the multiplier form of the mup package: weights N(0, 1/fan_in), readout zero or
-               N(0, 1/base_width) read through a forward multiplier base_width / fan_in; the metadata
-               gives every tensor's forward and Adam learning-rate multipliers (see mup_mlp below).
-               mup_mlp (v1) is withdrawn: it mixed two parametrizations.
-    fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019, arXiv:1901.09321, section 3, rules 1-3) for
-               x + W2 relu(W1 x) blocks: W1 He-normal times L^(-1/(2m-2)) = L^(-1/2) (m = 2 layers
-               per branch), W2 = 0, head 0, scalar biases 0 and scales 1.
-    zero_mlp   ZerO (Zhao, Schafer & Anandkumar 2022, arXiv:2110.12661, Algorithm 1): every weight
-               hadamard_identity (docs/SCHEMES.md), biases 0.
+    gpt2       GPT-2 (Radford et al. 2019, section 2.3) as nanoGPT's GPT._init_weights writes it
+    mup_mlp_v2 muP (Yang et al. 2022, arXiv:2203.03466, Table 3) in the multiplier form of the mup
+               package; mup_mlp (v1) is withdrawn: it mixed two parametrizations
+    fixup_mlp  Fixup (Zhang, Dauphin & Ma 2019, arXiv:1901.09321, section 3, rules 1-3)
+    zero_mlp   ZerO (Zhao, Schafer & Anandkumar 2022, arXiv:2110.12661, Algorithm 1)
 
-Weights are [out, in] (torch layout) and named like PyTorch state dicts.
+Each model's docstring (a title line, then the rule with its paper), its fields' descriptions and its
+example are the preset's documentation: service/spec/presets.py serves them (GET /presets) and
+renders docs/PRESETS.md from them. Weights are [out, in] (torch layout) and named like PyTorch
+state dicts.
 """
 
 from __future__ import annotations
@@ -49,24 +42,56 @@ class _Architecture(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Gpt2(_Architecture):
-    """GPT-2 / nanoGPT, scaled residual projections."""
+def _example(body: dict[str, Any]) -> ConfigDict:
+    """A model's config with an example ``model`` object (shown by GET /presets and in openapi.json)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})
 
+
+class Gpt2(_Architecture):
+    """GPT-2 / nanoGPT: a GPT-2 state dict with scaled residual projections.
+
+    GPT-2 (Radford et al. 2019, section 2.3: residual-layer weights scaled by 1/sqrt(N), N residual
+    layers) as nanoGPT's GPT._init_weights writes it: every Linear and Embedding weight N(0, std^2),
+    every bias 0, LayerNorm weights 1 and biases 0; the residual projections (attn.c_proj,
+    mlp.c_proj) N(0, (std / sqrt(2 n_layer))^2), 2 n_layer = N. lm_head is tied to
+    transformer.wte.weight and not stored (load with strict=False, or tie it).
+    """
+
+    model_config = _example({"preset": "gpt2", "n_layer": 2, "n_embd": 64, "vocab_size": 256, "block_size": 64})
     preset: Literal["gpt2"]
-    n_layer: Annotated[int, Field(ge=1, le=128), BeforeValidator(strict_int)] = 12
-    n_embd: Dim = 768
-    vocab_size: Dim = 50257
-    block_size: Dim = 1024
-    std: Annotated[float, Field(gt=0, le=1), BeforeValidator(strict_float)] = 0.02
-    bias: StrictBool = True
+    n_layer: Annotated[int, Field(ge=1, le=128), BeforeValidator(strict_int)] = Field(
+        12, description="transformer blocks L (GPT-2 small: 12); the residual projections' std is std / sqrt(2 L)"
+    )
+    n_embd: Dim = Field(
+        768, description="embedding width d: attn.c_attn is [3 d, d], mlp.c_fc [4 d, d], mlp.c_proj [d, 4 d]"
+    )
+    vocab_size: Dim = Field(50257, description="tokens: rows of transformer.wte.weight, to which lm_head is tied")
+    block_size: Dim = Field(1024, description="context length: rows of transformer.wpe.weight")
+    std: Annotated[float, Field(gt=0, le=1), BeforeValidator(strict_float)] = Field(
+        0.02, description="standard deviation of every Linear and Embedding weight but the residual projections"
+    )
+    bias: StrictBool = Field(True, description="biases in the Linear layers and LayerNorms (false: none stored)")
 
 
 class MupMlp(_Architecture):
-    """An MLP in muP, as the mup package parametrizes it: widths [input, hidden..., output]."""
+    """An MLP in muP, as the mup package parametrizes it: widths [input, hidden..., output].
 
+    muP (Yang & Hu 2021, arXiv:2011.14522; Yang et al. 2022, arXiv:2203.03466, Table 3) in the
+    multiplier form of the mup package (MuReadout, MuAdam, base shapes with every hidden width at
+    base_width): every weight layers.i.weight [out, in] N(0, 1/fan_in), every bias 0; the readout
+    zero or N(0, 1/base_width), read through a forward multiplier base_width / fan_in. The file's
+    metadata gives every tensor's forward and Adam learning-rate multipliers (hidden weights: Adam
+    learning rate times base_width / fan_in). Replaces mup_mlp (v1), withdrawn.
+    """
+
+    model_config = _example({"preset": "mup_mlp_v2", "widths": [16, 64, 64, 10], "base_width": 32})
     preset: Literal["mup_mlp_v2"]
-    widths: list[Dim] = Field(min_length=3, max_length=64, description="[input, hidden..., output]: one hidden or more")
-    base_width: Dim = Field(description="the hidden width the hyperparameters were tuned at")
+    widths: list[Dim] = Field(
+        min_length=3,
+        max_length=64,
+        description="[input, hidden..., output], one hidden width or more: layers.i.weight is [widths[i+1], widths[i]]",
+    )
+    base_width: Dim = Field(description="the hidden width the hyperparameters were tuned at (width_mult = 1 there)")
     readout_zero: StrictBool = Field(
         True, description="readout weight 0; otherwise N(0, 1/base_width), read through the forward multiplier"
     )
@@ -91,20 +116,40 @@ class WithdrawnMupMlp(_Architecture):
 
 
 class FixupMlp(_Architecture):
-    """A residual MLP: stem, blocks x + W2 relu(W1 x), head."""
+    """A residual MLP in Fixup: stem, blocks x + W2 relu(W1 x), head.
 
+    Fixup (Zhang, Dauphin & Ma 2019, arXiv:1901.09321, section 3, rules 1-3), without normalization:
+    stem.weight He-normal N(0, 2/input_width); each block's fc1.weight He-normal N(0, 2/width) times
+    L^(-1/(2m-2)) = L^(-1/2) (L blocks, m = 2 layers per branch); each fc2.weight 0 and head.weight 0;
+    every bias and scalar bias (bias1a, bias1b, bias2a, bias2b) 0 and every scalar scale 1.
+    """
+
+    model_config = _example({"preset": "fixup_mlp", "input_width": 16, "width": 64, "blocks": 4, "output_width": 10})
     preset: Literal["fixup_mlp"]
-    input_width: Dim
-    width: Dim
-    blocks: Annotated[int, Field(ge=1, le=1000), BeforeValidator(strict_int)]
-    output_width: Dim
+    input_width: Dim = Field(description="input features: stem.weight is [width, input_width]")
+    width: Dim = Field(description="width of the residual stream: every fc1.weight and fc2.weight is [width, width]")
+    blocks: Annotated[int, Field(ge=1, le=1000), BeforeValidator(strict_int)] = Field(
+        description="residual blocks L: each fc1.weight is scaled by L^(-1/2)"
+    )
+    output_width: Dim = Field(description="outputs: head.weight is [output_width, width], zero")
 
 
 class ZerOMlp(_Architecture):
-    """An MLP initialized with ZerO: widths [input, hidden..., output]."""
+    """An MLP initialized with ZerO: widths [input, hidden..., output].
 
+    ZerO (Zhao, Schafer & Anandkumar 2022, arXiv:2110.12661, Algorithm 1): every weight
+    layers.i.weight hadamard_identity (docs/SCHEMES.md): the identity where out <= in, else a scaled
+    Hadamard block c H_p[:out, :in], c = 1/sqrt(p), p = 2^ceil(log2 out); every bias 0. Nothing is
+    random: every seed gives the same values.
+    """
+
+    model_config = _example({"preset": "zero_mlp", "widths": [16, 64, 64, 10]})
     preset: Literal["zero_mlp"]
-    widths: list[Dim] = Field(min_length=2, max_length=64)
+    widths: list[Dim] = Field(
+        min_length=2,
+        max_length=64,
+        description="[input, hidden..., output]: layers.i.weight is [widths[i+1], widths[i]]",
+    )
 
 
 # On the wire an architecture is named by "preset" (as in {"model": {"preset": "gpt2"}}): requests and

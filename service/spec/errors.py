@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["FieldError", "field_error", "validation_errors"]
+__all__ = ["FieldError", "PRESETS_HELP", "field_error", "preset_help", "validation_errors"]
 
 
 class FieldError(BaseModel):
@@ -18,6 +18,14 @@ class FieldError(BaseModel):
     pointer: str = Field(description="the same path as a JSON pointer, e.g. /tensors/0/scheme/std")
     message: str
     allowed: str | None = Field(None, description="what the field accepts")
+
+
+PRESETS_HELP = "GET /presets or docs/PRESETS.md lists the presets and their fields"
+
+
+def preset_help(name: str) -> str:
+    """Where a preset's fields are documented, as an invalid field's message points to it."""
+    return f"see GET /presets/{name} or docs/PRESETS.md#{name}"
 
 
 def field_error(path: str, message: str, allowed: str | None = None) -> FieldError:
@@ -73,10 +81,30 @@ def _allowed(error: dict[str, Any]) -> str | None:
 def _message(error: dict[str, Any]) -> str:
     if error["type"] == "union_tag_invalid":
         return f"unknown name {error['ctx'].get('tag')!r}"
+    if error["type"] == "union_tag_not_found":
+        return f"no {error['ctx'].get('discriminator', 'name')}: name one"
     if error["type"] == "extra_forbidden":
         return "unknown field"
     return error["msg"].removeprefix("Value error, ")
 
 
+def _preset_help(loc: tuple[Any, ...], body: Any) -> str | None:
+    """Where the documentation of the architecture an error is in lives: an error inside the body's
+    ``model`` (its location carries the preset's name as the union's tag) points to its preset's
+    page, an error on ``model`` itself (no preset, or an unknown one) to the list."""
+    loc = loc[1:] if loc[:1] in (("body",), ("query",)) else loc
+    if not loc or loc[0] != "model" or not isinstance(body, dict) or not isinstance(body.get("model"), dict):
+        return None
+    preset = body["model"].get("preset")
+    if len(loc) >= 2 and isinstance(preset, str) and loc[1] == preset:
+        return preset_help(preset)
+    return PRESETS_HELP if len(loc) == 1 else None
+
+
+def _with_help(error: dict[str, Any], body: Any) -> str:
+    message, extra = _message(error), _preset_help(tuple(error["loc"]), body)
+    return f"{message}; {extra}" if extra else message
+
+
 def validation_errors(errors: Any, body: Any) -> list[FieldError]:
-    return [field_error(_path(tuple(e["loc"]), body), _message(e), _allowed(e)) for e in errors]
+    return [field_error(_path(tuple(e["loc"]), body), _with_help(e, body), _allowed(e)) for e in errors]

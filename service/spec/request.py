@@ -112,7 +112,9 @@ class InitRequest(TensorFields):
     tensors: list[TensorRequest] = Field(default_factory=list, max_length=4096)
     layers: list[LayerSpec] = Field(default_factory=list, max_length=4096)
     model: ArchitectureSpec | None = Field(
-        None, description="an architecture preset (gpt2, mup_mlp, fixup_mlp, zero_mlp) expanded into a named state dict"
+        None,
+        description="an architecture preset (gpt2, mup_mlp_v2, fixup_mlp, zero_mlp) expanded into a named state dict; "
+        "its fields: GET /presets/{name}, docs/PRESETS.md",
     )
     pretrained: str | None = Field(
         None,
