@@ -250,19 +250,18 @@ def request_body(module: nn.Module, seed: int, rules: Mapping[str, Any] | None =
                  keep_unmatched: bool = False) -> dict[str, Any]:  # fmt: skip
     """The ``POST /init`` body whose file holds exactly the tensors ``initialize`` writes (padding
     rows aside: torch zeroes them, a request cannot)."""
+    planned = specs(module, rules, keep_unmatched)
+    if {spec.layout for spec in planned} - {"torch"}:  # a request has one layout, for every tensor
+        raise ValueError("rules with keras/jax words make tensors of another layout: use initialize, not a body")
     tensors = []
-    for spec in specs(module, rules, keep_unmatched):
+    for spec in planned:
         entry: dict[str, Any] = {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype,
                                  "scheme": {"name": spec.scheme, **spec.params}}  # fmt: skip
         for fan in ("fan_in", "fan_out"):
             if getattr(spec, fan) is not None:
                 entry[fan] = getattr(spec, fan)
         tensors.append(entry)
-    layouts = {spec.layout for spec in specs(module, rules, keep_unmatched)}
-    body: dict[str, Any] = {"seed": seed, "tensors": tensors}
-    if layouts - {"torch"}:
-        raise ValueError("rules with keras/jax words make tensors of another layout: use initialize, not a body")
-    return body
+    return {"seed": seed, "tensors": tensors}
 
 
 def _local(tensor: torch.Tensor) -> tuple[torch.Tensor, list[np.ndarray]]:
