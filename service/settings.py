@@ -12,7 +12,7 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    """Every setting the service reads; README 'Settings' lists them."""
+    """Every setting the service reads; docs/OPERATING.md 'Settings' lists them."""
 
     model_config = SettingsConfigDict(env_prefix="INITW_", extra="ignore")
 

@@ -312,7 +312,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     """The README's one line that sets up and runs lint and the tests is .ci/run's last line."""
     command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1].strip()
     assert command.endswith("python -m pytest") and "scripts/system-deps" in command and "scripts/lint" in command
-    assert f"\n    {command}\n" in (ROOT / "README.md").read_text()
+    assert f"\n$ {command}\n" in (ROOT / "README.md").read_text()
 
 
 def test_readme_documents_the_same_serve_command() -> None:

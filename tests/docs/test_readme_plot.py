@@ -1,4 +1,5 @@
-"""The plot the README shows is what the service draws for the request the README names."""
+"""The plot docs/NETWORK.md shows is what the service draws for the request it names; the README shows
+the playground's screenshot."""
 
 import re
 from pathlib import Path
@@ -37,8 +38,8 @@ def test_docs_propagation_svg_is_current(client):
     r = client.post("/diagnostics/network", json=REQUEST, headers={"accept": "image/svg+xml"})
     assert r.status_code == 200
     assert same_drawing(r.text, (DOCS / "propagation.svg").read_text()), "regenerate docs/propagation.svg from REQUEST"
-    readme = (DOCS.parent / "README.md").read_text()
-    assert "![signal propagation](docs/propagation.svg)" in readme and '"repeat": 50' in readme
+    page = (DOCS / "NETWORK.md").read_text()
+    assert "![signal propagation](propagation.svg)" in page and '"repeat": 50' in page
 
 
 def test_readme_shows_the_playground_screenshot_the_browser_test_takes():
