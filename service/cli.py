@@ -1,4 +1,4 @@
-"""The command line beside ``serve``: ``init``, ``diagnose`` and ``schemes``.
+"""The command line beside ``serve``: ``init``, ``diagnose``, ``schemes`` and ``presets``.
 
     python -m service init --shape 4096,4096 --scheme xavier_uniform --seed 0 -o w.safetensors
     python -m service init --shape 64,3,3,3 --scheme kaiming_normal --param mode=fan_out -o conv.safetensors --local
@@ -9,6 +9,7 @@
     python -m service init --dialect jax --shape 64,8,32 --scheme he_normal --param in_axis=0 --param out_axis=1 ...
     python -m service schemes [NAME] [--dialect keras|jax|flax|torch|initw] [--url URL] [--json]
     python -m service schemes keras.HeNormal                               # one framework word
+    python -m service presets [NAME] [--url URL] [--json]                  # {"model": {"preset": ...}}
 
 ``init`` and ``diagnose`` ask a server (``--url``, else ``$INITW_URL``, else http://127.0.0.1:8000)
 through :mod:`service.client` (verified against Content-Length and Repr-Digest, retried, streamed to
@@ -59,7 +60,7 @@ __all__ = ["COMMANDS", "DEFAULT_URL", "CliError", "Parser", "ProgressBar", "regi
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_FAILED, EXIT_INVALID, EXIT_SERVER, EXIT_INTEGRITY, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
-COMMANDS = ("init", "diagnose", "schemes")
+COMMANDS = ("init", "diagnose", "schemes", "presets")
 PROGRESS_DELAY = 0.5  # seconds: without --progress, a bar appears only for artifacts that take longer
 PROGRESS_INTERVAL = 0.1  # seconds between redraws
 
@@ -120,7 +121,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def register(commands: argparse._SubParsersAction[Parser]) -> None:
-    """Add ``init``, ``diagnose`` and ``schemes`` to the subcommands of ``python -m service``
+    """Add ``init``, ``diagnose``, ``schemes`` and ``presets`` to the subcommands of ``python -m service``
     (made with ``parser_class=Parser``: each is built when it is used)."""
     commands.add_parser(
         "init",
@@ -141,6 +142,13 @@ def register(commands: argparse._SubParsersAction[Parser]) -> None:
         help="list the schemes (names, aliases, parameters), or describe one",
         description="The scheme catalogue (GET /schemes), read from the registry; --url asks a server instead.",
         build=_schemes_arguments,
+    )
+    commands.add_parser(
+        "presets",
+        help="list the architecture presets (gpt2, mup_mlp_v2, ...), or describe one's fields",
+        description="The presets a request's model may name (GET /presets), read from their models; --url asks "
+        "a server instead.",
+        build=_presets_arguments,
     )
 
 
@@ -206,6 +214,12 @@ def _schemes_arguments(schemes: argparse.ArgumentParser) -> None:
     )
     schemes.add_argument("--json", action="store_true", help="print the catalogue entries as JSON")
     _source_arguments(schemes, server_default=False)
+
+
+def _presets_arguments(presets: argparse.ArgumentParser) -> None:
+    presets.add_argument("name", nargs="?", help="a preset: its rule, fields and an example body")
+    presets.add_argument("--json", action="store_true", help="print the entries as JSON")
+    _source_arguments(presets, server_default=False)
 
 
 def _request_arguments(parser: argparse.ArgumentParser) -> None:
@@ -809,10 +823,49 @@ def cmd_schemes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preset_text(entry: dict[str, Any]) -> str:
+    lines = [f"{entry['name']}: {entry['title']}", "", entry["description"], "", "fields:"]
+    for item in entry["fields"]:
+        default = "(required)" if item.get("required") else f"= {item.get('default')!r}"
+        lines.append(f"  {item['name']}: {item['type']} {default}; {item.get('allowed', '')}")
+        if item.get("description"):
+            lines.append(f"      {item['description']}")
+    if entry.get("example") is not None:
+        lines += ["", f"example body: {json.dumps(entry['example'])}"]
+    return "\n".join([*lines, f"documentation: {entry['documentation']}"])
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """``presets``: every architecture preset (name, status, title), or one with its fields and an example."""
+    url = _url(args, server_default=False)
+    if url is None:
+        from .spec import presets
+
+        entries = presets.catalogue()
+    else:
+        with _client(args, url) as client:
+            entries = client.presets()
+    if args.name is not None:
+        entry = next((e for e in entries if e["name"] == args.name), None)
+        if entry is None:
+            names = ", ".join(e["name"] for e in entries)
+            raise _invalid(f"no preset named {args.name!r} (presets: {names})")
+        print(json.dumps(entry, indent=2) if args.json else _preset_text(entry))
+        return 0
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    width = max(len(e["name"]) for e in entries) + 2
+    for e in entries:
+        print(f"{e['name']:<{width}}{e['title']}")
+    return 0
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "init": cmd_init,
     "diagnose": cmd_diagnose,
     "schemes": cmd_schemes,
+    "presets": cmd_presets,
 }
 
 

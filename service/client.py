@@ -508,6 +508,15 @@ class Client:
         ``keras.HeNormal`` (its framework call, meaning and parameters); ProblemError 404 if unknown."""
         return self._json("GET", f"/schemes/{quote(name, safe='')}")
 
+    def presets(self) -> list[dict[str, Any]]:
+        """GET /presets: every architecture preset ``{"model": {"preset": ...}}`` may name, with its
+        rule and paper, every field (type, default or required, range, meaning) and an example body."""
+        return self._json("GET", "/presets")["presets"]
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """GET /presets/{name}: one preset (ProblemError 404 if there is none by that name)."""
+        return self._json("GET", f"/presets/{quote(name, safe='')}")
+
     def diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /diagnostics: per-tensor statistics and verdicts, without the bytes."""
         return self._json("POST", "/diagnostics", json=body)

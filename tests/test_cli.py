@@ -536,6 +536,28 @@ def test_schemes_describes_the_jax_axes_and_refuses_unknown_words(capsys: pytest
     assert exited.value.code == 2 and "invalid choice: 'tensorflow'" in capsys.readouterr().err
 
 
+def test_presets_lists_and_describes_what_get_presets_serves(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = server.client.get("/presets").json()["presets"]
+    for source in ([], ["--url", server.url]):
+        code, out, _ = run(capsys, "presets", "--json", *source)
+        assert code == 0 and json.loads(out) == expected
+        code, out, _ = run(capsys, "presets", "gpt2", "--json", *source)
+        assert code == 0 and json.loads(out) == server.client.get("/presets/gpt2").json()
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [p["name"] for p in expected]
+    code, out, _ = run(capsys, "presets", "fixup_mlp")
+    fixup = next(p for p in expected if p["name"] == "fixup_mlp")
+    assert code == 0 and out.startswith(f"fixup_mlp: {fixup['title']}\n")
+    for field in fixup["fields"]:
+        assert f"  {field['name']}: {field['type']} " in out
+    assert f"example body: {json.dumps(fixup['example'])}" in out
+    assert server.client.post("/init", json=fixup["example"]).status_code == 200  # the body shown works
+    code, _, err = run(capsys, "presets", "gpt3")
+    assert code == 2 and "no preset named 'gpt3' (presets: gpt2, " in err
+
+
 WARNED = ["--layout", "keras", "--shape", "3,3,16,32", "--scheme", "he_normal"]
 
 

@@ -199,6 +199,17 @@ def test_json_endpoints(client: TestClient) -> None:
     assert set(report["diagnostics"]) == {"orth", "trunc", "glorot", "conv"}
 
 
+def test_presets_and_one_preset(client: TestClient) -> None:
+    """presets() is GET /presets, preset(name) GET /presets/{name}; an unknown one is a 404 problem."""
+    with Proxy(client).client() as initw:
+        listed = initw.presets()
+        assert listed == client.get("/presets").json()["presets"]
+        assert initw.preset("gpt2") == next(p for p in listed if p["name"] == "gpt2")
+        with pytest.raises(ProblemError) as unknown:
+            initw.preset("gpt3")
+    assert unknown.value.status == 404
+
+
 def test_schemes_of_a_dialect_and_one_word(client: TestClient) -> None:
     """schemes(dialect) is GET /schemes?dialect=; scheme(name) is GET /schemes/{name}, words included."""
     with Proxy(client).client() as initw:
