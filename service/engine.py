@@ -32,7 +32,7 @@ from .core.artifact import (
     working_bytes,
 )
 from .core.catalogue import catalogue, describe, describe_word, dialect_catalogue
-from .core.checkpoint import INDEX_NAME, Checkpoint, checkpoint, parse_size
+from .core.checkpoint import FILE_PATTERN, INDEX_NAME, SIZE_PATTERN, Checkpoint, checkpoint, parse_size
 from .core.dialects import DIALECTS
 from .core.dialects import lookup as dialect_word
 from .core.dtypes import get_dtype
@@ -46,7 +46,9 @@ from .core.write import TensorBytes, file_bytes, file_pieces
 __all__ = [
     "DIALECTS",
     "EXACT_JACOBIAN_WIDTH",
+    "FILE_PATTERN",
     "INDEX_NAME",
+    "SIZE_PATTERN",
     "Artifact",
     "Checkpoint",
     "InitError",

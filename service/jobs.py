@@ -66,9 +66,22 @@ from typing import Any
 from .atomic import replacing
 from .engine import canonical_json
 
-__all__ = ["Busy", "Control", "Full", "JobStore", "LOST", "PRIVATE", "UNFINISHED", "Work", "job_id", "log"]
+__all__ = [
+    "Busy",
+    "Control",
+    "Full",
+    "JobStore",
+    "LOST",
+    "PRIVATE",
+    "TOKEN_PATTERN",
+    "UNFINISHED",
+    "Work",
+    "job_id",
+    "log",
+]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+TOKEN_PATTERN = r"^[0-9a-f]{32}$"  # what JobStore.issue hands out: 128 bits in hex
 UNFINISHED = (QUEUED, RUNNING)
 LOST = "lost: the worker process that ran it stopped"
 STATE, ARTIFACT, CANCEL, TOKENS = "state.json", "artifact.safetensors", "cancel", "tokens"

@@ -46,6 +46,20 @@ def _exact_components() -> dict[str, Any]:
     return components
 
 
+def _as_text(parameter: dict[str, Any]) -> None:
+    """A parameter is text or absent: FastAPI's ``anyOf [..., null]`` of an optional one loses its
+    null member (null has no text form; an absent parameter is the default), and an array in the
+    query is comma-separated (``shape=256,784``: form style, not exploded), as the service reads it."""
+    schema = parameter["schema"]
+    members = schema.get("anyOf", [])
+    if any(member.get("type") == "null" for member in members):
+        (member,) = [member for member in members if member.get("type") != "null"]
+        del schema["anyOf"]
+        parameter["schema"] = schema = {**member, **schema}
+    if parameter["in"] == "query" and schema.get("type") == "array":
+        parameter["style"], parameter["explode"] = "form", False
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes, openapi_version="3.1.0"
@@ -57,6 +71,8 @@ def build(app: FastAPI) -> dict[str, Any]:
     problem = {"schema": {"$ref": _REF.format(model="Problem")}}
     for operations in schema["paths"].values():
         for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _as_text(parameter)
             responses = operation["responses"]
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:

@@ -41,10 +41,12 @@ from .artifact import Artifact, Request, build, plan
 from .generate import algorithm
 
 __all__ = [
+    "FILE_PATTERN",
     "INDEX_NAME",
     "MAX_SHARDS",
     "MAX_SHARD_SIZE",
     "SHARD_NAME",
+    "SIZE_PATTERN",
     "SIZE_UNITS",
     "Checkpoint",
     "checkpoint",
@@ -70,6 +72,13 @@ SIZE_UNITS = {
     "TIB": 2**40,
 }
 _SIZE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([A-Za-z]{0,3})\s*$", re.ASCII)
+# The same text as a JSON Schema pattern (the OpenAPI contract): the units spelled out in any case.
+# Whether its number is a whole count of bytes from 1 to MAX_SHARD_SIZE is checked after it.
+_SPACE = r"[ \t\n\r\f\v]*"  # Python's ASCII \s
+_UNITS = "|".join(sorted("".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in unit) for unit in SIZE_UNITS))
+SIZE_PATTERN = rf"^{_SPACE}[0-9]{{1,20}}(\.[0-9]{{1,20}})?{_SPACE}({_UNITS})?{_SPACE}$"
+# The files of a checkpoint: a shard (SHARD_NAME) or the index.
+FILE_PATTERN = rf"^(model-[0-9]{{5}}-of-[0-9]{{5}}\.safetensors|{re.escape(INDEX_NAME)})$"
 
 
 def parse_size(size: str | int) -> int:

@@ -17,7 +17,15 @@ from ..representation import BINARY, JSON, checkpoint_etag, matches, negotiate, 
 from ..spec.errors import field_error
 from ..spec.request import InitRequest, to_request
 from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, headers_of, light, respond_file, small, warned
-from .common import ParsedBodyRoute, RememberedDep, ReservationDep, SettingsDep, offload, problem_responses
+from .common import (
+    ParsedBodyRoute,
+    RememberedDep,
+    ReservationDep,
+    SettingsDep,
+    accept_header,
+    offload,
+    problem_responses,
+)
 
 __all__ = ["FILE", "SHARD_SIZE", "router"]
 
@@ -82,12 +90,25 @@ def _precondition(if_none_match: str | None, tag: str) -> None:
 )
 async def post_checkpoint(
     body: InitRequest,
-    file: Annotated[str, Path(description=FILE, max_length=64)],
-    shard_size: Annotated[str, Query(description=SHARD_SIZE, max_length=64)],
+    file: Annotated[
+        str,
+        Path(
+            description=FILE,
+            max_length=64,
+            examples=[engine.INDEX_NAME, "model-00001-of-00001.safetensors"],
+            json_schema_extra={"pattern": engine.FILE_PATTERN},
+        ),
+    ],
+    shard_size: Annotated[
+        str,
+        Query(
+            description=SHARD_SIZE, max_length=64, examples=["5GB"], json_schema_extra={"pattern": engine.SIZE_PATTERN}
+        ),
+    ],
     settings: SettingsDep,
     memory: RememberedDep,
     reservation: ReservationDep,
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, accept_header(BINARY, JSON)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The same tensors as POST /init of the body, split into files of at most ``shard_size``

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from ..settings import Settings
 
 __all__ = [
     "ParsedBodyRoute",
+    "accept_header",
     "RememberedDep",
     "ReservationDep",
     "SettingsDep",
@@ -124,6 +125,18 @@ async def offload(work: Callable[[], T], reservation: Reservation, inline: bool)
         finally:
             reservation.waits = True
     return await run_in_threadpool(work)
+
+
+def accept_header(*offered: str) -> Any:
+    """The Accept header of an endpoint that sends ``offered`` (the first is the default): its
+    schema lists what a client may ask for, each of them, ``*/*`` or nothing (the default), so
+    that clients (and generated requests) ask for something it serves. Other media ranges
+    (``application/*``, q-values) are negotiated as RFC 9110 says (service.representation.negotiate);
+    what none of them matches is a 406."""
+    return Header(
+        description=f"the representation: {' or '.join(offered)} (default {offered[0]}); anything else is a 406",
+        json_schema_extra={"enum": [*offered, "*/*", ""]},  # empty: no preference (RFC 9110 12.5.1)
+    )
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from .. import engine
@@ -14,7 +14,7 @@ from ..plots import histogram_svg
 from ..representation import JSON, SVG, negotiate
 from ..spec.request import InitRequest
 from .artifact import checked, warned
-from .common import ParsedBodyRoute, ReservationDep, SettingsDep, problem_responses
+from .common import ParsedBodyRoute, ReservationDep, SettingsDep, accept_header, problem_responses
 from .partial import one_tensor
 
 __all__ = ["router"]
@@ -38,7 +38,7 @@ def post_diagnostics(
     body: InitRequest,
     settings: SettingsDep,
     reservation: ReservationDep,
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, accept_header(JSON, SVG)] = None,
     tensor: Annotated[str | None, Query(description="the tensor to plot (needed with several)")] = None,
 ) -> Response:
     """The same body as POST /init; returns each tensor's diagnostics without the bytes. Tensors

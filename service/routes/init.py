@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -9,12 +10,21 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..problems import ProblemError
-from ..representation import BINARY, etag, matches, negotiate
+from ..representation import BINARY, JSON, etag, matches, negotiate
 from ..spec import text
 from ..spec.errors import field_error, validation_errors
 from ..spec.request import InitRequest
 from .artifact import ARTIFACT_RESPONSES, SafetensorsResponse, checked, headers_of, light, respond, small, warned
-from .common import ParsedBodyRoute, RememberedDep, ReservationDep, SettingsDep, get, offload, problem_responses
+from .common import (
+    ParsedBodyRoute,
+    RememberedDep,
+    ReservationDep,
+    SettingsDep,
+    accept_header,
+    get,
+    offload,
+    problem_responses,
+)
 from .partial import INDEX, SHARD, byte_ranges, index, shard
 
 __all__ = ["router"]
@@ -33,7 +43,7 @@ async def post_init(
     settings: SettingsDep,
     memory: RememberedDep,
     reservation: ReservationDep,
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, accept_header(BINARY, JSON)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     tensor: Annotated[str | None, Query(description=SHARD["tensor"])] = None,
     start: Annotated[str | None, Query(description=SHARD["start"], pattern=INDEX)] = None,
@@ -65,12 +75,39 @@ def _query_help(field: text.TextField) -> str:
     return field.help
 
 
+def _typed_as(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A query parameter's published schema: the JSON schema of the body field it stands for (the
+    non-null member: an absent parameter is the field's default), whose text the same validation
+    reads (service.spec.text: a JSON integer, a name, comma-separated dimensions, a scheme name)."""
+
+    def publish(target: dict[str, Any]) -> None:
+        description = target.get("description")
+        target.clear()
+        target.update(schema)
+        if description:
+            target["description"] = description
+
+    return publish
+
+
+def _member(schema: dict[str, Any], kind: str) -> dict[str, Any]:
+    (member,) = [member for member in schema.get("anyOf", [schema]) if member.get("type") != "null"]
+    if kind == "scheme":  # a name (its parameters are further query parameters), not an object
+        member = next(named for named in member["oneOf"] if named.get("type") == "string")
+    if kind == "dims":  # comma-separated: no text writes an empty list
+        member = {**member, "minItems": 1}
+    return {key: value for key, value in member.items() if key not in ("default", "title")}
+
+
 def _query_model() -> type[BaseModel]:
     """GET /init's query parameters: the shorthand's fields (service.spec.text) as text, and the
-    shard bounds. What they mean is checked after, by the same validation as a POST body."""
+    shard bounds. What they mean is checked after, by the same validation as a POST body; the
+    document publishes each as the body field it stands for."""
+    body = InitRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     fields: dict[str, Any] = {
         field.name: (str if field.required else str | None, Field(... if field.required else None,
-                                                                  description=_query_help(field)))
+                     description=_query_help(field),
+                     json_schema_extra=_typed_as(_member(body["properties"][field.name], field.kind))))
         for field in text.SHORTHAND
     }  # fmt: skip
     for bound in ("start", "stop"):
@@ -134,7 +171,7 @@ async def get_init(
     request: Request,
     settings: SettingsDep,
     query: Annotated[InitQuery, Query()],
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, accept_header(BINARY, JSON)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_range: Annotated[str | None, Header()] = None,

@@ -7,7 +7,7 @@ import base64
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import engine
@@ -15,7 +15,7 @@ from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, negotiate, repr_digest
 from ..spec.network import LsuvRequest, input_batch, to_network
 from .artifact import SafetensorsResponse
-from .common import ParsedBodyRoute, problem_responses, reservation_of
+from .common import ParsedBodyRoute, accept_header, problem_responses, reservation_of
 
 __all__ = ["router"]
 
@@ -38,7 +38,9 @@ router = APIRouter(tags=["diagnostics"], route_class=ParsedBodyRoute)
         **problem_responses(400, 406, 408, 413, 415, 422, 503),
     },
 )
-def post_lsuv(body: LsuvRequest, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
+def post_lsuv(
+    body: LsuvRequest, request: Request, accept: Annotated[str | None, accept_header(BINARY, JSON)] = None
+) -> Response:
     """Mishkin & Matas (2016): each layer starts orthogonal (the core's bytes for
     ``layers.{i}.weight``), then is divided by the standard deviation of its output on the batch
     until the variance is within ``tolerance`` of ``target_variance``. Pinned arithmetic: the same

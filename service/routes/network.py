@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import engine
@@ -13,7 +13,7 @@ from ..plots import propagation_svg
 from ..problems import ProblemError
 from ..representation import JSON, SVG, negotiate
 from ..spec.network import NetworkRequest, input_batch, to_network
-from .common import ParsedBodyRoute, problem_responses, reservation_of
+from .common import ParsedBodyRoute, accept_header, problem_responses, reservation_of
 
 __all__ = ["router"]
 
@@ -31,7 +31,9 @@ router = APIRouter(tags=["diagnostics"], route_class=ParsedBodyRoute)
         **problem_responses(400, 406, 408, 413, 415, 422, 503),
     },
 )
-def post_network(body: NetworkRequest, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
+def post_network(
+    body: NetworkRequest, request: Request, accept: Annotated[str | None, accept_header(JSON, SVG)] = None
+) -> Response:
     """Initializes each layer's weight and bias with the core (the bytes POST /init gives for
     ``layers.{i}.weight`` / ``layers.{i}.bias``), pushes a batch forward (N(0, 1), or yours) and a
     random cotangent back, and reports per layer pre-activation variance, output second moment,

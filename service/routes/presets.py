@@ -3,9 +3,9 @@ read from their pydantic models (service.spec.presets)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from ..problems import ProblemError
 from ..spec import presets
@@ -30,7 +30,9 @@ def list_presets() -> dict[str, Any]:
     summary="One architecture preset, by name",
     responses={404: {"description": "No such preset"}},
 )
-def one_preset(name: str) -> dict[str, Any]:
+def one_preset(
+    name: Annotated[str, Path(description="a preset's name", json_schema_extra={"enum": list(presets.MODELS)})],
+) -> dict[str, Any]:
     """The preset called ``name``: its rule and paper, its fields, an example body."""
     if name not in presets.MODELS:
         raise ProblemError(404, f"no preset named {name!r}; GET /presets lists them", kind="unknown-preset")

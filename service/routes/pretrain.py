@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .. import engine
 from ..admission import MIB, MemoryBudget
-from ..jobs import DONE, Busy, Control, Full, JobStore, Work
+from ..jobs import DONE, TOKEN_PATTERN, Busy, Control, Full, JobStore, Work
 from ..problems import ProblemError
 from ..representation import BINARY, IMMUTABLE, JSON, matches, repr_digest
 from ..settings import Settings
@@ -35,6 +35,25 @@ router = APIRouter(tags=["pre-training"], route_class=ParsedBodyRoute)
 CHUNK = 1 << 20
 STATE = {"description": "The job: status, progress (layer, epoch, losses so far), timestamps, artifact digest",
          "content": {JSON: {"schema": {"type": "object"}}}}  # fmt: skip
+
+# The job's id, as POST /pretrain answers it; any other path is a 404 (no such job).
+Job = Annotated[
+    str,
+    Path(
+        description="the id POST /pretrain answered (this client's token for the job)",
+        examples=["0123456789abcdef0123456789abcdef"],
+        json_schema_extra={"pattern": TOKEN_PATTERN},
+    ),
+]
+# The operations a job's id opens, as OpenAPI links from the answers of POST /pretrain.
+LINKS = {
+    name: {"operationId": operation, "parameters": {"job": "$response.body#/id"}, "description": description}
+    for name, operation, description in (
+        ("status", "get_pretrain", "the job's status and progress"),
+        ("artifact", "get_artifact", "the pre-trained file, once the job is done"),
+        ("give_up", "delete_pretrain", "cancel the job or delete its artifact"),
+    )
+}
 
 
 IdempotencyKey = Annotated[
@@ -132,8 +151,16 @@ def _work(
     status_code=202,
     summary="Greedy layer-wise autoencoder pre-training on your data: start a job (or find it)",
     responses={
-        202: {**STATE, "headers": {"Location": {"description": "the job", "schema": {"type": "string"}}}},
-        200: {**STATE, "description": "The same request is already done: its state (the artifact is ready)"},
+        202: {
+            **STATE,
+            "headers": {"Location": {"description": "the job", "schema": {"type": "string"}}},
+            "links": LINKS,
+        },
+        200: {
+            **STATE,
+            "description": "The same request is already done: its state (the artifact is ready)",
+            "links": LINKS,
+        },  # fmt: skip
         **problem_responses(400, 408, 413, 415, 422, 503),
     },
 )
@@ -211,7 +238,7 @@ def _within_limits(
     summary="A pre-training job: status, progress, losses per layer and epoch",
     responses={200: STATE, **problem_responses(404)},
 )
-def get_pretrain(job: str, request: Request) -> Response:
+def get_pretrain(job: Job, request: Request) -> Response:
     """``status`` is queued, running, done, failed (with ``reason``; a job whose worker process
     stopped reads as failed, reason "lost: ...") or cancelled. ``progress.losses[l][e]`` is layer
     l's full-data reconstruction MSE after e epochs (e = 0: before training)."""
@@ -232,7 +259,7 @@ def get_pretrain(job: str, request: Request) -> Response:
         **problem_responses(404, 409),
     },
 )
-def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+def get_artifact(job: Job, request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """The file holds ``layers.{i}.weight`` and ``layers.{i}.bias`` in the request's dtype; its
     metadata the algorithm, the seed, the canonical request (``request``, the data named by its
     SHA-256) and the losses (``pretrain``)."""
@@ -271,7 +298,7 @@ def get_artifact(job: str, request: Request, if_none_match: Annotated[str | None
         **problem_responses(404),
     },
 )
-def delete_pretrain(job: str, request: Request) -> Response:
+def delete_pretrain(job: Job, request: Request) -> Response:
     """The id is this client's token. A queued or running job becomes cancelled (a running one at
     its next minibatch, in whichever worker process runs it) once every client that posted the
     same request has given it up; a finished one forgets this token, and is removed with its

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from .. import engine
 from ..problems import ProblemError
+from ..spec.schemes import scheme_names
 from .common import ParsedBodyRoute, get
 
 __all__ = ["router"]
@@ -41,7 +42,12 @@ def list_schemes(
     summary="One scheme, by name or alias",
     responses={404: {"description": "No such scheme"}},
 )
-def one_scheme(name: str) -> dict[str, Any]:
+def one_scheme(
+    name: Annotated[
+        str,
+        Path(description="a scheme name or alias, or a framework's word", json_schema_extra={"enum": scheme_names()}),
+    ],
+) -> dict[str, Any]:
     """The scheme called ``name`` (aliases resolve to their scheme), or a framework word such as
     ``keras.HeNormal``."""
     word = engine.dialect_word(name)

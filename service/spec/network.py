@@ -178,7 +178,19 @@ class LsuvLayer(StackLayer):
 class LsuvRequest(BaseModel):
     """LSUV: orthogonal weights rescaled layer by layer until each output has the target variance."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "seed": 0,
+                    "input_width": 32,
+                    "batch": 64,
+                    "layers": [{"width": 32, "activation": "tanh", "repeat": 4}],
+                }
+            ]
+        },
+    )
     seed: Seed = 0
     dtype: Dtype = "float32"
     input_width: Width = Field(description=f"features of the input, at most {MAX_WIDTH}")

@@ -16,6 +16,12 @@ from .schemes import SchemeSpec, scheme_params
 __all__ = ["MAX_LAYERS", "PretrainLayer", "PretrainRequest", "canonical", "to_network", "training_data"]
 
 MAX_LAYERS = 20
+# The example's data: a safetensors file with a tensor 'data', float32 [4, 8], (i mod 7) / 7.
+EXAMPLE_DATA = (
+    "QAAAAAAAAAB7ImRhdGEiOnsiZHR5cGUiOiJGMzIiLCJzaGFwZSI6WzQsOF0sImRhdGFfb2Zmc2V0cyI6WzAsMTI4XX19ICAgAAAAACVJEj4lSZI+"
+    "t23bPiVJEj9u2zY/t21bPwAAAAAlSRI+JUmSPrdt2z4lSRI/bts2P7dtWz8AAAAAJUkSPiVJkj63bds+JUkSP27bNj+3bVs/AAAAACVJEj4lSZI+"
+    "t23bPiVJEj9u2zY/t21bPwAAAAAlSRI+JUmSPrdt2z4="
+)
 
 
 class PretrainLayer(StackLayer):
@@ -40,9 +46,9 @@ class PretrainRequest(BaseModel):
             "examples": [
                 {
                     "seed": 0,
-                    "input_width": 64,
-                    "layers": [{"width": 32}, {"width": 16}],
-                    "data": "<base64 of a safetensors file with a tensor 'data' [N, 64]>",
+                    "input_width": 8,
+                    "layers": [{"width": 4}, {"width": 2}],
+                    "data": EXAMPLE_DATA,
                     "epochs": 10,
                 }
             ]

@@ -76,6 +76,23 @@ class TensorRequest(TensorFields):
     scheme: SchemeSpec
 
 
+# The ways a body names its tensors, as _one_way_or_more checks them: the shorthand (shape and
+# scheme), or no shorthand field and at least one tensor, layer or model. Written as if/then/else,
+# which validators and test generators read and client generators leave aside.
+_SHORTHAND = ("name", "scheme", "fan_in", "fan_out")
+WAYS: dict[str, Any] = {
+    "if": {"required": ["shape"], "properties": {"shape": {"type": "array"}}},
+    "then": {"required": ["scheme"], "properties": {"scheme": {"type": ["string", "object"]}}},
+    "else": {
+        "properties": {key: {"type": "null"} for key in _SHORTHAND},
+        "anyOf": [
+            {"required": [way], "properties": {way: kind}}
+            for way, kind in (("tensors", {"minItems": 1}), ("layers", {"minItems": 1}), ("model", {"type": "object"}))
+        ],
+    },
+}
+
+
 class InitRequest(TensorFields):
     """Tensors to initialize from a seed. The same body gives the same bytes, forever."""
 
@@ -85,6 +102,7 @@ class InitRequest(TensorFields):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **WAYS,
             "examples": [
                 {"seed": 0, "shape": [256, 784], "scheme": "xavier_uniform"},
                 {

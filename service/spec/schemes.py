@@ -17,10 +17,10 @@ from pydantic.json_schema import GetJsonSchemaHandler
 
 from ..core import dialects
 from ..core.catalogue import describe
-from ..core.registry import REGISTRY, Param, Scheme, all_names
+from ..core.registry import REGISTRY, Param, Scheme, all_names, get_scheme
 from .fields import strict_float, strict_int
 
-__all__ = ["SCHEME_MODELS", "SchemeSpec", "scheme_params"]
+__all__ = ["SCHEME_MODELS", "SchemeSpec", "scheme_names", "scheme_params"]
 
 
 def _param_type(param: Param) -> Any:
@@ -91,6 +91,18 @@ SCHEME_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def scheme_names(bare: bool = False) -> list[str]:
+    """Every scheme name: initw's names and aliases, then the frameworks' words; with ``bare``, only
+    those a name alone may stand for (the scheme needs no parameter without a default)."""
+    words = {s: w.qualified for d in dialects.PREFIXES for w in dialects.by_dialect(d) for s in w.spellings}
+    names = {name: get_scheme(name).name for name in all_names()} | words
+    return [name for name, model in names.items() if not bare or _bare(SCHEME_MODELS[model])]
+
+
+def _bare(model: type[BaseModel]) -> bool:
+    return all(name == "name" or not field.is_required() for name, field in model.model_fields.items())
+
+
 def _shorthand(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
@@ -100,10 +112,9 @@ class _NameOrObject:
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
         objects = handler(core_schema)
-        words = [s for d in dialects.PREFIXES for w in dialects.by_dialect(d) for s in w.spellings]
         name = {
             "type": "string",
-            "enum": [*all_names(), *words],
+            "enum": scheme_names(bare=True),
             "description": "a scheme name: its default parameters",
         }
         return {"oneOf": [name, objects]}
