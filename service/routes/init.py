@@ -95,7 +95,9 @@ def _member(schema: dict[str, Any], kind: str) -> dict[str, Any]:
     if kind == "scheme":  # a name (its parameters are further query parameters), not an object
         member = next(named for named in member["oneOf"] if named.get("type") == "string")
     if kind == "dims":  # comma-separated: no text writes an empty list
-        member = {**member, "minItems": 1}
+        member = {**member, "minItems": 1, "examples": [[256, 784]]}
+    if kind == "scheme":
+        member = {**member, "examples": ["xavier_uniform"]}
     return {key: value for key, value in member.items() if key not in ("default", "title")}
 
 

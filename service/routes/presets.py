@@ -31,7 +31,9 @@ def list_presets() -> dict[str, Any]:
     responses={404: {"description": "No such preset"}},
 )
 def one_preset(
-    name: Annotated[str, Path(description="a preset's name", json_schema_extra={"enum": list(presets.MODELS)})],
+    name: Annotated[
+        str, Path(description="a preset's name", examples=["gpt2"], json_schema_extra={"enum": list(presets.MODELS)})
+    ],
 ) -> dict[str, Any]:
     """The preset called ``name``: its rule and paper, its fields, an example body."""
     if name not in presets.MODELS:

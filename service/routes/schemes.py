@@ -24,7 +24,7 @@ DIALECT_QUERY = (
 
 @get(router, "/schemes", summary="Every scheme (or a framework's initializers): parameters, formula, random access")
 def list_schemes(
-    dialect: Annotated[Literal[engine.DIALECTS], Query(description=DIALECT_QUERY)] = "initw",  # type: ignore[valid-type]  # made at import time
+    dialect: Annotated[Literal[engine.DIALECTS], Query(description=DIALECT_QUERY, examples=["keras"])] = "initw",  # type: ignore[valid-type]  # made at import time
 ) -> dict[str, Any]:
     """All schemes of the current algorithm, with each parameter's type, default and allowed range;
     with ``?dialect=keras`` (torch, jax, flax) that framework's initializers and what each means here."""
@@ -45,7 +45,11 @@ def list_schemes(
 def one_scheme(
     name: Annotated[
         str,
-        Path(description="a scheme name or alias, or a framework's word", json_schema_extra={"enum": scheme_names()}),
+        Path(
+            description="a scheme name or alias, or a framework's word",
+            examples=["kaiming_normal", "keras.HeNormal"],
+            json_schema_extra={"enum": scheme_names()},
+        ),
     ],
 ) -> dict[str, Any]:
     """The scheme called ``name`` (aliases resolve to their scheme), or a framework word such as
