@@ -3,10 +3,11 @@ the app in process, positive and negative data, every operation.
 
 What users read (openapi.json; tests/test_openapi.py keeps it equal to the app's schema) is what
 is fuzzed. The configuration is the repository's schemathesis.toml, the one the CLI reads against
-a live server: its seed, generation mode, disabled checks (with the reasons) and custom checks
-(tests/contract_checks.py: safetensors bodies match Repr-Digest, every 4xx is a problem). Here
-fewer examples per operation keep the file around a minute on two cores; schemathesis builds the
-cases while collecting, so the whole module is slow (the quick lane does not even import it).
+a live server: its seed, generation mode, every check (positive_data_acceptance too) and the
+hooks of tests/contract_checks.py (safetensors bodies match Repr-Digest, every 4xx is a problem,
+positive data kept inside the cross-field rules). Here fewer examples per operation keep the file
+at about three and a half minutes on two cores; schemathesis builds the cases while collecting,
+so the whole module is slow (the quick lane does not even import it).
 """
 
 from __future__ import annotations
