@@ -586,11 +586,11 @@ class Client:
         return self._to_file(path, progress, "GET", _job_path(job, "/artifact"), expected=self._digest(job))
 
     def cancel(self, job: str) -> None:
-        """DELETE /pretrain/{job}: give the job up (``job`` is this client's token): a queued or running
-        job is cancelled once every client that posted its request has given it up, a finished one
-        removed with the last token.
-        Retried like the rest: a retry after a lost answer cancels again (no change) or removes the
-        job the first attempt cancelled, and its 404 (the first attempt removed it) counts as done."""
+        """DELETE /pretrain/{job}: give the job up (``job`` is this client's token, which names nothing
+        afterwards): a queued or running job is cancelled once every client that posted its request
+        has given it up, a finished one removed with the last token.
+        Retried like the rest: the 404 of a retry after a lost answer (the first attempt forgot the
+        token) counts as done; a first attempt's 404 is an error (no such job)."""
         try:
             self._fetch("DELETE", _job_path(job), artifact=False)
         except ProblemError as error:

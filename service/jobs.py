@@ -5,7 +5,7 @@
         <id>/state.json               the job's state, replaced atomically (service.atomic)
         <id>/artifact.safetensors     the result, once done
         <id>/cancel                   present once a DELETE asked a queued or running job to stop
-        tokens/<token>                the job a client's token names ("<id> withdrawn" after its DELETE)
+        tokens/<token>                the job a client's token names (removed by its DELETE)
         .secret                       32 random bytes: the HMAC key of tokens issued for idempotency keys
 
 A job's id is the first 32 hex digits of the SHA-256 of its canonical request: the same request
@@ -14,8 +14,8 @@ cancelled or was lost). That id stays inside: clients hold tokens, 128 random bi
 POST (``issue``), so knowing a request gives nobody a handle on another client's job; a POST with
 an ``Idempotency-Key`` gets the same token on every retry (an HMAC under the directory's secret),
 so a retry after a lost answer leaves no orphan token that would keep the job alive. A DELETE
-withdraws one token (``withdraw``): a queued or running job is cancelled once every token that
-names it is withdrawn, and a finished job is removed with its last token.
+withdraws one token (``withdraw``), which names nothing from then on: a queued or running job is
+cancelled once no token names it, and a finished job is removed with its last token.
 
 Every uvicorn worker process owns one store with one thread, so it runs one job at a time; at
 most ``queue`` more wait behind it, beyond which ``submit`` raises Busy (the route answers 503
@@ -410,7 +410,7 @@ class JobStore:
         """A token naming ``job`` for one client: 128 random bits; or, for a client's idempotency
         key, the HMAC of the job and the key under this directory's secret, so that the retries of
         one POST (whose answers may have been lost) get the same token and leave no orphan behind,
-        while nobody without the secret can derive it. Issuing a withdrawn token again revives it."""
+        while nobody without the secret can derive it. A retry after a DELETE issues the token anew."""
         with self._locked():
             folder = self.directory / TOKENS
             folder.mkdir(exist_ok=True)
@@ -436,49 +436,32 @@ class JobStore:
         os.replace(temp, path)
         return path.read_bytes()
 
-    def _token(self, token: str) -> tuple[str, bool] | None:
-        """(the job, whether withdrawn) that ``token`` names; None for anything else."""
+    def resolve(self, token: str) -> str | None:
+        """The job a client's token names; None for anything else (a withdrawn token included)."""
         if not _ID.fullmatch(token):
             return None  # never a path from the client
         try:
             words = (self.directory / TOKENS / token).read_text().split()
         except OSError:
             return None
-        return (words[0], len(words) > 1) if words and _ID.fullmatch(words[0]) else None
+        return words[0] if len(words) == 1 and _ID.fullmatch(words[0]) else None
 
-    def resolve(self, token: str) -> str | None:
-        """The job a client's token names, or None."""
-        found = self._token(token)
-        return found[0] if found else None
-
-    def _tokens_of(self, job: str) -> dict[str, bool]:
+    def _tokens_of(self, job: str) -> list[str]:
         folder = self.directory / TOKENS
-        named = {}
-        for path in folder.iterdir() if folder.is_dir() else ():
-            found = self._token(path.name)
-            if found is not None and found[0] == job:
-                named[path.name] = found[1]
-        return named
+        return [path.name for path in (folder.iterdir() if folder.is_dir() else ()) if self.resolve(path.name) == job]
 
     def withdraw(self, token: str) -> bool:
-        """A client gives its job up (DELETE). A queued or running job is cancelled once every token
-        naming it is withdrawn (the token still shows its state); a finished job forgets the token,
-        and is removed with its last one. False if the token names nothing."""
+        """A client gives its job up (DELETE): the token is forgotten at once (it names nothing
+        afterwards: a deleted resource is gone, for its client as for HTTP). A queued or running job
+        is cancelled once no token names it, and then left to the TTL; a finished job is removed
+        with its last token. False if the token names nothing."""
         with self._locked():
-            found = self._token(token)
-            if found is None:
+            job = self.resolve(token)
+            if job is None:
                 return False
-            job, _ = found
-            path = self.directory / TOKENS / token
-            state = self.view(job)
-            if state is not None and state["status"] in UNFINISHED:
-                path.write_text(f"{job} withdrawn")
-                if all(self._tokens_of(job).values()):
-                    self._cancel(job)
-                return True
-            path.unlink(missing_ok=True)
-            if state is not None and not self._tokens_of(job):
-                self._cancel(job)  # finished: removed with its artifact
+            (self.directory / TOKENS / token).unlink(missing_ok=True)
+            if self.view(job) is not None and not self._tokens_of(job):
+                self._cancel(job)  # unfinished: stopped; finished: removed with its artifact
             return True
 
     # --- lifetime ----------------------------------------------------------------------------
@@ -518,8 +501,8 @@ class JobStore:
                 kept[where.name] = state
         tokens = self.directory / TOKENS
         for path in tokens.iterdir() if tokens.is_dir() else ():
-            found = self._token(path.name)
-            if found is None or not (self.directory / found[0]).is_dir():
+            found = self.resolve(path.name)
+            if found is None or not (self.directory / found).is_dir():
                 path.unlink(missing_ok=True)  # its job was swept (or it is not a token)
         return kept
 

@@ -299,10 +299,11 @@ def get_artifact(job: Job, request: Request, if_none_match: Annotated[str | None
     },
 )
 def delete_pretrain(job: Job, request: Request) -> Response:
-    """The id is this client's token. A queued or running job becomes cancelled (a running one at
-    its next minibatch, in whichever worker process runs it) once every client that posted the
-    same request has given it up; a finished one forgets this token, and is removed with its
-    artifact once no client holds one. Nobody else's token is touched."""
+    """The id is this client's token, forgotten at once: GET, the artifact and DELETE answer 404 for
+    it afterwards. A queued or running job becomes cancelled (a running one at its next minibatch,
+    in whichever worker process runs it) once every client that posted the same request has given
+    it up; a finished one is removed with its artifact once no client holds a token. Nobody else's
+    token is touched."""
     if not _store(request).withdraw(job):
         raise ProblemError(404, f"no pre-training job {job!r}", kind="unknown-job")
     return Response(status_code=204)

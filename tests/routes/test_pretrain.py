@@ -251,21 +251,23 @@ def test_bad_requests_are_422_problems_naming_the_field(api, digits, change, fie
     assert r.json()["errors"][0]["field"].startswith(field)
 
 
-def test_a_running_job_can_be_cancelled_then_deleted_then_started_again(api, digits):
+def test_a_running_job_is_cancelled_by_its_delete_and_can_be_started_again(api, digits):
+    """DELETE forgets the token at once (GET, the artifact and a second DELETE answer 404, as for any
+    deleted resource) and stops the run no other token names; posting the request again starts anew."""
     client, store = api
     request = body(digits[:300])
     with store.paused():
-        job = client.post("/pretrain", json=request).json()["id"]
-        until(client, f"/pretrain/{job}", lambda s: s["status"] == "running")
-        assert client.delete(f"/pretrain/{job}").status_code == 204
-    store.wait(store.resolve(job), timeout=DEADLINE)
-    state = client.get(f"/pretrain/{job}").json()
-    assert state["status"] == "cancelled" and state["reason"] == "cancelled while it ran"
-    assert client.get(f"/pretrain/{job}/artifact").status_code == 409
-    assert client.delete(f"/pretrain/{job}").status_code == 204  # finished: removed with its last token
-    assert client.get(f"/pretrain/{job}").status_code == 404
+        token = client.post("/pretrain", json=request).json()["id"]
+        until(client, f"/pretrain/{token}", lambda s: s["status"] == "running")
+        job = store.resolve(token)
+        assert client.delete(f"/pretrain/{token}").status_code == 204
+        for method, path in (("GET", ""), ("GET", "/artifact"), ("DELETE", "")):
+            assert client.request(method, f"/pretrain/{token}{path}").status_code == 404
+    store.wait(job, timeout=DEADLINE)
+    state = store.view(job)
+    assert state is not None and state["status"] == "cancelled" and state["reason"] == "cancelled while it ran"
     r = client.post("/pretrain", json=request)
-    assert r.status_code == 202 and r.json()["id"] != job  # a new token for a new run
+    assert r.status_code == 202 and r.json()["id"] != token  # a new token for a new run
     assert finished(client, store, r)["status"] == "done"
 
 
@@ -283,12 +285,13 @@ def test_clients_of_the_same_request_share_its_run_but_only_give_up_their_own_to
         assert theirs != mine and store.resolve(theirs) == store.resolve(mine)
         assert client.get(f"/pretrain/{store.resolve(mine)}").status_code == 404  # the hash names nothing
         assert client.delete(f"/pretrain/{store.resolve(mine)}").status_code == 404
+        job = store.resolve(mine)
         assert client.delete(f"/pretrain/{theirs}").status_code == 204  # they give up ...
         assert client.get(f"/pretrain/{mine}").json()["status"] == "running"  # ... my run goes on
-        assert client.get(f"/pretrain/{theirs}").json()["status"] == "running"  # their token still shows it
+        assert client.get(f"/pretrain/{theirs}").status_code == 404  # their token is gone
         assert client.delete(f"/pretrain/{mine}").status_code == 204  # the last one: cancelled
-    store.wait(store.resolve(mine), timeout=DEADLINE)
-    assert client.get(f"/pretrain/{mine}").json()["status"] == "cancelled"
+    store.wait(job, timeout=DEADLINE)
+    assert store.view(job)["status"] == "cancelled"
 
 
 def test_a_finished_job_goes_with_the_last_token_that_names_it(api, digits):
@@ -316,13 +319,14 @@ print(store.view(store.resolve(sys.argv[2]))["status"], store.withdraw(sys.argv[
 def test_another_worker_process_sees_the_job_and_can_cancel_it(api, digits):
     client, store = api
     with store.paused():
-        job = client.post("/pretrain", json=body(digits[:300])).json()["id"]
-        until(client, f"/pretrain/{job}", lambda s: s["status"] == "running")
-        other = [sys.executable, "-c", OTHER_WORKER, str(store.directory), job]
+        token = client.post("/pretrain", json=body(digits[:300])).json()["id"]
+        until(client, f"/pretrain/{token}", lambda s: s["status"] == "running")
+        job = store.resolve(token)
+        other = [sys.executable, "-c", OTHER_WORKER, str(store.directory), token]
         done = subprocess.run(other, capture_output=True, text=True, timeout=DEADLINE, check=True)
         assert done.stdout.split() == ["running", "True"]
-    store.wait(store.resolve(job), timeout=DEADLINE)
-    assert client.get(f"/pretrain/{job}").json()["status"] == "cancelled"
+    store.wait(job, timeout=DEADLINE)
+    assert store.view(job)["status"] == "cancelled" and client.get(f"/pretrain/{token}").status_code == 404
 
 
 def test_a_queued_job_is_cancelled_at_once_and_a_full_queue_answers_503(tmp_path, digits):
@@ -334,8 +338,9 @@ def test_a_queued_job_is_cancelled_at_once_and_a_full_queue_answers_503(tmp_path
         full = client.post("/pretrain", json=body(digits[:300], seed=2))
         assert full.status_code == 503 and full.json()["type"].endswith("/busy")
         assert 1 <= int(full.headers["retry-after"]) <= 60 and "INITW_JOB_QUEUE" in full.json()["detail"]
+        queued = store.resolve(second.json()["id"])
         assert client.delete(f"/pretrain/{second.json()['id']}").status_code == 204
-        state = client.get(f"/pretrain/{second.json()['id']}").json()
+        state = store.view(queued)
         assert state["status"] == "cancelled" and state["reason"] == "cancelled before it started"
         assert client.post("/pretrain", json=body(digits[:300], seed=2)).status_code == 202  # room again
 
