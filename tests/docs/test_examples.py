@@ -19,7 +19,7 @@ PAGES = documents()
 BLOCKS = [block for page in PAGES for block in fenced_blocks(page)]
 CI_COMMAND = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1].strip()
 SERVE = "python -m service serve"
-BLOCK_SECONDS = 600.0  # a hang guard per block, loaded machines included
+BLOCK_SECONDS = 1800.0  # a hang guard per block (the schemathesis run takes ~5 min), loaded machines included
 
 
 def _id(page: Path) -> str:
