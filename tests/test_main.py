@@ -73,7 +73,7 @@ def test_the_cli_commands_are_dispatched_to_the_cli(monkeypatch, command):
     monkeypatch.setattr(cli, "run", lambda args: ran.append(args.command) or 7)
     argv = {"init": ["init", "--shape", "4,4", "--scheme", "zeros", "-o", "w.safetensors"],
             "diagnose": ["diagnose", "--shape", "4,4", "--scheme", "zeros"],
-            "schemes": ["schemes"]}[command]  # fmt: skip
+            "schemes": ["schemes"], "presets": ["presets"]}[command]  # fmt: skip
     assert entry.main(argv) == 7 and ran == [command]
 
 
