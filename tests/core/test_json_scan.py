@@ -85,6 +85,7 @@ def _same_verdict(data: bytes) -> None:
         assert got == expected, data
 
 
+@pytest.mark.slow  # 250 damaged texts: ~3.5 s
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values, st.booleans(), st.data())
 def test_a_damaged_text_gets_the_verdict_json_gives(small, value, ascii_only, data):

@@ -64,6 +64,7 @@ def test_diagnostics_are_as_reproducible_as_the_bytes(results):
     assert len({r["diagnostics"] for r in results.values()}) == 1
 
 
+@pytest.mark.slow  # its fixture starts the new interpreters of the tests above (~5 s)
 def test_the_variants_really_change_numpys_transcendentals(results):
     # Shows the test has teeth: the kernels it disables change np.log / np.exp bits on this CPU.
     from numpy._core._multiarray_umath import __cpu_features__

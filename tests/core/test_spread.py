@@ -162,9 +162,9 @@ COHERENCE = [
     (96, 2 * 96, math.sqrt(2)),  # DCT vs identity: max |entry| = sqrt(2/N)
     (96, 4 * 96, 2.6),
     (768, 2 * 768, math.sqrt(2)),
-    (768, 4 * 768, 2.6),
+    pytest.param(768, 4 * 768, 2.6, marks=pytest.mark.slow),  # ~1.4 s
     (1000, 2 * 1000, math.sqrt(2)),
-    (1000, 4 * 1000, 2.6),
+    pytest.param(1000, 4 * 1000, 2.6, marks=pytest.mark.slow),  # ~1.9 s
     pytest.param(768, 6 * 768, 3.5, marks=pytest.mark.slow),  # chirp rates +-3; ~1 s
     (27, 2 * 27, math.sqrt(2)),
     (27, 4 * 27, 3.1),
