@@ -680,16 +680,9 @@ def _checkpoint_remote(
     written = []
     for k in chosen:
         name = f"model-{k:05d}-of-{count:05d}.safetensors"
-        progress = bar(name)
         begun = time.monotonic()
-        try:
+        with _shown(bar(name)) as progress:
             done = client.checkpoint_file(body, shard_size, name, directory / name, progress=progress)
-        except BaseException:
-            if progress is not None:
-                progress.abandon()
-            raise
-        if progress is not None:
-            progress.close()
         seconds = time.monotonic() - begun
         written.append(
             Written(done.path, done.size, done.sha256, done.etag, url, seconds, done.attempts, done.warnings)
