@@ -258,7 +258,8 @@ def build_environment(directory: Path, extras: tuple[str, ...]) -> Path:
             text=True,
         ).stdout.strip()
     )
-    origin = Path(sysconfig.get_path("purelib"))
+    if site == Path(sysconfig.get_path("purelib")):
+        raise RuntimeError("the example environment must not be the test environment")
     for distribution in closure(extras).values():
         base = Path(str(distribution.locate_file("")))
         for top in sorted({Path(str(f)).parts[0] for f in distribution.files or [] if not str(f).startswith("..")}):
@@ -275,8 +276,6 @@ def build_environment(directory: Path, extras: tuple[str, ...]) -> Path:
     # the project itself, editable as the README installs it: its source tree (with the kernels
     # the install compiled in place) on the path
     (site / f"__editable__.{PROJECT}.pth").write_text(f"{ROOT}\n")
-    if origin == site:
-        raise RuntimeError("the example environment must not be the test environment")
     return python
 
 
