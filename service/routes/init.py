@@ -93,11 +93,10 @@ def _typed_as(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
 def _member(schema: dict[str, Any], kind: str) -> dict[str, Any]:
     (member,) = [member for member in schema.get("anyOf", [schema]) if member.get("type") != "null"]
     if kind == "scheme":  # a name (its parameters are further query parameters), not an object
-        member = next(named for named in member["oneOf"] if named.get("type") == "string")
+        named = next(named for named in member["oneOf"] if named.get("type") == "string")
+        member = {**named, "examples": ["xavier_uniform"]}
     if kind == "dims":  # comma-separated: no text writes an empty list
         member = {**member, "minItems": 1, "examples": [[256, 784]]}
-    if kind == "scheme":
-        member = {**member, "examples": ["xavier_uniform"]}
     return {key: value for key, value in member.items() if key not in ("default", "title")}
 
 
